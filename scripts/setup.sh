@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up for a fresh Debian/Ubuntu machine (also called by demo.sh and test.sh).
+#  - system packages: nasm (openh264 SIMD), libclang-dev (bindgen for v4l), mosquitto (test suite),
+#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel);
+#  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
+#    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git).
+# Nothing else is downloaded, and nothing is downloaded at build time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.31.1
+CACHE=.cache/onnxruntime
+LIB="$CACHE/libonnxruntime.so"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v nasm >/dev/null || need_pkgs+=(nasm)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+if [ ! -f "$LIB" ]; then
+  case "$(uname -m)" in
+    x86_64) plat=x86_64; sha=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f ;;
+    aarch64) plat=aarch64; sha=da05378364c44d4407e463982d2bf8d5e4cfea873283757e48beeb41df97b7f3 ;;
+    *) log "no pinned ONNX Runtime wheel for $(uname -m)"; exit 1 ;;
+  esac
+  wheel="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_${plat}.whl"
+  mkdir -p "$CACHE"
+  if [ ! -f "$CACHE/$wheel" ]; then
+    log "fetching $wheel from PyPI"
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
+      --platform "manylinux_2_28_${plat}" "onnxruntime==${ORT_VERSION}" -d "$CACHE"
+  fi
+  echo "$sha  $CACHE/$wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; rm -f "$CACHE/$wheel"; exit 1; }
+  python3 - "$CACHE/$wheel" "$LIB" "$ORT_VERSION" <<'PY'
+import sys, zipfile, shutil
+wheel, out, ver = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(f"onnxruntime/capi/libonnxruntime.so.{ver}") as src, open(out + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$LIB.tmp" "$LIB"
+  rm -f "$CACHE/$wheel"
+  log "ONNX Runtime ${ORT_VERSION} ready at $LIB"
+fi

@@ -1,0 +1,199 @@
+//! Model manifests: a model is described once, in a TOML file beside it, and checked at start-up.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Problems;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    pub name: String,
+    pub version: String,
+    /// Model file, relative to the manifest's folder.
+    pub file: PathBuf,
+    /// Lower-case hex sha256 of `file`.
+    pub sha256: String,
+    pub licence: String,
+    /// Where `scripts/fetch-models.sh` downloads `file` from (absent for generated models).
+    #[serde(default)]
+    pub download_url: Option<String>,
+    #[serde(default = "default_precision")]
+    pub precision: Precision,
+    pub input: InputSpec,
+    pub output: OutputSpec,
+    pub labels: Vec<String>,
+    pub person_class_id: u32,
+}
+
+fn default_precision() -> Precision {
+    Precision::Fp32
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    Fp32,
+    Int8,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub width: u32,
+    pub height: u32,
+    #[serde(default = "default_layout")]
+    pub layout: Layout,
+    #[serde(default = "default_channels")]
+    pub channels: ChannelOrder,
+    /// Each 0-255 channel value is mapped to `(v * scale - mean[c]) / std[c]`.
+    #[serde(default = "default_scale")]
+    pub scale: f32,
+    #[serde(default = "default_mean")]
+    pub mean: [f32; 3],
+    #[serde(default = "default_std")]
+    pub std: [f32; 3],
+    #[serde(default = "default_letterbox")]
+    pub letterbox: Letterbox,
+    #[serde(default = "default_pad")]
+    pub pad_value: u8,
+}
+
+fn default_layout() -> Layout {
+    Layout::Nchw
+}
+fn default_channels() -> ChannelOrder {
+    ChannelOrder::Rgb
+}
+fn default_scale() -> f32 {
+    1.0 / 255.0
+}
+fn default_mean() -> [f32; 3] {
+    [0.0; 3]
+}
+fn default_std() -> [f32; 3] {
+    [1.0; 3]
+}
+fn default_letterbox() -> Letterbox {
+    Letterbox::Center
+}
+fn default_pad() -> u8 {
+    114
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Letterbox {
+    /// Scaled image centred on the canvas (Ultralytics).
+    Center,
+    /// Scaled image at the top-left corner (YOLOX).
+    TopLeft,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub format: OutputFormat,
+    /// Box coordinates are 0-1 of the input size rather than input pixels.
+    #[serde(default)]
+    pub boxes_normalized: bool,
+    /// SSD only: names of the boxes, classes and scores outputs.
+    #[serde(default)]
+    pub ssd_outputs: Option<[String; 3]>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// `[1, 4 + classes, N]`: cx, cy, w, h, class scores (YOLOv8, YOLO11).
+    Yolov8,
+    /// `[1, N, 5 + classes]`: cx, cy, w, h, objectness, class scores.
+    Yolov5,
+    /// `[1, N, 5 + classes]` raw grid outputs for strides 8/16/32, decoded with the grid.
+    Yolox,
+    /// Three outputs: boxes `[1, N, 4]` (ymin, xmin, ymax, xmax, 0-1), classes `[1, N]`, scores `[1, N]`.
+    Ssd,
+}
+
+impl ModelManifest {
+    /// Reads and checks a manifest (not the model file; see [`ModelManifest::verify_file`]).
+    pub fn load(path: &Path) -> Result<(Self, PathBuf), Problems> {
+        let field = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| one(&field, format!("cannot read: {e}")))?;
+        let manifest: Self = toml::from_str(&text).map_err(|e| one(&field, e.to_string().trim_end()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let model_path = dir.join(&manifest.file);
+        manifest.check(&field).into_result((manifest, model_path))
+    }
+
+    fn check(&self, at: &str) -> Problems {
+        let mut p = Problems::new();
+        let f = |name: &str| format!("{at}: {name}");
+        p.check(self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit()), f("sha256"), "must be 64 hex digits");
+        p.check((8..=4096).contains(&self.input.width), f("input.width"), "must be 8..=4096");
+        p.check((8..=4096).contains(&self.input.height), f("input.height"), "must be 8..=4096");
+        p.check(self.input.std.iter().all(|s| *s != 0.0), f("input.std"), "must not contain 0");
+        p.check(!self.labels.is_empty(), f("labels"), "must name at least one class");
+        p.check((self.person_class_id as usize) < self.labels.len(), f("person_class_id"), "must index into labels");
+        p.check(
+            self.output.format != OutputFormat::Yolox || self.input.width % 32 == 0 && self.input.height % 32 == 0,
+            f("input"),
+            "YOLOX inputs must be multiples of 32",
+        );
+        p
+    }
+
+    /// Checks that the model file exists and matches its pinned sha256.
+    pub fn verify_file(&self, model_path: &Path) -> Result<(), String> {
+        use sha2_lite::sha256_file;
+        let actual = sha256_file(model_path).map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+        if actual != self.sha256.to_ascii_lowercase() {
+            return Err(format!(
+                "{}: sha256 is {actual}, the manifest pins {} (re-fetch with scripts/fetch-models.sh)",
+                model_path.display(),
+                self.sha256
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn one(field: &str, message: impl std::fmt::Display) -> Problems {
+    let mut p = Problems::new();
+    p.push(field, message);
+    p
+}
+
+mod sha2_lite {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+
+    pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+        let mut f = std::fs::File::open(path)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}

@@ -1,0 +1,84 @@
+//! Hardware profiles (`hardware-profiles/*.toml`): what a device can do, read by the edge agent.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::Problems;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareProfile {
+    pub name: String,
+    pub description: String,
+    pub arch: Arch,
+    pub accelerator: Accelerator,
+    pub cpu_cores: u32,
+    pub memory_mib: u32,
+    /// Threads ONNX Runtime may use for one inference.
+    pub detector_threads: u32,
+    /// Detector input sides the agent may step between to keep up, largest first.
+    pub detector_input_sizes: Vec<u32>,
+    #[serde(default)]
+    pub power: Option<PowerSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Accelerator {
+    Cpu,
+    Cuda,
+    EdgeTpu,
+    Hailo,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSpec {
+    /// `nvpmodel` on Jetson.
+    pub manager: String,
+    /// Mode ids from most to least power, e.g. nvpmodel `-m` values.
+    pub modes: Vec<u32>,
+}
+
+impl HardwareProfile {
+    pub fn load(path: &Path) -> Result<Self, Problems> {
+        let at = path.display().to_string();
+        let mut p = Problems::new();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                p.push(&at, format!("cannot read: {e}"));
+                return Err(p);
+            }
+        };
+        let profile: Self = match toml::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                p.push(&at, e.to_string().trim_end());
+                return Err(p);
+            }
+        };
+        p.check(profile.cpu_cores >= 1, format!("{at}: cpu_cores"), "must be at least 1");
+        p.check(
+            (1..=profile.cpu_cores.max(1)).contains(&profile.detector_threads),
+            format!("{at}: detector_threads"),
+            "must be 1..=cpu_cores",
+        );
+        p.check(
+            !profile.detector_input_sizes.is_empty()
+                && profile.detector_input_sizes.windows(2).all(|w| w[0] > w[1])
+                && profile.detector_input_sizes.iter().all(|s| s % 32 == 0),
+            format!("{at}: detector_input_sizes"),
+            "must be non-empty, strictly decreasing multiples of 32",
+        );
+        p.into_result(profile)
+    }
+}

@@ -1,0 +1,61 @@
+//! MQTT topic scheme, version 1.
+//!
+//! - `cascade/v1/{device_id}/crops`   QoS 1, [`crate::wire::CropEnvelope`] payloads.
+//! - `cascade/v1/{device_id}/status`  retained, `online` / `offline` (the last-will).
+
+pub const PREFIX: &str = "cascade/v1";
+pub const STATUS_ONLINE: &str = "online";
+pub const STATUS_OFFLINE: &str = "offline";
+/// Longest id accepted for devices and cameras.
+pub const MAX_ID_LEN: usize = 64;
+
+pub fn crops(device_id: &str) -> String {
+    format!("{PREFIX}/{device_id}/crops")
+}
+
+pub fn status(device_id: &str) -> String {
+    format!("{PREFIX}/{device_id}/status")
+}
+
+/// Subscription filter for every device's crops.
+pub fn all_crops() -> String {
+    format!("{PREFIX}/+/crops")
+}
+
+/// The device id of a crops topic, if the topic is one.
+pub fn device_of_crops_topic(topic: &str) -> Option<&str> {
+    let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    let device = rest.strip_suffix("/crops")?;
+    valid_id(device).then_some(device)
+}
+
+/// Ids are 1-64 characters of `A-Z a-z 0-9 - _ .`: safe inside a topic level and a file name.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id != "."
+        && id != ".."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_round_trip() {
+        assert_eq!(crops("dev-1"), "cascade/v1/dev-1/crops");
+        assert_eq!(status("dev-1"), "cascade/v1/dev-1/status");
+        assert_eq!(device_of_crops_topic("cascade/v1/dev-1/crops"), Some("dev-1"));
+        assert_eq!(device_of_crops_topic("cascade/v1/a/b/crops"), None);
+        assert_eq!(device_of_crops_topic("cascade/v2/dev/crops"), None);
+    }
+
+    #[test]
+    fn ids_are_topic_safe() {
+        assert!(valid_id("cam_1.front-door"));
+        for bad in ["", "a/b", "+", "#", "..", "é", &"x".repeat(65)] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+}
