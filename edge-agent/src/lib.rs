@@ -1,0 +1,7 @@
+//! The cascade edge agent: capture -> decode -> motion -> detect -> track -> crop -> buffer -> uplink.
+//!
+//! Each pipeline stage is a module with a small trait at its edge; `pipeline` wires them together
+//! on blocking threads, and `agent` runs the pipeline, the uplink and the telemetry endpoint.
+
+pub mod decode;
+pub mod source;
