@@ -4,4 +4,5 @@
 //! on blocking threads, and `agent` runs the pipeline, the uplink and the telemetry endpoint.
 
 pub mod decode;
+pub mod motion;
 pub mod source;
