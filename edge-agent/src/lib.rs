@@ -4,5 +4,6 @@
 //! on blocking threads, and `agent` runs the pipeline, the uplink and the telemetry endpoint.
 
 pub mod decode;
+pub mod detect;
 pub mod motion;
 pub mod source;

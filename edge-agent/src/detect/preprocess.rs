@@ -1,0 +1,163 @@
+//! Letterbox pre-processing: scale an image into the model's input, keeping its aspect ratio, and
+//! write the tensor in the model's layout, channel order and normalisation.
+
+use cascade_shared::manifest::{ChannelOrder, InputSpec, Layout, Letterbox as Placement};
+
+use crate::decode::Frame;
+
+/// Anything that can be sampled as RGB pixels.
+pub trait RgbSource {
+    fn size(&self) -> (usize, usize);
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3];
+}
+
+/// BT.601 limited-range YUV -> RGB, integer arithmetic.
+#[inline]
+pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (i32::from(y) - 16).max(0) * 298;
+    let d = i32::from(u) - 128;
+    let e = i32::from(v) - 128;
+    let clip = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+    [clip(c + 409 * e), clip(c - 100 * d - 208 * e), clip(c + 516 * d)]
+}
+
+impl RgbSource for Frame {
+    fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    #[inline]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let cw = self.width.div_ceil(2);
+        let ci = (y / 2) * cw + x / 2;
+        yuv_to_rgb(self.y[y * self.width + x], self.u[ci], self.v[ci])
+    }
+}
+
+/// A packed RGB8 image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl RgbSource for RgbImage {
+    fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    #[inline]
+    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+/// How an image was placed on the model's canvas; maps boxes back to image pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub scale: f32,
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+impl Letterbox {
+    pub fn new(src: (usize, usize), spec: &InputSpec) -> Self {
+        let (sw, sh) = (src.0.max(1) as f32, src.1.max(1) as f32);
+        let (dw, dh) = (spec.width as f32, spec.height as f32);
+        let scale = (dw / sw).min(dh / sh);
+        let (nw, nh) = ((sw * scale).round(), (sh * scale).round());
+        let (pad_x, pad_y) = match spec.letterbox {
+            Placement::Center => (((dw - nw) / 2.0).floor(), ((dh - nh) / 2.0).floor()),
+            Placement::TopLeft => (0.0, 0.0),
+        };
+        Self { scale, pad_x, pad_y }
+    }
+
+    /// Model-input coordinates -> image coordinates.
+    pub fn unmap(&self, x: f32, y: f32) -> (f32, f32) {
+        ((x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale)
+    }
+}
+
+/// Fills `out` with the model input for `img` (nearest-neighbour scaling) and returns the mapping.
+pub fn letterbox(img: &impl RgbSource, spec: &InputSpec, out: &mut Vec<f32>) -> Letterbox {
+    let lb = Letterbox::new(img.size(), spec);
+    let (sw, sh) = img.size();
+    let (dw, dh) = (spec.width as usize, spec.height as usize);
+    let plane = dw * dh;
+    out.clear();
+    out.resize(plane * 3, 0.0);
+    let norm: [[f32; 256]; 3] = std::array::from_fn(|c| {
+        std::array::from_fn(|v| (v as f32 * spec.scale - spec.mean[c]) / spec.std[c])
+    });
+    let order = match spec.channels {
+        ChannelOrder::Rgb => [0, 1, 2],
+        ChannelOrder::Bgr => [2, 1, 0],
+    };
+    let pad = spec.pad_value as usize;
+    // Source column for each destination column (None in the padding).
+    let cols: Vec<Option<usize>> = (0..dw)
+        .map(|x| {
+            let sx = ((x as f32 - lb.pad_x + 0.5) / lb.scale).floor();
+            (sx >= 0.0 && (sx as usize) < sw && x as f32 >= lb.pad_x).then_some(sx as usize)
+        })
+        .collect();
+    for y in 0..dh {
+        let sy = ((y as f32 - lb.pad_y + 0.5) / lb.scale).floor();
+        let row = (sy >= 0.0 && (sy as usize) < sh && y as f32 >= lb.pad_y).then_some(sy as usize);
+        for (x, col) in cols.iter().enumerate() {
+            let px = match (row, col) {
+                (Some(sy), Some(sx)) => img.rgb(*sx, sy),
+                _ => [pad as u8; 3],
+            };
+            for (c, &src_c) in order.iter().enumerate() {
+                let v = norm[c][usize::from(px[src_c])];
+                let i = match spec.layout {
+                    Layout::Nchw => c * plane + y * dw + x,
+                    Layout::Nhwc => (y * dw + x) * 3 + c,
+                };
+                out[i] = v;
+            }
+        }
+    }
+    lb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(w: u32, h: u32, letterbox: Placement) -> InputSpec {
+        toml::from_str::<InputSpec>(&format!("width = {w}\nheight = {h}"))
+            .map(|s| InputSpec { letterbox, ..s })
+            .expect("spec")
+    }
+
+    #[test]
+    fn centred_letterbox_maps_back() {
+        let lb = Letterbox::new((768, 432), &spec(640, 640, Placement::Center));
+        assert!((lb.scale - 640.0 / 768.0).abs() < 1e-6);
+        assert_eq!((lb.pad_x, lb.pad_y), (0.0, 140.0));
+        let (x, y) = lb.unmap(320.0, 320.0);
+        assert!((x - 384.0).abs() < 0.01 && (y - 216.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn pads_with_fill_value_and_normalises() {
+        let img = RgbImage { width: 4, height: 2, data: vec![255; 24] };
+        let mut out = Vec::new();
+        let s = spec(8, 8, Placement::Center);
+        let lb = letterbox(&img, &s, &mut out);
+        assert_eq!((lb.pad_x, lb.pad_y), (0.0, 2.0));
+        assert!((out[0] - 114.0 / 255.0).abs() < 1e-6, "padding row");
+        assert!((out[2 * 8] - 1.0).abs() < 1e-6, "image row");
+    }
+
+    #[test]
+    fn white_yuv_is_white_rgb() {
+        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
+        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
+    }
+}
