@@ -3,6 +3,7 @@
 //! Each pipeline stage is a module with a small trait at its edge; `pipeline` wires them together
 //! on blocking threads, and `agent` runs the pipeline, the uplink and the telemetry endpoint.
 
+pub mod buffer;
 pub mod decode;
 pub mod detect;
 pub mod motion;

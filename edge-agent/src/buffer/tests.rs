@@ -1,0 +1,128 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const LIMITS: Limits = Limits { max_bytes: 1 << 30, max_age_us: 3_600_000_000 };
+
+fn rec(camera: &str, payload: Vec<u8>) -> NewRecord<'_> {
+    NewRecord { camera, build: Box::new(move |_| payload) }
+}
+
+fn open(dir: &Path, limits: Limits) -> Buffer {
+    Buffer::open(dir, limits).expect("opens")
+}
+
+#[test]
+fn survives_reopen_with_sequences_continuing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let b = open(dir.path(), LIMITS);
+        let (added, _) = b.push(1, vec![rec("a", vec![1; 10]), rec("b", vec![2; 10]), rec("a", vec![3; 10])]).expect("push");
+        assert_eq!(added.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![1, 1, 2]);
+    }
+    let b = open(dir.path(), LIMITS);
+    assert_eq!(b.stats().records, 3);
+    let (added, _) = b.push(2, vec![rec("a", vec![4; 10])]).expect("push");
+    assert_eq!(added[0], (4, 3), "keys and per-camera sequences continue after reopen");
+    let all = b.pending(0, 10).expect("pending");
+    assert_eq!(all.iter().map(|r| r.payload[0]).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(b.remove(&[2, 99]).expect("remove"), 1);
+    assert_eq!(b.pending(1, 10).expect("pending").iter().map(|r| r.key).collect::<Vec<_>>(), vec![3, 4]);
+}
+
+#[test]
+fn byte_bound_evicts_oldest_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = Limits { max_bytes: 3 * (1000 + RECORD_OVERHEAD), ..LIMITS };
+    let b = open(dir.path(), limits);
+    for i in 0..3u8 {
+        let (_, ev) = b.push(i64::from(i), vec![rec("a", vec![i; 1000])]).expect("push");
+        assert!(ev.is_empty());
+    }
+    let (_, ev) = b.push(9, vec![rec("a", vec![9; 1000])]).expect("push");
+    assert_eq!(ev, vec![Eviction { key: 1, bytes: 1000 + RECORD_OVERHEAD, reason: EvictReason::MaxBytes }]);
+    assert_eq!(b.stats().records, 3);
+    assert_eq!(b.stats().oldest_created_us, Some(1));
+}
+
+#[test]
+fn age_bound_evicts_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open(dir.path(), Limits { max_age_us: 100, ..LIMITS });
+    b.push(0, vec![rec("a", vec![0; 5])]).expect("push");
+    b.push(50, vec![rec("a", vec![1; 5])]).expect("push");
+    b.push(200, vec![rec("a", vec![2; 5])]).expect("push");
+    let ev = b.evict_expired(160).expect("evict");
+    assert_eq!(ev.iter().map(|e| (e.key, e.reason)).collect::<Vec<_>>(), vec![(1, EvictReason::MaxAge), (2, EvictReason::MaxAge)]);
+    assert_eq!(b.stats().records, 1);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Push(u8, usize),
+    Remove(u64),
+    Evict(i64),
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..3, 1usize..400).prop_map(|(c, n)| Op::Push(c, n)),
+        2 => (1u64..40).prop_map(Op::Remove),
+        1 => (0i64..60).prop_map(Op::Evict),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The buffer behaves like a simple ordered map with byte and age bounds.
+    #[test]
+    fn matches_an_in_memory_model(ops in proptest::collection::vec(op(), 1..30)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = Limits { max_bytes: 2000, max_age_us: 20 };
+        let mut b = Buffer::open(dir.path(), limits).expect("opens");
+        let mut model: BTreeMap<u64, (i64, Vec<u8>)> = BTreeMap::new();
+        let (mut next_key, mut now) = (1u64, 0i64);
+        let bytes = |m: &BTreeMap<u64, (i64, Vec<u8>)>| m.values().map(|(_, p)| cost(p.len())).sum::<u64>();
+        for op in ops {
+            now += 1;
+            match op {
+                Op::Push(cam, n) => {
+                    let payload = vec![cam; n];
+                    let cams = ["c0", "c1", "c2"];
+                    b.push(now, vec![rec(cams[cam as usize], payload.clone())]).expect("push");
+                    while bytes(&model) + cost(n) > limits.max_bytes {
+                        let Some(k) = model.keys().next().copied() else { break };
+                        model.remove(&k);
+                    }
+                    model.insert(next_key, (now, payload));
+                    next_key += 1;
+                }
+                Op::Remove(k) => {
+                    b.remove(&[k]).expect("remove");
+                    model.remove(&k);
+                }
+                Op::Evict(t) => {
+                    let at = now + t;
+                    b.evict_expired(at).expect("evict");
+                    let cutoff = at - limits.max_age_us;
+                    let expired: Vec<u64> = model.iter().take_while(|(_, (c, _))| *c < cutoff).map(|(k, _)| *k).collect();
+                    for k in expired { model.remove(&k); }
+                }
+                Op::Reopen => {
+                    drop(b);
+                    b = Buffer::open(dir.path(), limits).expect("reopens");
+                }
+            }
+            let got: Vec<(u64, i64, Vec<u8>)> = b.pending(0, 1000).expect("pending").into_iter().map(|r| (r.key, r.created_us, r.payload)).collect();
+            let want: Vec<(u64, i64, Vec<u8>)> = model.iter().map(|(k, (c, p))| (*k, *c, p.clone())).collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(b.stats().bytes, bytes(&model));
+            prop_assert_eq!(b.stats().records, model.len() as u64);
+        }
+    }
+}
