@@ -4,7 +4,9 @@
 //! on blocking threads, and `agent` runs the pipeline, the uplink and the telemetry endpoint.
 
 pub mod buffer;
+pub mod crop;
 pub mod decode;
 pub mod detect;
 pub mod motion;
 pub mod source;
+pub mod track;
