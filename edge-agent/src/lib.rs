@@ -9,4 +9,6 @@ pub mod decode;
 pub mod detect;
 pub mod motion;
 pub mod source;
+pub mod telemetry;
 pub mod track;
+pub mod uplink;

@@ -346,6 +346,7 @@ impl EdgeConfig {
             "client_cert_file and client_key_file go together",
         );
         p.check(u.tls || u.ca_file.is_none(), "uplink.ca_file", "is set but tls = false");
+        p.check(!u.tls || u.ca_file.is_some(), "uplink.ca_file", "is required when tls = true");
         p.check((1..=60_000).contains(&u.max_inflight), "uplink.max_inflight", "must be 1..=60000");
         p.check(
             u.max_packet_bytes as usize >= crate::wire::MAX_JPEG_BYTES / 8,
@@ -378,6 +379,7 @@ mod tests {
         [uplink]
         host = "localhost"
         port = 8883
+        ca_file = "ca.pem"
     "#;
 
     #[test]

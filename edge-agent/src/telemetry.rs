@@ -1,0 +1,224 @@
+//! One telemetry event per happening: each method writes a log line (at a level fit for its rate)
+//! and updates a Prometheus metric (base units: `_seconds`, `_bytes`, `_total`). Also serves
+//! `/metrics`, `/livez` and `/readyz`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use cascade_shared::shutdown::Shutdown;
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::buffer::{Eviction, Stats};
+
+pub struct Telemetry {
+    registry: Registry,
+    frames: IntCounterVec,
+    decode_errors: IntCounterVec,
+    input_bytes: IntCounterVec,
+    motion_frames: IntCounterVec,
+    recalibrations: IntCounterVec,
+    detector_runs: IntCounterVec,
+    detector_dropped: IntCounterVec,
+    detector_latency: Histogram,
+    detections: IntCounterVec,
+    crops_buffered: IntCounterVec,
+    crops_buffered_bytes: IntCounterVec,
+    crops_uploaded: IntCounterVec,
+    uploaded_bytes: IntCounterVec,
+    evicted: IntCounterVec,
+    buffer_bytes: IntGauge,
+    buffer_records: IntGauge,
+    buffer_oldest_age: Gauge,
+    mqtt_connected: IntGauge,
+    mqtt_disconnects: IntCounterVec,
+    pipeline_up: AtomicBool,
+    mqtt_up: AtomicBool,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone())).expect("unique metric name");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric definition");
+    r.register(Box::new(g.clone())).expect("unique metric name");
+    g
+}
+
+impl Telemetry {
+    pub fn new(device: &str) -> Arc<Self> {
+        let registry = Registry::new_custom(Some("cascade_edge".into()), Some([("device".to_string(), device.to_string())].into()))
+            .expect("valid registry");
+        let r = &registry;
+        let latency = Histogram::with_opts(
+            HistogramOpts::new("detector_latency_seconds", "Detector inference time per run, pre- and post-processing included")
+                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+        )
+        .expect("valid histogram");
+        r.register(Box::new(latency.clone())).expect("unique metric name");
+        let oldest = Gauge::new("buffer_oldest_age_seconds", "Age of the oldest buffered crop").expect("valid gauge");
+        r.register(Box::new(oldest.clone())).expect("unique metric name");
+        Arc::new(Self {
+            frames: counter(r, "frames_decoded_total", "Frames decoded", &["camera"]),
+            decode_errors: counter(r, "decode_errors_total", "Corrupt or truncated access units skipped", &["camera"]),
+            input_bytes: counter(r, "input_bytes_total", "Coded video bytes read from sources", &["camera"]),
+            motion_frames: counter(r, "motion_frames_total", "Frames with motion", &["camera"]),
+            recalibrations: counter(r, "motion_recalibrations_total", "Background resets after a global change", &["camera"]),
+            detector_runs: counter(r, "detector_runs_total", "Detector runs", &["camera"]),
+            detector_dropped: counter(r, "detector_dropped_frames_total", "Motion frames not detected on (detector busy or rate limit)", &["camera", "reason"]),
+            detector_latency: latency,
+            detections: counter(r, "detections_total", "Person detections", &["camera"]),
+            crops_buffered: counter(r, "crops_buffered_total", "Crops committed to the buffer", &["camera"]),
+            crops_buffered_bytes: counter(r, "crops_buffered_bytes_total", "Bytes of crops committed to the buffer", &["camera"]),
+            crops_uploaded: counter(r, "crops_uploaded_total", "Crops acknowledged by the broker (PUBACK)", &[]),
+            uploaded_bytes: counter(r, "uploaded_bytes_total", "Payload bytes acknowledged by the broker", &[]),
+            evicted: counter(r, "crops_evicted_total", "Crops evicted from the buffer unsent", &["reason"]),
+            buffer_bytes: gauge(r, "buffer_bytes", "Bytes held in the buffer"),
+            buffer_records: gauge(r, "buffer_records", "Crops held in the buffer"),
+            buffer_oldest_age: oldest,
+            mqtt_connected: gauge(r, "mqtt_connected", "1 while connected to the broker"),
+            mqtt_disconnects: counter(r, "mqtt_disconnects_total", "Broker connections lost or refused", &["kind"]),
+            registry,
+            pipeline_up: AtomicBool::new(false),
+            mqtt_up: AtomicBool::new(false),
+        })
+    }
+
+    pub fn frame_decoded(&self, camera: &str, unit_bytes: usize) {
+        self.frames.with_label_values(&[camera]).inc();
+        self.input_bytes.with_label_values(&[camera]).inc_by(unit_bytes as u64);
+    }
+
+    pub fn unit_read(&self, camera: &str, unit_bytes: usize) {
+        self.input_bytes.with_label_values(&[camera]).inc_by(unit_bytes as u64);
+    }
+
+    pub fn frame_only(&self, camera: &str) {
+        self.frames.with_label_values(&[camera]).inc();
+    }
+
+    pub fn decode_error(&self, camera: &str, err: &dyn std::fmt::Display) {
+        tracing::warn!(camera, error = %err, "skipping corrupt access unit");
+        self.decode_errors.with_label_values(&[camera]).inc();
+    }
+
+    pub fn motion(&self, camera: &str, boxes: usize, recalibrated: bool) {
+        if recalibrated {
+            tracing::info!(camera, "most of the frame changed at once: motion background recalibrated");
+            self.recalibrations.with_label_values(&[camera]).inc();
+        }
+        if boxes > 0 {
+            tracing::trace!(camera, boxes, "motion");
+            self.motion_frames.with_label_values(&[camera]).inc();
+        }
+    }
+
+    pub fn detector_dropped(&self, camera: &str, reason: &'static str) {
+        tracing::debug!(camera, reason, "motion frame not sent to the detector");
+        self.detector_dropped.with_label_values(&[camera, reason]).inc();
+    }
+
+    pub fn detector_ran(&self, camera: &str, seconds: f64, people: usize) {
+        tracing::debug!(camera, seconds, people, "detector run");
+        self.detector_runs.with_label_values(&[camera]).inc();
+        self.detector_latency.observe(seconds);
+        self.detections.with_label_values(&[camera]).inc_by(people as u64);
+    }
+
+    pub fn crops_buffered(&self, camera: &str, count: usize, bytes: usize, stats: Stats, now_us: i64) {
+        tracing::info!(camera, count, bytes, buffered = stats.records, "crops committed to the buffer");
+        self.crops_buffered.with_label_values(&[camera]).inc_by(count as u64);
+        self.crops_buffered_bytes.with_label_values(&[camera]).inc_by(bytes as u64);
+        self.buffer_stats(stats, now_us);
+    }
+
+    pub fn evicted(&self, evictions: &[Eviction]) {
+        for e in evictions {
+            tracing::warn!(key = e.key, bytes = e.bytes, reason = e.reason.label(), "crop evicted from the buffer unsent");
+            self.evicted.with_label_values(&[e.reason.label()]).inc();
+        }
+    }
+
+    pub fn crop_uploaded(&self, key: u64, bytes: usize, stats: Stats, now_us: i64) {
+        tracing::debug!(key, bytes, "crop acknowledged by the broker");
+        self.crops_uploaded.with_label_values::<&str>(&[]).inc();
+        self.uploaded_bytes.with_label_values::<&str>(&[]).inc_by(bytes as u64);
+        self.buffer_stats(stats, now_us);
+    }
+
+    pub fn buffer_stats(&self, s: Stats, now_us: i64) {
+        self.buffer_bytes.set(i64::try_from(s.bytes).unwrap_or(i64::MAX));
+        self.buffer_records.set(i64::try_from(s.records).unwrap_or(i64::MAX));
+        let age = s.oldest_created_us.map_or(0.0, |t| (now_us - t).max(0) as f64 / 1e6);
+        self.buffer_oldest_age.set(age);
+    }
+
+    pub fn mqtt_connected(&self, host: &str) {
+        tracing::info!(host, "connected to the broker");
+        self.mqtt_connected.set(1);
+        self.mqtt_up.store(true, Ordering::SeqCst);
+    }
+
+    pub fn mqtt_disconnected(&self, kind: &'static str, err: &dyn std::fmt::Display, retry_in_s: f64) {
+        tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
+        self.mqtt_connected.set(0);
+        self.mqtt_up.store(false, Ordering::SeqCst);
+        self.mqtt_disconnects.with_label_values(&[kind]).inc();
+    }
+
+    pub fn set_pipeline_up(&self, up: bool) {
+        self.pipeline_up.store(up, Ordering::SeqCst);
+    }
+
+    pub fn ready(&self) -> bool {
+        self.pipeline_up.load(Ordering::SeqCst) && self.mqtt_up.load(Ordering::SeqCst)
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Sum of a counter across its labels (for summaries and tests).
+    pub fn total(&self, name: &str) -> f64 {
+        let full = format!("cascade_edge_{name}");
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == full)
+            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value() + m.get_gauge().get_value()).collect::<Vec<_>>())
+            .sum()
+    }
+}
+
+/// Serves the endpoint until shutdown; returns the bound address through `bound`.
+pub async fn serve(
+    telemetry: Arc<Telemetry>,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "telemetry endpoint: /metrics /livez /readyz");
+    let _ = bound.send(local);
+    let t_metrics = telemetry.clone();
+    let t_ready = telemetry;
+    let app = Router::new()
+        .route("/metrics", get(move || async move { t_metrics.render() }))
+        .route("/livez", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if t_ready.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
+            }),
+        );
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}

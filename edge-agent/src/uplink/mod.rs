@@ -1,0 +1,286 @@
+//! Upload over MQTT 3.1.1 (rumqttc) with TLS (rustls). The buffer is the source of truth:
+//! `publish` is not delivery, so each crop gets a packet id from [`AckTracker`] and leaves the
+//! buffer only on its PUBACK; after every reconnect all unacknowledged crops are sent again.
+//!
+//! Publishes are queued straight into the event loop's `pending` queue with our own packet ids,
+//! between polls, so the mapping from packet id to record never depends on rumqttc's internals.
+
+pub mod acks;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cascade_shared::clock::SharedClock;
+use cascade_shared::config::edge::UplinkConfig;
+use cascade_shared::shutdown::Shutdown;
+use cascade_shared::topics;
+use cascade_shared::wire::{BodyEncoding, CropEnvelope, EncodedBody};
+use prost::Message;
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS, Request};
+use tokio::sync::Notify;
+
+pub use acks::{AckTracker, Slot};
+
+use crate::buffer::{Buffer, Record};
+use crate::telemetry::Telemetry;
+
+/// Stores an encoded crop body in a buffer record: `[encoding u8][uncompressed u32 le][body]`.
+pub fn store_body(body: &EncodedBody) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + body.body.len());
+    v.push(body.encoding as u8);
+    v.extend_from_slice(&body.uncompressed_size.to_le_bytes());
+    v.extend_from_slice(&body.body);
+    v
+}
+
+/// The inverse of [`store_body`]; `None` for a damaged record.
+pub fn load_body(stored: &[u8]) -> Option<EncodedBody> {
+    let (&enc, rest) = stored.split_first()?;
+    let (size, body) = rest.split_at_checked(4)?;
+    let encoding = BodyEncoding::try_from(i32::from(enc)).ok()?;
+    Some(EncodedBody { encoding, uncompressed_size: u32::from_le_bytes(size.try_into().ok()?), body: body.to_vec() })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    #[error("uplink TLS: {0}")]
+    Tls(String),
+}
+
+/// Capped exponential backoff with jitter.
+#[derive(Debug)]
+pub struct Backoff {
+    attempt: u32,
+    max_s: f64,
+}
+
+impl Backoff {
+    pub fn new(max_s: f64) -> Self {
+        Self { attempt: 0, max_s }
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// The next delay: 0.25 s doubling up to the cap, each scaled by a random 0.75-1.25.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = (0.25 * 2f64.powi(self.attempt.min(20) as i32)).min(self.max_s);
+        self.attempt += 1;
+        let jitter = 0.75 + rand::random::<f64>() * 0.5;
+        Duration::from_secs_f64((base * jitter).min(self.max_s))
+    }
+}
+
+pub struct Uplink {
+    device_id: String,
+    crops_topic: String,
+    status_topic: String,
+    host: String,
+    buffer: Arc<Buffer>,
+    telemetry: Arc<Telemetry>,
+    clock: SharedClock,
+    wake: Arc<Notify>,
+    tracker: AckTracker,
+    backoff: Backoff,
+    connected: bool,
+    /// The retained `online` status is to be published (after each connect).
+    status_due: bool,
+}
+
+impl Uplink {
+    pub fn new(
+        device_id: &str,
+        cfg: &UplinkConfig,
+        buffer: Arc<Buffer>,
+        telemetry: Arc<Telemetry>,
+        clock: SharedClock,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            device_id: device_id.to_string(),
+            crops_topic: topics::crops(device_id),
+            status_topic: topics::status(device_id),
+            host: format!("{}:{}", cfg.host, cfg.port),
+            buffer,
+            telemetry,
+            clock,
+            wake,
+            tracker: AckTracker::new(cfg.max_inflight),
+            backoff: Backoff::new(cfg.reconnect_max_s),
+            connected: false,
+            status_due: false,
+        }
+    }
+
+    /// MQTT options: clean session, our in-flight window, larger packets, the `offline` last-will.
+    pub fn options(&self, cfg: &UplinkConfig) -> Result<MqttOptions, UplinkError> {
+        let mut o = MqttOptions::new(self.device_id.clone(), cfg.host.clone(), cfg.port);
+        o.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
+        o.set_clean_session(true);
+        o.set_inflight(cfg.max_inflight);
+        let max = cfg.max_packet_bytes as usize;
+        o.set_max_packet_size(max, max);
+        o.set_last_will(LastWill::new(&self.status_topic, topics::STATUS_OFFLINE, QoS::AtLeastOnce, true));
+        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+            o.set_credentials(u.clone(), p.clone());
+        }
+        if cfg.tls {
+            o.set_transport(tls::transport(cfg).map_err(UplinkError::Tls)?);
+        }
+        Ok(o)
+    }
+
+    /// Runs until shutdown, reconnecting with backoff.
+    pub async fn run(mut self, options: MqttOptions, shutdown: Shutdown) {
+        // The client must outlive the loop (its channel keeps the event loop alive); we never send
+        // through it: publishes go into `eventloop.pending` with our own packet ids.
+        let (client, mut eventloop) = AsyncClient::new(options, 16);
+        loop {
+            if self.connected {
+                self.fill(&mut eventloop).await;
+            }
+            let can_wake = self.connected && eventloop.pending.is_empty() && self.tracker.room() > 0;
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                ev = eventloop.poll() => match ev {
+                    Ok(ev) => self.on_event(ev).await,
+                    Err(e) => self.on_error(&e, &shutdown).await,
+                },
+                // Only while nothing is queued: then poll is waiting on the socket or an empty
+                // channel, where dropping it loses nothing.
+                () = self.wake.notified(), if can_wake => {}
+            }
+        }
+        self.goodbye(&mut eventloop).await;
+        drop(client);
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Incoming(Incoming::ConnAck(_)) => {
+                self.connected = true;
+                self.tracker.reset();
+                self.backoff.reset();
+                self.telemetry.mqtt_connected(&self.host);
+                self.status_due = true;
+            }
+            Event::Incoming(Incoming::PubAck(ack)) => {
+                if let Some(Slot::Record { key, bytes }) = self.tracker.ack(ack.pkid) {
+                    let buffer = self.buffer.clone();
+                    let removed = tokio::task::spawn_blocking(move || buffer.remove(&[key])).await;
+                    match removed {
+                        Ok(Ok(_)) => self.telemetry.crop_uploaded(key, bytes, self.buffer.stats(), self.clock.now_utc_us()),
+                        Ok(Err(e)) => tracing::error!(key, error = %e, "acknowledged crop could not be removed; it will be sent again"),
+                        Err(e) => tracing::error!(key, error = %e, "buffer task failed"),
+                    }
+                }
+            }
+            Event::Outgoing(Outgoing::Disconnect) => self.connected = false,
+            _ => {}
+        }
+    }
+
+    async fn on_error(&mut self, e: &rumqttc::ConnectionError, shutdown: &Shutdown) {
+        let kind = if self.connected { "lost" } else { "connect" };
+        self.connected = false;
+        self.tracker.reset();
+        let delay = self.backoff.next_delay();
+        self.telemetry.mqtt_disconnected(kind, e, delay.as_secs_f64());
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+impl Uplink {
+    /// Queues the status (when due) and buffered crops up to the in-flight window.
+    async fn fill(&mut self, eventloop: &mut EventLoop) {
+        if self.status_due {
+            if let Some(pkid) = self.tracker.send(Slot::Status) {
+                let mut p = Publish::new(&self.status_topic, QoS::AtLeastOnce, topics::STATUS_ONLINE);
+                p.retain = true;
+                p.pkid = pkid;
+                eventloop.pending.push_back(Request::Publish(p));
+                self.status_due = false;
+            }
+        }
+        let room = self.tracker.room();
+        if room == 0 {
+            return;
+        }
+        let (buffer, after) = (self.buffer.clone(), self.tracker.cursor());
+        let records = match tokio::task::spawn_blocking(move || buffer.pending(after, room)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return tracing::error!(error = %e, "cannot read the buffer"),
+            Err(e) => return tracing::error!(error = %e, "buffer task failed"),
+        };
+        let now = self.clock.now_utc_us();
+        for rec in records {
+            self.queue_record(eventloop, &rec, now);
+        }
+    }
+
+    fn queue_record(&mut self, eventloop: &mut EventLoop, rec: &Record, now_us: i64) {
+        let Some(body) = load_body(&rec.payload) else {
+            tracing::error!(key = rec.key, "damaged buffer record skipped");
+            return;
+        };
+        let payload = CropEnvelope::wrap(&body, now_us).encode_to_vec();
+        let Some(pkid) = self.tracker.send(Slot::Record { key: rec.key, bytes: payload.len() }) else { return };
+        let mut p = Publish::new(&self.crops_topic, QoS::AtLeastOnce, payload);
+        p.pkid = pkid;
+        eventloop.pending.push_back(Request::Publish(p));
+    }
+
+    /// On shutdown: publish `offline` (a clean disconnect does not fire the last-will), then
+    /// disconnect; at most two seconds.
+    async fn goodbye(&mut self, eventloop: &mut EventLoop) {
+        if !self.connected {
+            return;
+        }
+        let mut p = Publish::new(&self.status_topic, QoS::AtMostOnce, topics::STATUS_OFFLINE);
+        p.retain = true;
+        eventloop.pending.push_back(Request::Publish(p));
+        eventloop.pending.push_back(Request::Disconnect(rumqttc::Disconnect));
+        let deadline = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                ev = eventloop.poll() => match ev {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(ev) => self.on_event(ev).await,
+                },
+            }
+        }
+        self.telemetry.mqtt_disconnected("shutdown", &"clean shutdown", 0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_body_round_trips() {
+        let b = EncodedBody { encoding: BodyEncoding::Zstd, uncompressed_size: 77, body: vec![1, 2, 3] };
+        assert_eq!(load_body(&store_body(&b)), Some(b));
+        assert_eq!(load_body(&[9, 0, 0, 0, 0]), None, "unknown encoding");
+        assert_eq!(load_body(&[0, 1]), None, "truncated");
+    }
+
+    #[test]
+    fn backoff_grows_to_its_cap_with_jitter() {
+        let mut b = Backoff::new(5.0);
+        let d: Vec<f64> = (0..10).map(|_| b.next_delay().as_secs_f64()).collect();
+        assert!(d[0] >= 0.18 && d[0] <= 0.32, "{d:?}");
+        assert!(d.iter().all(|x| *x <= 5.0), "{d:?}");
+        assert!(d[9] >= 3.7, "{d:?}");
+        b.reset();
+        assert!(b.next_delay().as_secs_f64() < 0.4);
+    }
+}
