@@ -1,0 +1,79 @@
+//! The command line: `run`, `check`, `--version`.
+
+use std::path::{Path, PathBuf};
+
+use cascade_shared::Problems;
+use cascade_shared::config::edge::{EdgeConfig, SourceConfig};
+use cascade_shared::manifest::ModelManifest;
+use cascade_shared::profile::HardwareProfile;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "edge-agent", version, about = "cascade edge agent: camera -> motion -> person detector -> crops -> MQTT")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Exit once every input has ended and every crop is acknowledged (file inputs).
+        #[arg(long)]
+        exit_when_done: bool,
+    },
+    /// Check a config, its model, files, certificates and buffer folder; print every problem.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+/// Every problem with a config file and what it points to. Loads nothing heavy.
+pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
+    let cfg = EdgeConfig::load(path)?;
+    let mut p = Problems::new();
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        let SourceConfig::File { path, .. } = &cam.source;
+        p.check(path.is_file(), format!("camera[{i}].source.path"), format!("{}: no such file", path.display()));
+    }
+    match ModelManifest::load(&cfg.detector.manifest) {
+        Ok((m, model)) => {
+            if let Err(e) = m.verify_file(&model) {
+                p.push("detector.manifest", e);
+            }
+        }
+        Err(e) => p.extend(e),
+    }
+    if let Err(e) = crate::detect::runtime::locate(cfg.detector.onnxruntime.as_deref()) {
+        p.push("detector.onnxruntime", e);
+    }
+    let u = &cfg.uplink;
+    for (field, file) in [("uplink.ca_file", &u.ca_file), ("uplink.client_cert_file", &u.client_cert_file), ("uplink.client_key_file", &u.client_key_file)] {
+        if let Some(f) = file {
+            match std::fs::read_to_string(f) {
+                Ok(text) if text.contains("-----BEGIN ") => {}
+                Ok(_) => p.push(field, format!("{}: not a PEM file", f.display())),
+                Err(e) => p.push(field, format!("{}: {e}", f.display())),
+            }
+        }
+    }
+    check_writable(&cfg.buffer.dir, &mut p);
+    if let Some(profile) = &cfg.device.profile
+        && let Err(e) = HardwareProfile::load(profile)
+    {
+        p.extend(e);
+    }
+    p.into_result(cfg)
+}
+
+fn check_writable(dir: &Path, p: &mut Problems) {
+    let probe = dir.join(".cascade-write-check");
+    let ok = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&probe, b"ok")).and_then(|()| std::fs::remove_file(&probe));
+    if let Err(e) = ok {
+        p.push("buffer.dir", format!("{}: not writable: {e}", dir.display()));
+    }
+}
