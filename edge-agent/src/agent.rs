@@ -45,8 +45,11 @@ pub struct RunOptions {
 
 /// Loads the detector a config names, checking the model against its manifest.
 pub fn load_detector(cfg: &EdgeConfig) -> Result<OnnxDetector, AgentError> {
-    let (manifest, model_path) = ModelManifest::load(&cfg.detector.manifest).map_err(AgentError::Manifest)?;
-    manifest.verify_file(&model_path).map_err(AgentError::Model)?;
+    let (manifest, model_path) =
+        ModelManifest::load(&cfg.detector.manifest).map_err(AgentError::Manifest)?;
+    manifest
+        .verify_file(&model_path)
+        .map_err(AgentError::Model)?;
     let d = &cfg.detector;
     let params = DetectParams {
         score_threshold: d.score_threshold,
@@ -54,20 +57,42 @@ pub fn load_detector(cfg: &EdgeConfig) -> Result<OnnxDetector, AgentError> {
         min_box_area: d.min_box_area,
         class_id: Some(manifest.person_class_id),
     };
-    Ok(OnnxDetector::load(manifest, &model_path, d.onnxruntime.as_deref(), d.threads as usize, params)?)
+    Ok(OnnxDetector::load(
+        manifest,
+        &model_path,
+        d.onnxruntime.as_deref(),
+        d.threads as usize,
+        params,
+    )?)
 }
 
 pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Result<(), AgentError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let telemetry = Telemetry::new(&cfg.device.id);
-    let limits = Limits { max_bytes: cfg.buffer.max_bytes, max_age_us: i64::try_from(cfg.buffer.max_age_s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000 };
+    let limits = Limits {
+        max_bytes: cfg.buffer.max_bytes,
+        max_age_us: i64::try_from(cfg.buffer.max_age_s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
+    };
     let dir = cfg.buffer.dir.clone();
-    let buffer = Arc::new(tokio::task::spawn_blocking(move || Buffer::open(&dir, limits)).await.map_err(|e| AgentError::Model(e.to_string()))??);
+    let buffer = Arc::new(
+        tokio::task::spawn_blocking(move || Buffer::open(&dir, limits))
+            .await
+            .map_err(|e| AgentError::Model(e.to_string()))??,
+    );
     telemetry.buffer_stats(buffer.stats(), clock.now_utc_us());
-    tracing::info!(records = buffer.stats().records, bytes = buffer.stats().bytes, "buffer opened");
+    tracing::info!(
+        records = buffer.stats().records,
+        bytes = buffer.stats().bytes,
+        "buffer opened"
+    );
 
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
-    let server = tokio::spawn(telemetry::serve(telemetry.clone(), cfg.telemetry.listen, shutdown.clone(), bound_tx));
+    let server = tokio::spawn(telemetry::serve(
+        telemetry.clone(),
+        cfg.telemetry.listen,
+        shutdown.clone(),
+        bound_tx,
+    ));
     if bound_rx.await.is_err() {
         return Err(match server.await {
             Ok(Err(e)) => AgentError::Telemetry(e),
@@ -76,14 +101,27 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
     }
 
     let wake = Arc::new(Notify::new());
-    let uplink = Uplink::new(&cfg.device.id, &cfg.uplink, buffer.clone(), telemetry.clone(), clock.clone(), wake.clone());
+    let uplink = Uplink::new(
+        &cfg.device.id,
+        &cfg.uplink,
+        buffer.clone(),
+        telemetry.clone(),
+        clock.clone(),
+        wake.clone(),
+    );
     let options = uplink.options(&cfg.uplink)?;
     let uplink_task = tokio::spawn(uplink.run(options, shutdown.clone()));
-    let maintenance = tokio::spawn(maintain(buffer.clone(), telemetry.clone(), clock.clone(), shutdown.clone()));
+    let maintenance = tokio::spawn(maintain(
+        buffer.clone(),
+        telemetry.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
 
     let mut handles = Vec::new();
     for cam in &cfg.cameras {
-        let detector: Box<dyn Detector> = Box::new(tokio::task::block_in_place(|| load_detector(&cfg))?);
+        let detector: Box<dyn Detector> =
+            Box::new(tokio::task::block_in_place(|| load_detector(&cfg))?);
         let ctx = Context {
             device_id: cfg.device.id.clone(),
             camera_id: cam.id.clone(),
@@ -95,9 +133,16 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
             crops: cfg.crops.clone(),
             compression: cfg.uplink.compression,
             max_rate_hz: cfg.detector.max_rate_hz,
+            live: true,
         };
         let motion = Box::new(BackgroundMotion::new(cfg.motion.clone()));
-        handles.extend(pipeline::start(ctx, &cam.source, motion, detector, cfg.tracker.clone())?);
+        handles.extend(pipeline::start(
+            ctx,
+            &cam.source,
+            motion,
+            detector,
+            cfg.tracker.clone(),
+        )?);
         tracing::info!(camera = %cam.id, "camera pipeline started");
     }
     telemetry.set_pipeline_up(true);
@@ -118,14 +163,41 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
     let _ = server.await;
     let b = buffer.clone();
     let _ = tokio::task::spawn_blocking(move || b.flush()).await;
+    log_summary(&telemetry);
     result
+}
+
+/// One line with the run's totals (used by the demo and the whole-agent benchmark).
+fn log_summary(t: &Telemetry) {
+    let peak_rss_bytes = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
+    tracing::info!(
+        frames = t.total("frames_decoded_total"),
+        motion_frames = t.total("motion_frames_total"),
+        detector_runs = t.total("detector_runs_total"),
+        detector_dropped = t.total("detector_dropped_frames_total"),
+        crops_buffered = t.total("crops_buffered_total"),
+        crops_uploaded = t.total("crops_uploaded_total"),
+        input_bytes = t.total("input_bytes_total"),
+        uploaded_bytes = t.total("uploaded_bytes_total"),
+        peak_rss_bytes,
+        "summary"
+    );
 }
 
 async fn wait_pipelines(
     handles: Vec<std::thread::JoinHandle<Result<(), pipeline::PipelineError>>>,
     shutdown: &Shutdown,
 ) -> Result<(), AgentError> {
-    let joined = tokio::task::spawn_blocking(move || handles.into_iter().map(|h| h.join()).collect::<Vec<_>>());
+    let joined = tokio::task::spawn_blocking(move || {
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
     let results = joined.await.map_err(|e| AgentError::Model(e.to_string()))?;
     for r in results {
         match r {
@@ -142,7 +214,12 @@ async fn wait_pipelines(
 }
 
 /// Evicts expired crops once a minute.
-async fn maintain(buffer: Arc<Buffer>, telemetry: Arc<Telemetry>, clock: SharedClock, shutdown: Shutdown) {
+async fn maintain(
+    buffer: Arc<Buffer>,
+    telemetry: Arc<Telemetry>,
+    clock: SharedClock,
+    shutdown: Shutdown,
+) {
     loop {
         let b = buffer.clone();
         let now = clock.now_utc_us();

@@ -19,7 +19,11 @@ pub enum BufferError {
     #[error("buffer {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("buffer write failed, {len} bytes not buffered: {reason}")]
-    Write { len: usize, reason: String, payloads: Vec<Vec<u8>> },
+    Write {
+        len: usize,
+        reason: String,
+        payloads: Vec<Vec<u8>>,
+    },
     #[error("buffer read failed: {0}")]
     Read(String),
 }
@@ -67,6 +71,13 @@ pub struct Stats {
     pub oldest_created_us: Option<i64>,
 }
 
+/// What a push committed: `(key, sequence)` of each new record, and what it evicted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub added: Vec<(u64, u64)>,
+    pub evicted: Vec<Eviction>,
+}
+
 /// One new record: the camera whose sequence it takes, and a builder given that sequence number.
 pub struct NewRecord<'a> {
     pub camera: &'a str,
@@ -93,7 +104,11 @@ fn encode(created_us: i64, payload: &[u8]) -> Vec<u8> {
 fn decode(key: u64, value: &[u8]) -> Option<Record> {
     let (ts, payload) = value.split_at_checked(8)?;
     let created_us = i64::from_le_bytes(ts.try_into().ok()?);
-    Some(Record { key, created_us, payload: payload.to_vec() })
+    Some(Record {
+        key,
+        created_us,
+        payload: payload.to_vec(),
+    })
 }
 
 fn seq_key(camera: &str) -> String {
@@ -103,21 +118,30 @@ fn seq_key(camera: &str) -> String {
 impl Buffer {
     /// Opens (or creates) the buffer in `dir`, recovering after a crash if needed.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self, BufferError> {
-        let bad = |reason: String| BufferError::Open { path: dir.to_path_buf(), reason };
+        let bad = |reason: String| BufferError::Open {
+            path: dir.to_path_buf(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create: {e}")))?;
         let db = Database::create(dir.join("crops.redb")).map_err(|e| bad(e.to_string()))?;
         let tx = db.begin_write().map_err(|e| bad(e.to_string()))?;
         tx.open_table(RECORDS).map_err(|e| bad(e.to_string()))?;
         tx.open_table(META).map_err(|e| bad(e.to_string()))?;
         tx.commit().map_err(|e| bad(e.to_string()))?;
-        let buffer = Self { db, limits, stats: Mutex::new(Stats::default()) };
+        let buffer = Self {
+            db,
+            limits,
+            stats: Mutex::new(Stats::default()),
+        };
         let stats = buffer.scan().map_err(|e| bad(e.to_string()))?;
         *buffer.lock() = stats;
         Ok(buffer)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Stats> {
-        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn scan(&self) -> Result<Stats, BufferError> {
@@ -143,13 +167,17 @@ impl Buffer {
     /// Commits `records` in one durable transaction, assigning each the next sequence number of its
     /// camera. Evicts the oldest records first when the byte bound would be passed.
     /// Returns the new keys with their sequence numbers, and the evictions.
-    pub fn push(&self, now_us: i64, records: Vec<NewRecord<'_>>) -> Result<(Vec<(u64, u64)>, Vec<Eviction>), BufferError> {
+    pub fn push(&self, now_us: i64, records: Vec<NewRecord<'_>>) -> Result<Pushed, BufferError> {
         let mut stats = self.lock();
         let mut built = Vec::with_capacity(records.len());
         let res = self.push_tx(now_us, records, &mut built, &mut stats);
         res.map_err(|reason| {
             let len = built.iter().map(Vec::len).sum();
-            BufferError::Write { len, reason, payloads: built }
+            BufferError::Write {
+                len,
+                reason,
+                payloads: built,
+            }
         })
     }
 
@@ -159,31 +187,46 @@ impl Buffer {
         records: Vec<NewRecord<'_>>,
         built: &mut Vec<Vec<u8>>,
         stats: &mut Stats,
-    ) -> Result<(Vec<(u64, u64)>, Vec<Eviction>), String> {
+    ) -> Result<Pushed, String> {
         let s = |e: &dyn std::fmt::Display| e.to_string();
         let mut tx = self.db.begin_write().map_err(|e| s(&e))?;
-        tx.set_durability(Durability::Immediate).map_err(|e| s(&e))?;
+        tx.set_durability(Durability::Immediate)
+            .map_err(|e| s(&e))?;
         let mut added = Vec::new();
         let mut new_stats = *stats;
         let mut evicted = Vec::new();
         {
             let mut meta = tx.open_table(META).map_err(|e| s(&e))?;
             let mut table = tx.open_table(RECORDS).map_err(|e| s(&e))?;
-            let mut next_key = meta.get(NEXT_KEY).map_err(|e| s(&e))?.map_or(1, |g| g.value());
+            let mut next_key = meta
+                .get(NEXT_KEY)
+                .map_err(|e| s(&e))?
+                .map_or(1, |g| g.value());
             for rec in records {
                 let sk = seq_key(rec.camera);
-                let seq = meta.get(sk.as_str()).map_err(|e| s(&e))?.map_or(1, |g| g.value() + 1);
+                let seq = meta
+                    .get(sk.as_str())
+                    .map_err(|e| s(&e))?
+                    .map_or(1, |g| g.value() + 1);
                 meta.insert(sk.as_str(), seq).map_err(|e| s(&e))?;
                 let payload = (rec.build)(seq);
                 let c = cost(payload.len());
                 while new_stats.bytes + c > self.limits.max_bytes {
-                    let Some((k, v)) = table.pop_first().map_err(|e| s(&e))? else { break };
+                    let Some((k, v)) = table.pop_first().map_err(|e| s(&e))? else {
+                        break;
+                    };
                     let bytes = cost(v.value().len().saturating_sub(8));
                     new_stats.bytes -= bytes;
                     new_stats.records -= 1;
-                    evicted.push(Eviction { key: k.value(), bytes, reason: EvictReason::MaxBytes });
+                    evicted.push(Eviction {
+                        key: k.value(),
+                        bytes,
+                        reason: EvictReason::MaxBytes,
+                    });
                 }
-                table.insert(next_key, encode(now_us, &payload).as_slice()).map_err(|e| s(&e))?;
+                table
+                    .insert(next_key, encode(now_us, &payload).as_slice())
+                    .map_err(|e| s(&e))?;
                 added.push((next_key, seq));
                 built.push(payload);
                 new_stats.records += 1;
@@ -198,7 +241,7 @@ impl Buffer {
         }
         tx.commit().map_err(|e| s(&e))?;
         *stats = new_stats;
-        Ok((added, evicted))
+        Ok(Pushed { added, evicted })
     }
 
     /// Up to `limit` records with keys above `after`, oldest first.
@@ -207,7 +250,11 @@ impl Buffer {
         let tx = self.db.begin_read().map_err(|e| r(&e))?;
         let table = tx.open_table(RECORDS).map_err(|e| r(&e))?;
         let mut out = Vec::new();
-        for item in table.range(after.saturating_add(1)..).map_err(|e| r(&e))?.take(limit) {
+        for item in table
+            .range(after.saturating_add(1)..)
+            .map_err(|e| r(&e))?
+            .take(limit)
+        {
             let (k, v) = item.map_err(|e| r(&e))?;
             if let Some(rec) = decode(k.value(), v.value()) {
                 out.push(rec);
@@ -228,7 +275,11 @@ impl Buffer {
     }
 
     fn delete(&self, keys: &[u64], durability: Durability) -> Result<(u64, u64), BufferError> {
-        let w = |e: &dyn std::fmt::Display| BufferError::Write { len: 0, reason: e.to_string(), payloads: Vec::new() };
+        let w = |e: &dyn std::fmt::Display| BufferError::Write {
+            len: 0,
+            reason: e.to_string(),
+            payloads: Vec::new(),
+        };
         let mut stats = self.lock();
         let mut tx = self.db.begin_write().map_err(|e| w(&e))?;
         tx.set_durability(durability).map_err(|e| w(&e))?;
@@ -242,7 +293,11 @@ impl Buffer {
                     bytes += cost(v.value().len().saturating_sub(8));
                 }
             }
-            oldest = table.first().map_err(|e| w(&e))?.and_then(|(k, v)| decode(k.value(), v.value())).map(|r| r.created_us);
+            oldest = table
+                .first()
+                .map_err(|e| w(&e))?
+                .and_then(|(k, v)| decode(k.value(), v.value()))
+                .map(|r| r.created_us);
         }
         tx.commit().map_err(|e| w(&e))?;
         stats.records -= removed;
@@ -273,7 +328,14 @@ impl Buffer {
         }
         let keys: Vec<u64> = old.iter().map(|r| r.key).collect();
         self.delete(&keys, Durability::Immediate)?;
-        Ok(old.iter().map(|r| Eviction { key: r.key, bytes: cost(r.payload.len()), reason: EvictReason::MaxAge }).collect())
+        Ok(old
+            .iter()
+            .map(|r| Eviction {
+                key: r.key,
+                bytes: cost(r.payload.len()),
+                reason: EvictReason::MaxAge,
+            })
+            .collect())
     }
 }
 

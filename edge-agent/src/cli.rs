@@ -9,7 +9,11 @@ use cascade_shared::profile::HardwareProfile;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "edge-agent", version, about = "cascade edge agent: camera -> motion -> person detector -> crops -> MQTT")]
+#[command(
+    name = "edge-agent",
+    version,
+    about = "cascade edge agent: camera -> motion -> person detector -> crops -> MQTT"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,7 +42,11 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
     let mut p = Problems::new();
     for (i, cam) in cfg.cameras.iter().enumerate() {
         let SourceConfig::File { path, .. } = &cam.source;
-        p.check(path.is_file(), format!("camera[{i}].source.path"), format!("{}: no such file", path.display()));
+        p.check(
+            path.is_file(),
+            format!("camera[{i}].source.path"),
+            format!("{}: no such file", path.display()),
+        );
     }
     match ModelManifest::load(&cfg.detector.manifest) {
         Ok((m, model)) => {
@@ -52,7 +60,11 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
         p.push("detector.onnxruntime", e);
     }
     let u = &cfg.uplink;
-    for (field, file) in [("uplink.ca_file", &u.ca_file), ("uplink.client_cert_file", &u.client_cert_file), ("uplink.client_key_file", &u.client_key_file)] {
+    for (field, file) in [
+        ("uplink.ca_file", &u.ca_file),
+        ("uplink.client_cert_file", &u.client_cert_file),
+        ("uplink.client_key_file", &u.client_key_file),
+    ] {
         if let Some(f) = file {
             match std::fs::read_to_string(f) {
                 Ok(text) if text.contains("-----BEGIN ") => {}
@@ -72,8 +84,13 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
 
 fn check_writable(dir: &Path, p: &mut Problems) {
     let probe = dir.join(".cascade-write-check");
-    let ok = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&probe, b"ok")).and_then(|()| std::fs::remove_file(&probe));
+    let ok = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
     if let Err(e) = ok {
-        p.push("buffer.dir", format!("{}: not writable: {e}", dir.display()));
+        p.push(
+            "buffer.dir",
+            format!("{}: not writable: {e}", dir.display()),
+        );
     }
 }

@@ -40,7 +40,10 @@ pub fn make(frame: &Frame, b: &BoxPx, cfg: &CropConfig) -> Result<Crop, CropErro
     let (x0, y0) = (r.x1 as usize, r.y1 as usize);
     let (rw, rh) = ((r.x2 - r.x1) as usize, (r.y2 - r.y1) as usize);
     let scale = (cfg.max_side as f32 / rw.max(rh) as f32).min(1.0);
-    let (w, h) = (((rw as f32 * scale).round() as usize).max(1), ((rh as f32 * scale).round() as usize).max(1));
+    let (w, h) = (
+        ((rw as f32 * scale).round() as usize).max(1),
+        ((rh as f32 * scale).round() as usize).max(1),
+    );
     let mut rgb = Vec::with_capacity(w * h * 3);
     for y in 0..h {
         let sy = y0 + ((y as f32 + 0.5) / scale) as usize;
@@ -49,8 +52,15 @@ pub fn make(frame: &Frame, b: &BoxPx, cfg: &CropConfig) -> Result<Crop, CropErro
             rgb.extend_from_slice(&frame.rgb(sx.min(frame.width - 1), sy.min(frame.height - 1)));
         }
     }
-    let err = |reason: String| CropError { width: w, height: h, reason };
-    let (ew, eh) = (u16::try_from(w).map_err(|e| err(e.to_string()))?, u16::try_from(h).map_err(|e| err(e.to_string()))?);
+    let err = |reason: String| CropError {
+        width: w,
+        height: h,
+        reason,
+    };
+    let (ew, eh) = (
+        u16::try_from(w).map_err(|e| err(e.to_string()))?,
+        u16::try_from(h).map_err(|e| err(e.to_string()))?,
+    );
     let mut jpeg = Vec::with_capacity(w * h / 4);
     Encoder::new(&mut jpeg, cfg.jpeg_quality)
         .encode(&rgb, ew, eh, ColorType::Rgb)
@@ -64,9 +74,22 @@ mod tests {
 
     #[test]
     fn region_is_padded_and_clipped() {
-        let b = BoxPx { x1: 10.0, y1: 10.0, x2: 50.0, y2: 110.0 };
+        let b = BoxPx {
+            x1: 10.0,
+            y1: 10.0,
+            x2: 50.0,
+            y2: 110.0,
+        };
         let r = region(&b, (100, 100), 0.5);
-        assert_eq!(r, BoxPx { x1: 0.0, y1: 0.0, x2: 70.0, y2: 100.0 });
+        assert_eq!(
+            r,
+            BoxPx {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 70.0,
+                y2: 100.0
+            }
+        );
     }
 
     #[test]
@@ -77,10 +100,27 @@ mod tests {
                 f.y[y * 640 + x] = 230;
             }
         }
-        let cfg = CropConfig { max_side: 160, padding: 0.1, jpeg_quality: 80 };
-        let c = make(&f, &BoxPx { x1: 200.0, y1: 100.0, x2: 300.0, y2: 400.0 }, &cfg).expect("encodes");
+        let cfg = CropConfig {
+            max_side: 160,
+            padding: 0.1,
+            jpeg_quality: 80,
+        };
+        let c = make(
+            &f,
+            &BoxPx {
+                x1: 200.0,
+                y1: 100.0,
+                x2: 300.0,
+                y2: 400.0,
+            },
+            &cfg,
+        )
+        .expect("encodes");
         assert_eq!(&c.jpeg[..2], &[0xFF, 0xD8]);
-        let img = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg)).decode().map(|_| ()).map_err(|e| e.to_string());
+        let img = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg))
+            .decode()
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         assert!(img.is_ok(), "{img:?}");
         let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg));
         d.decode_headers().expect("headers");

@@ -6,8 +6,11 @@ use edge_agent::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Check { config } => match cli::check(&config) {
@@ -16,11 +19,18 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(problems) => {
-                eprintln!("{}: {} problem(s):\n{problems}", config.display(), problems.len());
+                eprintln!(
+                    "{}: {} problem(s):\n{problems}",
+                    config.display(),
+                    problems.len()
+                );
                 ExitCode::FAILURE
             }
         },
-        Command::Run { config, exit_when_done } => match run(&config, exit_when_done) {
+        Command::Run {
+            config,
+            exit_when_done,
+        } => match run(&config, exit_when_done) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("edge-agent: {e:#}");
@@ -31,8 +41,11 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path, exit_when_done: bool) -> anyhow::Result<()> {
-    let cfg = cli::check(config).map_err(|p| anyhow::anyhow!("{}: {} problem(s):\n{p}", config.display(), p.len()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let cfg = cli::check(config)
+        .map_err(|p| anyhow::anyhow!("{}: {} problem(s):\n{p}", config.display(), p.len()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let shutdown = cascade_shared::shutdown::Shutdown::new();
         tokio::spawn(cascade_shared::shutdown::on_signals(shutdown.clone()));

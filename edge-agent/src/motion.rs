@@ -65,7 +65,13 @@ impl BackgroundMotion {
 
     fn setup(&mut self, frame: &Frame) -> Geometry {
         let factor = (frame.width / self.cfg.width.max(1) as usize).max(1);
-        let g = Geometry { src_w: frame.width, src_h: frame.height, factor, w: frame.width / factor, h: frame.height / factor };
+        let g = Geometry {
+            src_w: frame.width,
+            src_h: frame.height,
+            factor,
+            w: frame.width / factor,
+            h: frame.height / factor,
+        };
         let n = g.w * g.h;
         self.small = vec![0; n];
         self.mask = vec![0; n];
@@ -103,7 +109,13 @@ impl BackgroundMotion {
     fn threshold(&mut self) -> f32 {
         let thr = i32::from(self.cfg.threshold) * FP;
         let mut changed = 0usize;
-        for (((m, &p), &bg), &ign) in self.mask.iter_mut().zip(&self.small).zip(&self.background).zip(&self.ignore) {
+        for (((m, &p), &bg), &ign) in self
+            .mask
+            .iter_mut()
+            .zip(&self.small)
+            .zip(&self.background)
+            .zip(&self.ignore)
+        {
             let hit = !ign && (i32::from(p) * FP - bg).abs() > thr;
             *m = u8::from(hit);
             changed += usize::from(hit);
@@ -112,12 +124,11 @@ impl BackgroundMotion {
         changed as f32 / live as f32
     }
 
-    /// Moves the background towards the current frame; slower where there is motion.
+    /// Moves the background towards the current frame. The same rate everywhere: a slower rate
+    /// under motion leaves "ghosts" where someone stood for a while and then left.
     fn learn(&mut self, rate: f32) {
-        let fast = (rate * 1024.0) as i32;
-        let slow = fast / 8;
-        for ((bg, &p), &m) in self.background.iter_mut().zip(&self.small).zip(&self.mask) {
-            let r = if m == 0 { fast } else { slow };
+        let r = ((rate * 1024.0) as i32).max(1);
+        for (bg, &p) in self.background.iter_mut().zip(&self.small) {
             *bg += (i32::from(p) * FP - *bg) * r / 1024;
         }
     }
@@ -148,7 +159,10 @@ impl MotionDetector for BackgroundMotion {
                 let g = self.setup(frame);
                 self.downscale(frame, g);
                 self.reset_background();
-                return Motion { recalibrated: true, ..Motion::default() };
+                return Motion {
+                    recalibrated: true,
+                    ..Motion::default()
+                };
             }
         };
         self.downscale(frame, g);
@@ -156,16 +170,28 @@ impl MotionDetector for BackgroundMotion {
         if changed > self.cfg.global_change {
             self.reset_background();
             self.warmup_left = self.cfg.warmup_frames;
-            return Motion { boxes: Vec::new(), changed, recalibrated: true };
+            return Motion {
+                boxes: Vec::new(),
+                changed,
+                recalibrated: true,
+            };
         }
         if self.warmup_left > 0 {
             self.warmup_left -= 1;
             self.learn(0.5);
-            return Motion { boxes: Vec::new(), changed, recalibrated: false };
+            return Motion {
+                boxes: Vec::new(),
+                changed,
+                recalibrated: false,
+            };
         }
         let boxes = self.boxes(g);
         self.learn(self.cfg.learning_rate);
-        Motion { boxes, changed, recalibrated: false }
+        Motion {
+            boxes,
+            changed,
+            recalibrated: false,
+        }
     }
 }
 
@@ -205,7 +231,13 @@ fn components(mask: &mut [u8], w: usize, h: usize) -> Vec<Component> {
         }
         mask[start] = 0;
         stack.push(start);
-        let mut c = Component { x1: w, y1: h, x2: 0, y2: 0, pixels: 0 };
+        let mut c = Component {
+            x1: w,
+            y1: h,
+            x2: 0,
+            y2: 0,
+            pixels: 0,
+        };
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             c.x1 = c.x1.min(x);

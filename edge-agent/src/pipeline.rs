@@ -33,6 +33,8 @@ pub struct Context {
     pub crops: CropConfig,
     pub compression: Compression,
     pub max_rate_hz: f32,
+    /// Frames arrive in real time (live camera or paced file): never wait for the detector.
+    pub live: bool,
 }
 
 /// A frame on its way to the detector, with the UTC time it was captured.
@@ -57,12 +59,21 @@ pub fn start(
     detector: Box<dyn Detector>,
     tracker: TrackerConfig,
 ) -> Result<Vec<std::thread::JoinHandle<Result<(), PipelineError>>>, PipelineError> {
-    let SourceConfig::File { path, realtime, looped, fps } = source;
+    let SourceConfig::File {
+        path,
+        realtime,
+        looped,
+        fps,
+    } = source;
     let src = open_file(path, *fps)?;
     let decoder = H264Decoder::new()?;
     let (tx, rx) = sync_channel::<Job>(1);
-    let (c1, c2) = (ctx.clone(), ctx);
     let (realtime, looped) = (*realtime, *looped);
+    let ctx = Context {
+        live: realtime,
+        ..ctx
+    };
+    let (c1, c2) = (ctx.clone(), ctx);
     let capture = std::thread::Builder::new()
         .name(format!("capture-{}", c1.camera_id))
         .spawn(move || capture_loop(&c1, src, Box::new(decoder), motion, &tx, realtime, looped))
@@ -96,7 +107,16 @@ fn capture_loop(
         let Some(au) = src.next_unit()? else {
             decoder.flush(&mut frames)?;
             if !looped {
-                handle(ctx, &mut frames, &mut *motion, tx, start_utc, offset_us, &mut last_sent, min_gap_us);
+                handle(
+                    ctx,
+                    &mut frames,
+                    &mut *motion,
+                    tx,
+                    start_utc,
+                    offset_us,
+                    &mut last_sent,
+                    min_gap_us,
+                );
                 break;
             }
             src.rewind()?;
@@ -116,7 +136,16 @@ fn capture_loop(
             Err(e) => return Err(e.into()),
         }
         last_pts = last_pts.max(offset_us + au.pts_us);
-        handle(ctx, &mut frames, &mut *motion, tx, start_utc, offset_us, &mut last_sent, min_gap_us);
+        handle(
+            ctx,
+            &mut frames,
+            &mut *motion,
+            tx,
+            start_utc,
+            offset_us,
+            &mut last_sent,
+            min_gap_us,
+        );
     }
     Ok(())
 }
@@ -147,15 +176,37 @@ fn handle(
         }
         let capture_us = start_utc + frame.pts_us;
         let pts = frame.pts_us;
-        match tx.try_send(Job { frame, capture_us }) {
-            Ok(()) => *last_sent = pts,
-            Err(TrySendError::Full(_)) => ctx.telemetry.detector_dropped(cam, "busy"),
-            Err(TrySendError::Disconnected(_)) => return,
+        let job = Job { frame, capture_us };
+        // A live source must never wait for the detector: drop and count. A file played as fast
+        // as possible has no clock to keep up with, so it waits instead (results do not depend on
+        // CPU speed).
+        let sent = if ctx.live {
+            match tx.try_send(job) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    ctx.telemetry.detector_dropped(cam, "busy");
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        } else {
+            if tx.send(job).is_err() {
+                return;
+            }
+            true
+        };
+        if sent {
+            *last_sent = pts;
         }
     }
 }
 
-fn detect_loop(ctx: &Context, mut detector: Box<dyn Detector>, mut tracker: Tracker, rx: &Receiver<Job>) {
+fn detect_loop(
+    ctx: &Context,
+    mut detector: Box<dyn Detector>,
+    mut tracker: Tracker,
+    rx: &Receiver<Job>,
+) {
     let cam = ctx.camera_id.as_str();
     while let Ok(job) = rx.recv() {
         let t0 = Instant::now();
@@ -166,7 +217,8 @@ fn detect_loop(ctx: &Context, mut detector: Box<dyn Detector>, mut tracker: Trac
                 continue;
             }
         };
-        ctx.telemetry.detector_ran(cam, t0.elapsed().as_secs_f64(), people.len());
+        ctx.telemetry
+            .detector_ran(cam, t0.elapsed().as_secs_f64(), people.len());
         let uploads = tracker.update(&people, job.frame.pts_us);
         if !uploads.is_empty() {
             buffer_crops(ctx, &*detector, &job, &uploads);
@@ -199,7 +251,11 @@ fn buffer_crops(ctx: &Context, detector: &dyn Detector, job: &Job, uploads: &[Up
             r#box: Some(up.det.bbox),
             crop_region: Some(crop.region),
             class_id: up.det.class_id,
-            class_name: m.labels.get(up.det.class_id as usize).cloned().unwrap_or_default(),
+            class_name: m
+                .labels
+                .get(up.det.class_id as usize)
+                .cloned()
+                .unwrap_or_default(),
             score: up.det.score,
             model_name: m.name.clone(),
             model_version: m.version.clone(),
@@ -210,7 +266,13 @@ fn buffer_crops(ctx: &Context, detector: &dyn Detector, job: &Job, uploads: &[Up
         records.push(NewRecord {
             camera: cam,
             build: Box::new(move |seq| {
-                let stored = crate::uplink::store_body(&Crop { sequence: seq, ..msg }.encode_body(compression));
+                let stored = crate::uplink::store_body(
+                    &Crop {
+                        sequence: seq,
+                        ..msg
+                    }
+                    .encode_body(compression),
+                );
                 bytes.set(bytes.get() + stored.len());
                 stored
             }),
@@ -218,11 +280,19 @@ fn buffer_crops(ctx: &Context, detector: &dyn Detector, job: &Job, uploads: &[Up
     }
     let count = records.len();
     match ctx.buffer.push(ctx.clock.now_utc_us(), records) {
-        Ok((_, evicted)) => {
-            ctx.telemetry.evicted(&evicted);
-            ctx.telemetry.crops_buffered(cam, count, bytes.get(), ctx.buffer.stats(), ctx.clock.now_utc_us());
+        Ok(pushed) => {
+            ctx.telemetry.evicted(&pushed.evicted);
+            ctx.telemetry.crops_buffered(
+                cam,
+                count,
+                bytes.get(),
+                ctx.buffer.stats(),
+                ctx.clock.now_utc_us(),
+            );
             ctx.wake.notify_one();
         }
-        Err(e) => tracing::error!(camera = cam, error = %e, "crops could not be buffered and are lost"),
+        Err(e) => {
+            tracing::error!(camera = cam, error = %e, "crops could not be buffered and are lost")
+        }
     }
 }

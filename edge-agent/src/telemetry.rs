@@ -10,7 +10,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use cascade_shared::shutdown::Shutdown;
-use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::buffer::{Eviction, Stats};
 
@@ -53,37 +55,101 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 
 impl Telemetry {
     pub fn new(device: &str) -> Arc<Self> {
-        let registry = Registry::new_custom(Some("cascade_edge".into()), Some([("device".to_string(), device.to_string())].into()))
-            .expect("valid registry");
+        let registry = Registry::new_custom(
+            Some("cascade_edge".into()),
+            Some([("device".to_string(), device.to_string())].into()),
+        )
+        .expect("valid registry");
         let r = &registry;
         let latency = Histogram::with_opts(
-            HistogramOpts::new("detector_latency_seconds", "Detector inference time per run, pre- and post-processing included")
-                .buckets(vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+            HistogramOpts::new(
+                "detector_latency_seconds",
+                "Detector inference time per run, pre- and post-processing included",
+            )
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+            ]),
         )
         .expect("valid histogram");
-        r.register(Box::new(latency.clone())).expect("unique metric name");
-        let oldest = Gauge::new("buffer_oldest_age_seconds", "Age of the oldest buffered crop").expect("valid gauge");
-        r.register(Box::new(oldest.clone())).expect("unique metric name");
+        r.register(Box::new(latency.clone()))
+            .expect("unique metric name");
+        let oldest = Gauge::new(
+            "buffer_oldest_age_seconds",
+            "Age of the oldest buffered crop",
+        )
+        .expect("valid gauge");
+        r.register(Box::new(oldest.clone()))
+            .expect("unique metric name");
         Arc::new(Self {
             frames: counter(r, "frames_decoded_total", "Frames decoded", &["camera"]),
-            decode_errors: counter(r, "decode_errors_total", "Corrupt or truncated access units skipped", &["camera"]),
-            input_bytes: counter(r, "input_bytes_total", "Coded video bytes read from sources", &["camera"]),
+            decode_errors: counter(
+                r,
+                "decode_errors_total",
+                "Corrupt or truncated access units skipped",
+                &["camera"],
+            ),
+            input_bytes: counter(
+                r,
+                "input_bytes_total",
+                "Coded video bytes read from sources",
+                &["camera"],
+            ),
             motion_frames: counter(r, "motion_frames_total", "Frames with motion", &["camera"]),
-            recalibrations: counter(r, "motion_recalibrations_total", "Background resets after a global change", &["camera"]),
+            recalibrations: counter(
+                r,
+                "motion_recalibrations_total",
+                "Background resets after a global change",
+                &["camera"],
+            ),
             detector_runs: counter(r, "detector_runs_total", "Detector runs", &["camera"]),
-            detector_dropped: counter(r, "detector_dropped_frames_total", "Motion frames not detected on (detector busy or rate limit)", &["camera", "reason"]),
+            detector_dropped: counter(
+                r,
+                "detector_dropped_frames_total",
+                "Motion frames not detected on (detector busy or rate limit)",
+                &["camera", "reason"],
+            ),
             detector_latency: latency,
             detections: counter(r, "detections_total", "Person detections", &["camera"]),
-            crops_buffered: counter(r, "crops_buffered_total", "Crops committed to the buffer", &["camera"]),
-            crops_buffered_bytes: counter(r, "crops_buffered_bytes_total", "Bytes of crops committed to the buffer", &["camera"]),
-            crops_uploaded: counter(r, "crops_uploaded_total", "Crops acknowledged by the broker (PUBACK)", &[]),
-            uploaded_bytes: counter(r, "uploaded_bytes_total", "Payload bytes acknowledged by the broker", &[]),
-            evicted: counter(r, "crops_evicted_total", "Crops evicted from the buffer unsent", &["reason"]),
+            crops_buffered: counter(
+                r,
+                "crops_buffered_total",
+                "Crops committed to the buffer",
+                &["camera"],
+            ),
+            crops_buffered_bytes: counter(
+                r,
+                "crops_buffered_bytes_total",
+                "Bytes of crops committed to the buffer",
+                &["camera"],
+            ),
+            crops_uploaded: counter(
+                r,
+                "crops_uploaded_total",
+                "Crops acknowledged by the broker (PUBACK)",
+                &[],
+            ),
+            uploaded_bytes: counter(
+                r,
+                "uploaded_bytes_total",
+                "Payload bytes acknowledged by the broker",
+                &[],
+            ),
+            evicted: counter(
+                r,
+                "crops_evicted_total",
+                "Crops evicted from the buffer unsent",
+                &["reason"],
+            ),
             buffer_bytes: gauge(r, "buffer_bytes", "Bytes held in the buffer"),
             buffer_records: gauge(r, "buffer_records", "Crops held in the buffer"),
             buffer_oldest_age: oldest,
             mqtt_connected: gauge(r, "mqtt_connected", "1 while connected to the broker"),
-            mqtt_disconnects: counter(r, "mqtt_disconnects_total", "Broker connections lost or refused", &["kind"]),
+            mqtt_disconnects: counter(
+                r,
+                "mqtt_disconnects_total",
+                "Broker connections lost or refused",
+                &["kind"],
+            ),
             registry,
             pipeline_up: AtomicBool::new(false),
             mqtt_up: AtomicBool::new(false),
@@ -92,11 +158,15 @@ impl Telemetry {
 
     pub fn frame_decoded(&self, camera: &str, unit_bytes: usize) {
         self.frames.with_label_values(&[camera]).inc();
-        self.input_bytes.with_label_values(&[camera]).inc_by(unit_bytes as u64);
+        self.input_bytes
+            .with_label_values(&[camera])
+            .inc_by(unit_bytes as u64);
     }
 
     pub fn unit_read(&self, camera: &str, unit_bytes: usize) {
-        self.input_bytes.with_label_values(&[camera]).inc_by(unit_bytes as u64);
+        self.input_bytes
+            .with_label_values(&[camera])
+            .inc_by(unit_bytes as u64);
     }
 
     pub fn frame_only(&self, camera: &str) {
@@ -110,7 +180,10 @@ impl Telemetry {
 
     pub fn motion(&self, camera: &str, boxes: usize, recalibrated: bool) {
         if recalibrated {
-            tracing::info!(camera, "most of the frame changed at once: motion background recalibrated");
+            tracing::info!(
+                camera,
+                "most of the frame changed at once: motion background recalibrated"
+            );
             self.recalibrations.with_label_values(&[camera]).inc();
         }
         if boxes > 0 {
@@ -121,26 +194,52 @@ impl Telemetry {
 
     pub fn detector_dropped(&self, camera: &str, reason: &'static str) {
         tracing::debug!(camera, reason, "motion frame not sent to the detector");
-        self.detector_dropped.with_label_values(&[camera, reason]).inc();
+        self.detector_dropped
+            .with_label_values(&[camera, reason])
+            .inc();
     }
 
     pub fn detector_ran(&self, camera: &str, seconds: f64, people: usize) {
         tracing::debug!(camera, seconds, people, "detector run");
         self.detector_runs.with_label_values(&[camera]).inc();
         self.detector_latency.observe(seconds);
-        self.detections.with_label_values(&[camera]).inc_by(people as u64);
+        self.detections
+            .with_label_values(&[camera])
+            .inc_by(people as u64);
     }
 
-    pub fn crops_buffered(&self, camera: &str, count: usize, bytes: usize, stats: Stats, now_us: i64) {
-        tracing::info!(camera, count, bytes, buffered = stats.records, "crops committed to the buffer");
-        self.crops_buffered.with_label_values(&[camera]).inc_by(count as u64);
-        self.crops_buffered_bytes.with_label_values(&[camera]).inc_by(bytes as u64);
+    pub fn crops_buffered(
+        &self,
+        camera: &str,
+        count: usize,
+        bytes: usize,
+        stats: Stats,
+        now_us: i64,
+    ) {
+        tracing::info!(
+            camera,
+            count,
+            bytes,
+            buffered = stats.records,
+            "crops committed to the buffer"
+        );
+        self.crops_buffered
+            .with_label_values(&[camera])
+            .inc_by(count as u64);
+        self.crops_buffered_bytes
+            .with_label_values(&[camera])
+            .inc_by(bytes as u64);
         self.buffer_stats(stats, now_us);
     }
 
     pub fn evicted(&self, evictions: &[Eviction]) {
         for e in evictions {
-            tracing::warn!(key = e.key, bytes = e.bytes, reason = e.reason.label(), "crop evicted from the buffer unsent");
+            tracing::warn!(
+                key = e.key,
+                bytes = e.bytes,
+                reason = e.reason.label(),
+                "crop evicted from the buffer unsent"
+            );
             self.evicted.with_label_values(&[e.reason.label()]).inc();
         }
     }
@@ -148,14 +247,20 @@ impl Telemetry {
     pub fn crop_uploaded(&self, key: u64, bytes: usize, stats: Stats, now_us: i64) {
         tracing::debug!(key, bytes, "crop acknowledged by the broker");
         self.crops_uploaded.with_label_values::<&str>(&[]).inc();
-        self.uploaded_bytes.with_label_values::<&str>(&[]).inc_by(bytes as u64);
+        self.uploaded_bytes
+            .with_label_values::<&str>(&[])
+            .inc_by(bytes as u64);
         self.buffer_stats(stats, now_us);
     }
 
     pub fn buffer_stats(&self, s: Stats, now_us: i64) {
-        self.buffer_bytes.set(i64::try_from(s.bytes).unwrap_or(i64::MAX));
-        self.buffer_records.set(i64::try_from(s.records).unwrap_or(i64::MAX));
-        let age = s.oldest_created_us.map_or(0.0, |t| (now_us - t).max(0) as f64 / 1e6);
+        self.buffer_bytes
+            .set(i64::try_from(s.bytes).unwrap_or(i64::MAX));
+        self.buffer_records
+            .set(i64::try_from(s.records).unwrap_or(i64::MAX));
+        let age = s
+            .oldest_created_us
+            .map_or(0.0, |t| (now_us - t).max(0) as f64 / 1e6);
         self.buffer_oldest_age.set(age);
     }
 
@@ -165,7 +270,12 @@ impl Telemetry {
         self.mqtt_up.store(true, Ordering::SeqCst);
     }
 
-    pub fn mqtt_disconnected(&self, kind: &'static str, err: &dyn std::fmt::Display, retry_in_s: f64) {
+    pub fn mqtt_disconnected(
+        &self,
+        kind: &'static str,
+        err: &dyn std::fmt::Display,
+        retry_in_s: f64,
+    ) {
         tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
         self.mqtt_connected.set(0);
         self.mqtt_up.store(false, Ordering::SeqCst);
@@ -193,7 +303,12 @@ impl Telemetry {
             .gather()
             .iter()
             .filter(|f| f.name() == full)
-            .flat_map(|f| f.get_metric().iter().map(|m| m.get_counter().get_value() + m.get_gauge().get_value()).collect::<Vec<_>>())
+            .flat_map(|f| {
+                f.get_metric()
+                    .iter()
+                    .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+                    .collect::<Vec<_>>()
+            })
             .sum()
     }
 }
@@ -217,8 +332,14 @@ pub async fn serve(
         .route(
             "/readyz",
             get(move || async move {
-                if t_ready.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
+                if t_ready.ready() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
             }),
         );
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
 }

@@ -40,7 +40,11 @@ fn iou(a: &Detection, b: &Detection) -> f32 {
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
-        Self { cfg, tracks: Vec::new(), next_id: 1 }
+        Self {
+            cfg,
+            tracks: Vec::new(),
+            next_id: 1,
+        }
     }
 
     pub fn active(&self) -> usize {
@@ -62,7 +66,13 @@ impl Tracker {
                     t
                 }
                 None => {
-                    self.tracks.push(Track { id: self.next_id, det: *det, hits: 1, missed: 0, uploaded: None });
+                    self.tracks.push(Track {
+                        id: self.next_id,
+                        det: *det,
+                        hits: 1,
+                        missed: 0,
+                        uploaded: None,
+                    });
                     self.next_id += 1;
                     self.tracks.len() - 1
                 }
@@ -70,7 +80,10 @@ impl Tracker {
             if self.wants_upload(idx, t_us) {
                 let tr = &mut self.tracks[idx];
                 tr.uploaded = Some((det.score, t_us));
-                uploads.push(Upload { track_id: tr.id, det: *det });
+                uploads.push(Upload {
+                    track_id: tr.id,
+                    det: *det,
+                });
             }
         }
         let seen: Vec<usize> = matched.iter().flatten().copied().collect();
@@ -129,11 +142,23 @@ mod tests {
     use super::*;
 
     fn det(x: f32, score: f32) -> Detection {
-        Detection { bbox: BoxPx { x1: x, y1: 10.0, x2: x + 40.0, y2: 110.0 }, score, class_id: 0 }
+        Detection {
+            bbox: BoxPx {
+                x1: x,
+                y1: 10.0,
+                x2: x + 40.0,
+                y2: 110.0,
+            },
+            score,
+            class_id: 0,
+        }
     }
 
     fn cfg() -> TrackerConfig {
-        TrackerConfig { reupload_interval_s: 10.0, ..TrackerConfig::default() }
+        TrackerConfig {
+            reupload_interval_s: 10.0,
+            ..TrackerConfig::default()
+        }
     }
 
     #[test]
@@ -144,22 +169,38 @@ mod tests {
             // 5 px per run at 5 Hz: 10 s of walking.
             uploads.extend(t.update(&[det(5.0 * i as f32, 0.8)], i * 200_000));
         }
-        assert!((1..=3).contains(&uploads.len()), "{} uploads", uploads.len());
-        assert!(uploads.iter().all(|u| u.track_id == uploads[0].track_id), "one track");
+        assert!(
+            (1..=3).contains(&uploads.len()),
+            "{} uploads",
+            uploads.len()
+        );
+        assert!(
+            uploads.iter().all(|u| u.track_id == uploads[0].track_id),
+            "one track"
+        );
     }
 
     #[test]
     fn upload_waits_for_confirmation_and_better_crops() {
         let mut t = Tracker::new(cfg());
-        assert!(t.update(&[det(0.0, 0.6)], 0).is_empty(), "not confirmed yet");
+        assert!(
+            t.update(&[det(0.0, 0.6)], 0).is_empty(),
+            "not confirmed yet"
+        );
         assert_eq!(t.update(&[det(2.0, 0.6)], 1).len(), 1, "confirmed");
-        assert!(t.update(&[det(4.0, 0.65)], 2).is_empty(), "not clearly better");
+        assert!(
+            t.update(&[det(4.0, 0.65)], 2).is_empty(),
+            "not clearly better"
+        );
         assert_eq!(t.update(&[det(6.0, 0.75)], 3).len(), 1, "clearly better");
     }
 
     #[test]
     fn tracks_end_after_missed_runs() {
-        let mut t = Tracker::new(TrackerConfig { max_missed: 2, ..cfg() });
+        let mut t = Tracker::new(TrackerConfig {
+            max_missed: 2,
+            ..cfg()
+        });
         t.update(&[det(0.0, 0.8)], 0);
         t.update(&[det(0.0, 0.8)], 1);
         for i in 0..3 {

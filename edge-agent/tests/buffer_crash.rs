@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use edge_agent::buffer::{Buffer, Limits, NewRecord};
 
-const LIMITS: Limits = Limits { max_bytes: 1 << 30, max_age_us: i64::MAX / 2 };
+const LIMITS: Limits = Limits {
+    max_bytes: 1 << 30,
+    max_age_us: i64::MAX / 2,
+};
 
 /// The payload of sequence `seq`: 20-60 KB of bytes derived from it, so it can be checked.
 fn payload(seq: u64) -> Vec<u8> {
@@ -28,12 +31,19 @@ fn payload(seq: u64) -> Vec<u8> {
 #[test]
 #[ignore = "run by buffer_survives_sigkill as a child process"]
 fn crash_child() {
-    let Ok(dir) = std::env::var("CASCADE_CRASH_DIR") else { return };
+    let Ok(dir) = std::env::var("CASCADE_CRASH_DIR") else {
+        return;
+    };
     let buffer = Buffer::open(Path::new(&dir), LIMITS).expect("child opens");
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
-        let records = (0..1 + i % 3).map(|_| NewRecord { camera: "cam", build: Box::new(payload) }).collect();
-        let (added, _) = buffer.push(i as i64, records).expect("push");
+        let records = (0..1 + i % 3)
+            .map(|_| NewRecord {
+                camera: "cam",
+                build: Box::new(payload),
+            })
+            .collect();
+        let added = buffer.push(i as i64, records).expect("push").added;
         for (key, seq) in &added {
             writeln!(out, "committed {key} {seq}").expect("stdout");
         }
@@ -56,7 +66,13 @@ fn buffer_survives_sigkill() {
     let mut total_committed = 0usize;
     for round in 0..20 {
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("CASCADE_CRASH_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -89,7 +105,10 @@ fn buffer_survives_sigkill() {
             let parts: Vec<&str> = l.split_whitespace().collect();
             match parts.as_slice() {
                 ["committed", k, s] => {
-                    committed.insert(k.parse::<u64>().expect("key"), s.parse::<u64>().expect("seq"));
+                    committed.insert(
+                        k.parse::<u64>().expect("key"),
+                        s.parse::<u64>().expect("seq"),
+                    );
                 }
                 ["removed", k] => {
                     committed.remove(&k.parse::<u64>().expect("key"));
@@ -97,11 +116,18 @@ fn buffer_survives_sigkill() {
                 _ => {}
             }
         }
-        let buffer = Buffer::open(dir.path(), LIMITS).unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
-        let present: std::collections::BTreeMap<u64, Vec<u8>> =
-            buffer.pending(0, usize::MAX).expect("read").into_iter().map(|r| (r.key, r.payload)).collect();
+        let buffer = Buffer::open(dir.path(), LIMITS)
+            .unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
+        let present: std::collections::BTreeMap<u64, Vec<u8>> = buffer
+            .pending(0, usize::MAX)
+            .expect("read")
+            .into_iter()
+            .map(|r| (r.key, r.payload))
+            .collect();
         for (key, seq) in &committed {
-            let got = present.get(key).unwrap_or_else(|| panic!("round {round}: committed record {key} lost"));
+            let got = present
+                .get(key)
+                .unwrap_or_else(|| panic!("round {round}: committed record {key} lost"));
             assert_eq!(got, &payload(*seq), "round {round}: record {key} damaged");
         }
         // Every record present is intact too (including ones committed after the last print).
@@ -109,5 +135,8 @@ fn buffer_survives_sigkill() {
         total_committed += committed.len();
         drop(buffer);
     }
-    assert!(total_committed > 20, "the child barely wrote anything ({total_committed} records)");
+    assert!(
+        total_committed > 20,
+        "the child barely wrote anything ({total_committed} records)"
+    );
 }

@@ -12,10 +12,19 @@ use edge_agent::source::{Mp4File, Source};
 
 #[test]
 fn every_output_format_finds_the_blob_fp32_and_int8() {
-    for name in ["blob-yolov8-fp32", "blob-yolov8-int8", "blob-yolov5-fp32", "blob-ssd-fp32"] {
+    for name in [
+        "blob-yolov8-fp32",
+        "blob-yolov8-int8",
+        "blob-yolov5-fp32",
+        "blob-ssd-fp32",
+    ] {
         let mut det = load_detector(&repo().join(format!("models/{name}.toml")), None);
         let found = det.detect(&walker_frame(100)).expect("runs");
-        assert_eq!(found.len(), 1, "{name}: NMS must drop the shifted duplicate: {found:?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "{name}: NMS must drop the shifted duplicate: {found:?}"
+        );
         let d = found[0];
         assert_eq!(d.class_id, 0, "{name}");
         assert!((d.score - 0.9).abs() < 1e-5, "{name}: score {}", d.score);
@@ -24,7 +33,12 @@ fn every_output_format_finds_the_blob_fp32_and_int8() {
         for (got, want) in [(b.x1, 100.0), (b.y1, 70.0), (b.x2, 136.0), (b.y2, 166.0)] {
             assert!((got - want).abs() <= 3.0, "{name}: box {b:?}");
         }
-        assert!(det.detect(&Frame::filled(320, 240, 48)).expect("runs").is_empty(), "{name}: empty scene");
+        assert!(
+            det.detect(&Frame::filled(320, 240, 48))
+                .expect("runs")
+                .is_empty(),
+            "{name}: empty scene"
+        );
     }
 }
 
@@ -32,13 +46,29 @@ fn every_output_format_finds_the_blob_fp32_and_int8() {
 fn score_threshold_and_class_filter_apply() {
     let manifest = repo().join("models/blob-yolov8-fp32.toml");
     let (m, path) = cascade_shared::manifest::ModelManifest::load(&manifest).expect("manifest");
-    let strict = edge_agent::detect::DetectParams { score_threshold: 0.95, ..params() };
-    let mut det = edge_agent::detect::OnnxDetector::load(m.clone(), &path, None, 1, strict).expect("loads");
-    assert!(det.detect(&walker_frame(100)).expect("runs").is_empty(), "0.9 < 0.95");
-    let other = edge_agent::detect::DetectParams { class_id: Some(1), score_threshold: 0.01, ..params() };
+    let strict = edge_agent::detect::DetectParams {
+        score_threshold: 0.95,
+        ..params()
+    };
+    let mut det =
+        edge_agent::detect::OnnxDetector::load(m.clone(), &path, None, 1, strict).expect("loads");
+    assert!(
+        det.detect(&walker_frame(100)).expect("runs").is_empty(),
+        "0.9 < 0.95"
+    );
+    let other = edge_agent::detect::DetectParams {
+        class_id: Some(1),
+        score_threshold: 0.01,
+        ..params()
+    };
     let mut det = edge_agent::detect::OnnxDetector::load(m, &path, None, 1, other).expect("loads");
     let found = det.detect(&walker_frame(100)).expect("runs");
-    assert!(found.iter().all(|d| d.class_id == 1 && (d.score - 0.05).abs() < 1e-5), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|d| d.class_id == 1 && (d.score - 0.05).abs() < 1e-5),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -49,7 +79,9 @@ fn tampered_model_is_refused_by_its_sha256() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&copy, bytes).expect("write");
-    let (m, _) = cascade_shared::manifest::ModelManifest::load(&repo().join("models/blob-yolov8-fp32.toml")).expect("manifest");
+    let (m, _) =
+        cascade_shared::manifest::ModelManifest::load(&repo().join("models/blob-yolov8-fp32.toml"))
+            .expect("manifest");
     let err = m.verify_file(&copy).expect_err("refused");
     assert!(err.contains("sha256"), "{err}");
 }
@@ -75,18 +107,31 @@ fn real_models_find_the_man_in_the_real_clip() {
         eprintln!("SKIPPED: ../shared/models is not present; the real-model test needs it");
         return;
     };
-    let frame = real_frame(&shared.join("samples/one-by-one-person-detection.mp4"), 30_000_000);
+    let frame = real_frame(
+        &shared.join("samples/one-by-one-person-detection.mp4"),
+        30_000_000,
+    );
     for (manifest, file) in [
         ("yolov8n-int8", "yolov8n_int8.onnx"),
         ("yolov8n-fp32", "yolov8n_fp32_dequant.onnx"),
         ("yolox-nano", "yolox_nano.onnx"),
     ] {
         let model = shared.join("models").join(file);
-        let mut det = load_detector(&repo().join(format!("models/{manifest}.toml")), Some(&model));
+        let mut det = load_detector(
+            &repo().join(format!("models/{manifest}.toml")),
+            Some(&model),
+        );
         let found = det.detect(&frame).expect("runs");
-        let best = found.iter().max_by(|a, b| a.score.total_cmp(&b.score)).expect("a person");
+        let best = found
+            .iter()
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .expect("a person");
         let b = best.bbox;
-        eprintln!("{manifest}: {} people, best {:.3} at {b:?}", found.len(), best.score);
+        eprintln!(
+            "{manifest}: {} people, best {:.3} at {b:?}",
+            found.len(),
+            best.score
+        );
         assert!(best.score > 0.8, "{manifest}: score {}", best.score);
         // Reference box from ../shared/models/README.md: about [380, 3, 543, 375].
         for (got, want) in [(b.x1, 380.0), (b.y1, 3.0), (b.x2, 543.0), (b.y2, 375.0)] {

@@ -46,7 +46,10 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(utc_us: i64) -> Arc<Self> {
-        Arc::new(Self { utc_us: AtomicI64::new(utc_us), mono_us: AtomicI64::new(0) })
+        Arc::new(Self {
+            utc_us: AtomicI64::new(utc_us),
+            mono_us: AtomicI64::new(0),
+        })
     }
 
     pub fn advance(&self, d: Duration) {

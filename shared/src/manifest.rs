@@ -134,8 +134,10 @@ impl ModelManifest {
     /// Reads and checks a manifest (not the model file; see [`ModelManifest::verify_file`]).
     pub fn load(path: &Path) -> Result<(Self, PathBuf), Problems> {
         let field = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| one(&field, format!("cannot read: {e}")))?;
-        let manifest: Self = toml::from_str(&text).map_err(|e| one(&field, e.to_string().trim_end()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| one(&field, format!("cannot read: {e}")))?;
+        let manifest: Self =
+            toml::from_str(&text).map_err(|e| one(&field, e.to_string().trim_end()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let model_path = dir.join(&manifest.file);
         manifest.check(&field).into_result((manifest, model_path))
@@ -144,14 +146,39 @@ impl ModelManifest {
     fn check(&self, at: &str) -> Problems {
         let mut p = Problems::new();
         let f = |name: &str| format!("{at}: {name}");
-        p.check(self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit()), f("sha256"), "must be 64 hex digits");
-        p.check((8..=4096).contains(&self.input.width), f("input.width"), "must be 8..=4096");
-        p.check((8..=4096).contains(&self.input.height), f("input.height"), "must be 8..=4096");
-        p.check(self.input.std.iter().all(|s| *s != 0.0), f("input.std"), "must not contain 0");
-        p.check(!self.labels.is_empty(), f("labels"), "must name at least one class");
-        p.check((self.person_class_id as usize) < self.labels.len(), f("person_class_id"), "must index into labels");
         p.check(
-            self.output.format != OutputFormat::Yolox || self.input.width % 32 == 0 && self.input.height % 32 == 0,
+            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+            f("sha256"),
+            "must be 64 hex digits",
+        );
+        p.check(
+            (8..=4096).contains(&self.input.width),
+            f("input.width"),
+            "must be 8..=4096",
+        );
+        p.check(
+            (8..=4096).contains(&self.input.height),
+            f("input.height"),
+            "must be 8..=4096",
+        );
+        p.check(
+            self.input.std.iter().all(|s| *s != 0.0),
+            f("input.std"),
+            "must not contain 0",
+        );
+        p.check(
+            !self.labels.is_empty(),
+            f("labels"),
+            "must name at least one class",
+        );
+        p.check(
+            (self.person_class_id as usize) < self.labels.len(),
+            f("person_class_id"),
+            "must index into labels",
+        );
+        p.check(
+            self.output.format != OutputFormat::Yolox
+                || self.input.width.is_multiple_of(32) && self.input.height.is_multiple_of(32),
             f("input"),
             "YOLOX inputs must be multiples of 32",
         );
@@ -161,7 +188,8 @@ impl ModelManifest {
     /// Checks that the model file exists and matches its pinned sha256.
     pub fn verify_file(&self, model_path: &Path) -> Result<(), String> {
         use sha2_lite::sha256_file;
-        let actual = sha256_file(model_path).map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+        let actual = sha256_file(model_path)
+            .map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
         if actual != self.sha256.to_ascii_lowercase() {
             return Err(format!(
                 "{}: sha256 is {actual}, the manifest pins {} (re-fetch with scripts/fetch-models.sh)",

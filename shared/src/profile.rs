@@ -66,7 +66,11 @@ impl HardwareProfile {
                 return Err(p);
             }
         };
-        p.check(profile.cpu_cores >= 1, format!("{at}: cpu_cores"), "must be at least 1");
+        p.check(
+            profile.cpu_cores >= 1,
+            format!("{at}: cpu_cores"),
+            "must be at least 1",
+        );
         p.check(
             (1..=profile.cpu_cores.max(1)).contains(&profile.detector_threads),
             format!("{at}: detector_threads"),
@@ -75,7 +79,10 @@ impl HardwareProfile {
         p.check(
             !profile.detector_input_sizes.is_empty()
                 && profile.detector_input_sizes.windows(2).all(|w| w[0] > w[1])
-                && profile.detector_input_sizes.iter().all(|s| s % 32 == 0),
+                && profile
+                    .detector_input_sizes
+                    .iter()
+                    .all(|s| s.is_multiple_of(32)),
             format!("{at}: detector_input_sizes"),
             "must be non-empty, strictly decreasing multiples of 32",
         );

@@ -5,9 +5,10 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 /// Cancels `token` on SIGINT or SIGTERM. Spawn once at the binary edge.
 pub async fn on_signals(token: Shutdown) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return;
     };
     tokio::select! {

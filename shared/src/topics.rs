@@ -33,7 +33,9 @@ pub fn device_of_crops_topic(topic: &str) -> Option<&str> {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && id != "."
         && id != ".."
 }
@@ -46,7 +48,10 @@ mod tests {
     fn topics_round_trip() {
         assert_eq!(crops("dev-1"), "cascade/v1/dev-1/crops");
         assert_eq!(status("dev-1"), "cascade/v1/dev-1/status");
-        assert_eq!(device_of_crops_topic("cascade/v1/dev-1/crops"), Some("dev-1"));
+        assert_eq!(
+            device_of_crops_topic("cascade/v1/dev-1/crops"),
+            Some("dev-1")
+        );
         assert_eq!(device_of_crops_topic("cascade/v1/a/b/crops"), None);
         assert_eq!(device_of_crops_topic("cascade/v2/dev/crops"), None);
     }

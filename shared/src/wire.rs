@@ -62,7 +62,9 @@ impl BoxPx {
 
     fn is_valid_in(&self, w: u32, h: u32) -> bool {
         let (w, h) = (w as f32, h as f32);
-        [self.x1, self.y1, self.x2, self.y2].iter().all(|v| v.is_finite())
+        [self.x1, self.y1, self.x2, self.y2]
+            .iter()
+            .all(|v| v.is_finite())
             && self.x1 >= 0.0
             && self.y1 >= 0.0
             && self.x2 <= w
@@ -173,13 +175,21 @@ impl Crop {
         let packed = match compression {
             Compression::None => None,
             Compression::Zstd => zstd::bulk::compress(&raw, 3).ok(),
-            Compression::Auto => {
-                zstd::bulk::compress(&raw, 3).ok().filter(|z| z.len() * 100 <= raw.len() * 95)
-            }
+            Compression::Auto => zstd::bulk::compress(&raw, 3)
+                .ok()
+                .filter(|z| z.len() * 100 <= raw.len() * 95),
         };
         match packed {
-            Some(body) => EncodedBody { encoding: BodyEncoding::Zstd, uncompressed_size: size, body },
-            None => EncodedBody { encoding: BodyEncoding::Raw, uncompressed_size: size, body: raw },
+            Some(body) => EncodedBody {
+                encoding: BodyEncoding::Zstd,
+                uncompressed_size: size,
+                body,
+            },
+            None => EncodedBody {
+                encoding: BodyEncoding::Raw,
+                uncompressed_size: size,
+                body: raw,
+            },
         }
     }
 
@@ -192,7 +202,10 @@ impl Crop {
             ("camera_id", &self.camera_id),
         ] {
             if !crate::topics::valid_id(id) {
-                return field(name, format!("{id:?} is not 1-64 characters of A-Z a-z 0-9 - _ ."));
+                return field(
+                    name,
+                    format!("{id:?} is not 1-64 characters of A-Z a-z 0-9 - _ ."),
+                );
             }
         }
         for (name, text) in [
@@ -206,7 +219,10 @@ impl Crop {
         }
         let (w, h) = (self.frame_width, self.frame_height);
         if w == 0 || h == 0 || w > MAX_FRAME_SIDE || h > MAX_FRAME_SIDE {
-            return field("frame_width/frame_height", format!("{w}x{h} is out of range"));
+            return field(
+                "frame_width/frame_height",
+                format!("{w}x{h} is out of range"),
+            );
         }
         for (name, b) in [("box", &self.r#box), ("crop_region", &self.crop_region)] {
             match b {
@@ -219,7 +235,13 @@ impl Crop {
             return field("score", format!("{} is not within 0..=1", self.score));
         }
         if self.jpeg.is_empty() || self.jpeg.len() > MAX_JPEG_BYTES {
-            return field("jpeg", format!("{} bytes is not within 1..={MAX_JPEG_BYTES}", self.jpeg.len()));
+            return field(
+                "jpeg",
+                format!(
+                    "{} bytes is not within 1..={MAX_JPEG_BYTES}",
+                    self.jpeg.len()
+                ),
+            );
         }
         Ok(())
     }
@@ -253,7 +275,10 @@ pub fn decode(bytes: &[u8]) -> Result<(CropEnvelope, Crop), WireError> {
     let crop_bytes = match BodyEncoding::try_from(env.encoding) {
         Ok(BodyEncoding::Raw) if env.body.len() == declared as usize => None,
         Ok(BodyEncoding::Raw) => {
-            return Err(WireError::SizeMismatch { declared, actual: env.body.len() });
+            return Err(WireError::SizeMismatch {
+                declared,
+                actual: env.body.len(),
+            });
         }
         Ok(BodyEncoding::Zstd) => Some(decompress_bounded(&env.body, declared)?),
         Err(_) => return Err(WireError::Encoding(env.encoding)),

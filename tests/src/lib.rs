@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 
 /// PEM files of a test PKI.
 #[derive(Debug, Clone)]
@@ -23,14 +25,18 @@ pub struct Certs {
 pub fn make_certs(dir: &Path) -> anyhow::Result<Certs> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "cascade test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "cascade test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
     // Distinct subject names: a leaf named like its issuer would look self-signed to OpenSSL.
     let leaf = |names: Vec<String>| -> anyhow::Result<(String, String)> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names.clone())?;
-        params.distinguished_name.push(DnType::CommonName, names[0].clone());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, names[0].clone());
         let cert = params.signed_by(&key, &ca)?;
         Ok((cert.pem(), key.serialize_pem()))
     };
@@ -52,19 +58,31 @@ pub fn make_certs(dir: &Path) -> anyhow::Result<Certs> {
 
 /// A free TCP port on loopback (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// The `mosquitto` binary, or `None` (with a clear message) when it is not installed.
 /// Under `CI=true` its absence is a failure: CI installs it.
 pub fn mosquitto_binary() -> Option<PathBuf> {
-    let found = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file());
+    let found = [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file());
     if found.is_none() {
-        assert!(std::env::var("CI").is_err(), "mosquitto is not installed, and CI must run the broker tests");
-        eprintln!("SKIPPED: mosquitto is not installed (apt-get install mosquitto, or run scripts/setup.sh)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "mosquitto is not installed, and CI must run the broker tests"
+        );
+        eprintln!(
+            "SKIPPED: mosquitto is not installed (apt-get install mosquitto, or run scripts/setup.sh)"
+        );
     }
     found
 }
@@ -95,18 +113,31 @@ impl Mosquitto {
                 certs.server_key.display()
             ),
         )?;
-        let mut m = Self { port, certs, binary, config, child: None };
+        let mut m = Self {
+            port,
+            certs,
+            binary,
+            config,
+            child: None,
+        };
         m.restart()?;
         Ok(m)
     }
 
     /// (Re)starts the broker process and waits until it accepts connections.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let child = Command::new(&self.binary).arg("-c").arg(&self.config).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
         self.child = Some(child);
         let port = self.port;
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
-            .map_err(|()| anyhow::anyhow!("mosquitto did not start on port {port}"))
+        eventually(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .map_err(|_| anyhow::anyhow!("mosquitto did not start on port {port}"))
     }
 
     /// SIGKILL: the broker dies without a goodbye, losing its sessions.
@@ -124,8 +155,20 @@ impl Drop for Mosquitto {
     }
 }
 
+/// A condition did not hold in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("condition did not hold in time")
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(), ()> {
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(), TimedOut> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if cond() {
@@ -133,7 +176,7 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(),
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    if cond() { Ok(()) } else { Err(()) }
+    if cond() { Ok(()) } else { Err(TimedOut) }
 }
 
 /// Payloads received by a [`subscribe`]r, and whether its subscription is active.
@@ -152,6 +195,10 @@ impl Received {
         self.payloads.lock().map(|v| v.len()).unwrap_or(0)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -166,18 +213,31 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
     o.set_max_packet_size(8 << 20, 8 << 20);
     o.set_keep_alive(Duration::from_secs(5));
     let ca = std::fs::read(&certs.ca).expect("ca");
-    let client_auth = Some((std::fs::read(&certs.client_cert).expect("cert"), std::fs::read(&certs.client_key).expect("key")));
-    o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple { ca, alpn: None, client_auth }));
+    let client_auth = Some((
+        std::fs::read(&certs.client_cert).expect("cert"),
+        std::fs::read(&certs.client_key).expect("key"),
+    ));
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        },
+    ));
     let (client, mut conn) = rumqttc::Client::new(o, 64);
     let (sink, topic) = (got.clone(), topic.to_string());
     std::thread::spawn(move || {
         for ev in conn.iter() {
+            if std::sync::Arc::strong_count(&sink.payloads) == 1 {
+                break; // the test dropped its handle
+            }
             match ev {
                 Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(_))) => {
                     let _ = client.subscribe(topic.clone(), rumqttc::QoS::AtLeastOnce);
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Incoming::SubAck(_))) => {
-                    sink.subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    sink.subscribed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(p))) => {
                     if let Ok(mut v) = sink.payloads.lock() {
@@ -186,8 +246,11 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    eprintln!("test subscriber: {e}");
-                    sink.subscribed.store(false, std::sync::atomic::Ordering::SeqCst);
+                    if sink.is_subscribed() {
+                        eprintln!("test subscriber: connection lost: {e}");
+                    }
+                    sink.subscribed
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }

@@ -26,8 +26,18 @@ fn crop(i: usize) -> Crop {
         capture_time_us: 1_700_000_000_000_000 + i as i64,
         frame_width: 640,
         frame_height: 480,
-        r#box: Some(BoxPx { x1: 10.0, y1: 10.0, x2: 50.0, y2: 150.0 }),
-        crop_region: Some(BoxPx { x1: 5.0, y1: 0.0, x2: 55.0, y2: 170.0 }),
+        r#box: Some(BoxPx {
+            x1: 10.0,
+            y1: 10.0,
+            x2: 50.0,
+            y2: 150.0,
+        }),
+        crop_region: Some(BoxPx {
+            x1: 5.0,
+            y1: 0.0,
+            x2: 55.0,
+            y2: 170.0,
+        }),
         class_id: 0,
         class_name: "person".into(),
         score: 0.9,
@@ -52,17 +62,39 @@ fn uplink_config(broker: &Mosquitto) -> UplinkConfig {
 
 #[test]
 fn broker_killed_mid_stream_loses_nothing() {
-    let Some(bin) = mosquitto_binary() else { return };
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto starts");
     let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-1/crops");
     eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
 
-    let buffer = Arc::new(Buffer::open(&dir.path().join("buffer"), Limits { max_bytes: 1 << 30, max_age_us: i64::MAX / 2 }).expect("buffer"));
+    let buffer = Arc::new(
+        Buffer::open(
+            &dir.path().join("buffer"),
+            Limits {
+                max_bytes: 1 << 30,
+                max_age_us: i64::MAX / 2,
+            },
+        )
+        .expect("buffer"),
+    );
     for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
         let records = chunk
             .iter()
-            .map(|&i| NewRecord { camera: "cam-1", build: Box::new(move |seq| store_body(&Crop { sequence: seq, ..crop(i) }.encode_body(Compression::None))) })
+            .map(|&i| NewRecord {
+                camera: "cam-1",
+                build: Box::new(move |seq| {
+                    store_body(
+                        &Crop {
+                            sequence: seq,
+                            ..crop(i)
+                        }
+                        .encode_body(Compression::None),
+                    )
+                }),
+            })
             .collect();
         buffer.push(0, records).expect("push");
     }
@@ -70,34 +102,66 @@ fn broker_killed_mid_stream_loses_nothing() {
     let clock: SharedClock = Arc::new(SystemClock);
     let cfg = uplink_config(&broker);
     let wake = Arc::new(tokio::sync::Notify::new());
-    let uplink = Uplink::new("dev-1", &cfg, buffer.clone(), telemetry.clone(), clock, wake);
+    let uplink = Uplink::new(
+        "dev-1",
+        &cfg,
+        buffer.clone(),
+        telemetry.clone(),
+        clock,
+        wake,
+    );
     let options = uplink.options(&cfg).expect("options");
     let shutdown = Shutdown::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let task = rt.spawn(uplink.run(options, shutdown.clone()));
 
     // Kill the broker once a part of the stream got through, then bring it back.
     eventually(Duration::from_secs(30), || sub.len() >= N / 8).expect("stream started");
     broker.kill();
     let acked_before_restart = telemetry.total("crops_uploaded_total");
-    assert!((acked_before_restart as usize) < N, "the kill must land mid-stream");
+    assert!(
+        (acked_before_restart as usize) < N,
+        "the kill must land mid-stream"
+    );
     std::thread::sleep(Duration::from_millis(300));
     broker.restart().expect("mosquitto restarts");
     eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("resubscribed");
 
-    eventually(Duration::from_secs(60), || buffer.stats().records == 0).expect("buffer drains after the restart");
+    eventually(Duration::from_secs(60), || buffer.stats().records == 0)
+        .expect("buffer drains after the restart");
     shutdown.cancel();
     rt.block_on(task).expect("uplink task");
 
-    assert_eq!(telemetry.total("crops_uploaded_total") as usize, N, "each crop acknowledged exactly once");
+    assert_eq!(
+        telemetry.total("crops_uploaded_total") as usize,
+        N,
+        "each crop acknowledged exactly once"
+    );
     assert!(telemetry.total("mqtt_disconnects_total") >= 1.0);
     let missing = || {
-        let ids: HashSet<String> = sub.all().iter().map(|p| wire::decode(p).expect("valid crop").1.message_id).collect();
-        (0..N).filter(|i| !ids.contains(&format!("msg-{i:05}"))).collect::<Vec<_>>()
+        let ids: HashSet<String> = sub
+            .all()
+            .iter()
+            .map(|p| wire::decode(p).expect("valid crop").1.message_id)
+            .collect();
+        (0..N)
+            .filter(|i| !ids.contains(&format!("msg-{i:05}")))
+            .collect::<Vec<_>>()
     };
     // The broker acknowledges before the subscriber has read the last messages: allow for that.
     let _ = eventually(Duration::from_secs(10), || missing().is_empty());
     let missing = missing();
-    assert!(missing.is_empty(), "lost across the broker restart: {missing:?}");
-    eprintln!("{} payloads received for {N} crops ({} duplicates, allowed)", sub.len(), sub.len() - N);
+    assert!(
+        missing.is_empty(),
+        "lost across the broker restart: {missing:?}"
+    );
+    eprintln!(
+        "{} payloads received for {N} crops ({} duplicates, allowed)",
+        sub.len(),
+        sub.len() - N
+    );
 }

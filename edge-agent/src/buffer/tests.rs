@@ -4,10 +4,16 @@ use proptest::prelude::*;
 
 use super::*;
 
-const LIMITS: Limits = Limits { max_bytes: 1 << 30, max_age_us: 3_600_000_000 };
+const LIMITS: Limits = Limits {
+    max_bytes: 1 << 30,
+    max_age_us: 3_600_000_000,
+};
 
 fn rec(camera: &str, payload: Vec<u8>) -> NewRecord<'_> {
-    NewRecord { camera, build: Box::new(move |_| payload) }
+    NewRecord {
+        camera,
+        build: Box::new(move |_| payload),
+    }
 }
 
 fn open(dir: &Path, limits: Limits) -> Buffer {
@@ -19,30 +25,73 @@ fn survives_reopen_with_sequences_continuing() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let b = open(dir.path(), LIMITS);
-        let (added, _) = b.push(1, vec![rec("a", vec![1; 10]), rec("b", vec![2; 10]), rec("a", vec![3; 10])]).expect("push");
-        assert_eq!(added.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![1, 1, 2]);
+        let added = b
+            .push(
+                1,
+                vec![
+                    rec("a", vec![1; 10]),
+                    rec("b", vec![2; 10]),
+                    rec("a", vec![3; 10]),
+                ],
+            )
+            .expect("push")
+            .added;
+        assert_eq!(
+            added.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            vec![1, 1, 2]
+        );
     }
     let b = open(dir.path(), LIMITS);
     assert_eq!(b.stats().records, 3);
-    let (added, _) = b.push(2, vec![rec("a", vec![4; 10])]).expect("push");
-    assert_eq!(added[0], (4, 3), "keys and per-camera sequences continue after reopen");
+    let added = b.push(2, vec![rec("a", vec![4; 10])]).expect("push").added;
+    assert_eq!(
+        added[0],
+        (4, 3),
+        "keys and per-camera sequences continue after reopen"
+    );
     let all = b.pending(0, 10).expect("pending");
-    assert_eq!(all.iter().map(|r| r.payload[0]).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|r| r.payload[0]).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(b.remove(&[2, 99]).expect("remove"), 1);
-    assert_eq!(b.pending(1, 10).expect("pending").iter().map(|r| r.key).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(
+        b.pending(1, 10)
+            .expect("pending")
+            .iter()
+            .map(|r| r.key)
+            .collect::<Vec<_>>(),
+        vec![3, 4]
+    );
 }
 
 #[test]
 fn byte_bound_evicts_oldest_first() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let limits = Limits { max_bytes: 3 * (1000 + RECORD_OVERHEAD), ..LIMITS };
+    let limits = Limits {
+        max_bytes: 3 * (1000 + RECORD_OVERHEAD),
+        ..LIMITS
+    };
     let b = open(dir.path(), limits);
     for i in 0..3u8 {
-        let (_, ev) = b.push(i64::from(i), vec![rec("a", vec![i; 1000])]).expect("push");
+        let ev = b
+            .push(i64::from(i), vec![rec("a", vec![i; 1000])])
+            .expect("push")
+            .evicted;
         assert!(ev.is_empty());
     }
-    let (_, ev) = b.push(9, vec![rec("a", vec![9; 1000])]).expect("push");
-    assert_eq!(ev, vec![Eviction { key: 1, bytes: 1000 + RECORD_OVERHEAD, reason: EvictReason::MaxBytes }]);
+    let ev = b
+        .push(9, vec![rec("a", vec![9; 1000])])
+        .expect("push")
+        .evicted;
+    assert_eq!(
+        ev,
+        vec![Eviction {
+            key: 1,
+            bytes: 1000 + RECORD_OVERHEAD,
+            reason: EvictReason::MaxBytes
+        }]
+    );
     assert_eq!(b.stats().records, 3);
     assert_eq!(b.stats().oldest_created_us, Some(1));
 }
@@ -50,12 +99,21 @@ fn byte_bound_evicts_oldest_first() {
 #[test]
 fn age_bound_evicts_expired() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = open(dir.path(), Limits { max_age_us: 100, ..LIMITS });
+    let b = open(
+        dir.path(),
+        Limits {
+            max_age_us: 100,
+            ..LIMITS
+        },
+    );
     b.push(0, vec![rec("a", vec![0; 5])]).expect("push");
     b.push(50, vec![rec("a", vec![1; 5])]).expect("push");
     b.push(200, vec![rec("a", vec![2; 5])]).expect("push");
     let ev = b.evict_expired(160).expect("evict");
-    assert_eq!(ev.iter().map(|e| (e.key, e.reason)).collect::<Vec<_>>(), vec![(1, EvictReason::MaxAge), (2, EvictReason::MaxAge)]);
+    assert_eq!(
+        ev.iter().map(|e| (e.key, e.reason)).collect::<Vec<_>>(),
+        vec![(1, EvictReason::MaxAge), (2, EvictReason::MaxAge)]
+    );
     assert_eq!(b.stats().records, 1);
 }
 

@@ -6,9 +6,9 @@ mod sps;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use openh264::OpenH264API;
 use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
-use openh264::OpenH264API;
 
 pub use sps::{SpsInfo, parse_sps};
 
@@ -30,7 +30,14 @@ impl Frame {
     /// A flat grey frame (tests and benchmarks).
     pub fn filled(width: usize, height: usize, luma: u8) -> Self {
         let c = width.div_ceil(2) * height.div_ceil(2);
-        Self { width, height, y: vec![luma; width * height], u: vec![128; c], v: vec![128; c], pts_us: 0 }
+        Self {
+            width,
+            height,
+            y: vec![luma; width * height],
+            u: vec![128; c],
+            v: vec![128; c],
+            pts_us: 0,
+        }
     }
 }
 
@@ -42,7 +49,11 @@ pub enum DecodeError {
     )]
     Interlaced { width: u32, height: u32 },
     #[error("corrupt or truncated access unit at {pts_us} us ({len} bytes): {reason}")]
-    Corrupt { pts_us: i64, len: usize, reason: String },
+    Corrupt {
+        pts_us: i64,
+        len: usize,
+        reason: String,
+    },
     #[error("cannot start the OpenH264 decoder: {0}")]
     Init(String),
 }
@@ -73,7 +84,10 @@ impl H264Decoder {
         let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
         let inner = Decoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| DecodeError::Init(e.to_string()))?;
-        Ok(Self { inner, pending_pts: BinaryHeap::new() })
+        Ok(Self {
+            inner,
+            pending_pts: BinaryHeap::new(),
+        })
     }
 
     fn next_pts(&mut self) -> i64 {
@@ -123,7 +137,10 @@ fn inspect(au: &AccessUnit) -> Result<UnitKind, DecodeError> {
         match nal[0] & 0x1F {
             7 => {
                 if let Some(info) = parse_sps(nal).filter(|i| i.interlaced) {
-                    return Err(DecodeError::Interlaced { width: info.width, height: info.height });
+                    return Err(DecodeError::Interlaced {
+                        width: info.width,
+                        height: info.height,
+                    });
                 }
             }
             1 | 5 => kind = UnitKind::Picture,
@@ -140,7 +157,11 @@ impl H264Decoder {
         let frames: Vec<Frame> = self
             .inner
             .flush_remaining()
-            .map_err(|e| DecodeError::Corrupt { pts_us: -1, len: 0, reason: e.to_string() })?
+            .map_err(|e| DecodeError::Corrupt {
+                pts_us: -1,
+                len: 0,
+                reason: e.to_string(),
+            })?
             .iter()
             .map(|yuv| Self::frame_from(yuv, 0))
             .collect();
@@ -174,7 +195,11 @@ impl VideoDecoder for H264Decoder {
                     pending.swap_remove(i);
                 }
                 self.pending_pts = pending.into();
-                Err(DecodeError::Corrupt { pts_us: au.pts_us, len: au.data.len(), reason: e.to_string() })
+                Err(DecodeError::Corrupt {
+                    pts_us: au.pts_us,
+                    len: au.data.len(),
+                    reason: e.to_string(),
+                })
             }
         }
     }

@@ -82,7 +82,10 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
     let profile_idc = b.bits(8)? as u8;
     b.bits(16)?; // constraint flags, level_idc
     b.ue()?; // seq_parameter_set_id
-    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile_idc,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         let chroma_format_idc = b.ue()?;
         if chroma_format_idc == 3 {
             b.bit()?;
@@ -138,14 +141,20 @@ mod tests {
     use crate::source::split_nal_units;
 
     fn first_sps(stream: &[u8]) -> SpsInfo {
-        let nal = split_nal_units(stream).into_iter().find(|n| n[0] & 0x1F == 7).expect("has an SPS");
+        let nal = split_nal_units(stream)
+            .into_iter()
+            .find(|n| n[0] & 0x1F == 7)
+            .expect("has an SPS");
         parse_sps(nal).expect("parses")
     }
 
     #[test]
     fn reads_progressive_main_profile_clip() {
         let info = first_sps(include_bytes!("../../../tests/fixtures/walker.h264"));
-        assert_eq!((info.profile_idc, info.width, info.height, info.interlaced), (77, 320, 240, false));
+        assert_eq!(
+            (info.profile_idc, info.width, info.height, info.interlaced),
+            (77, 320, 240, false)
+        );
     }
 
     #[test]

@@ -29,11 +29,21 @@ fn decodes_mp4_with_b_frames_in_presentation_order() {
     let (frames, errors) = decode_all(&mut src);
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(frames.len(), 80);
-    assert!(frames.windows(2).all(|w| w[0].pts_us < w[1].pts_us), "pts not increasing");
+    assert!(
+        frames.windows(2).all(|w| w[0].pts_us < w[1].pts_us),
+        "pts not increasing"
+    );
     assert_eq!((frames[0].width, frames[0].height), (320, 240));
     // At t = 4.0 s the walker spans x 140..176, y 70..166 (see tests/fixtures/make_clips.sh).
-    let f = frames.iter().find(|f| f.pts_us == 4_000_000).expect("frame at 4 s");
-    assert!(luma_at(f, 158, 118) > 200, "walker missing: {}", luma_at(f, 158, 118));
+    let f = frames
+        .iter()
+        .find(|f| f.pts_us == 4_000_000)
+        .expect("frame at 4 s");
+    assert!(
+        luma_at(f, 158, 118) > 200,
+        "walker missing: {}",
+        luma_at(f, 158, 118)
+    );
     assert!(luma_at(f, 60, 118) < 90, "background too bright");
     // Before t = 2 s the room is empty.
     assert!(luma_at(&frames[5], 158, 118) < 90);
@@ -79,19 +89,26 @@ fn corrupt_bytes_mid_stream_do_not_stop_decoding() {
     assert!(frames.len() >= 55, "only {} frames survived", frames.len());
     let tail: Vec<i64> = frames.iter().rev().take(5).map(|f| f.pts_us).collect();
     let (n, e) = (frames.len(), errors.len());
-    assert!(tail[0] >= 7_000_000, "stream stopped at the damage: {n} frames, {e} errors, last {tail:?}");
+    assert!(
+        tail[0] >= 7_000_000,
+        "stream stopped at the damage: {n} frames, {e} errors, last {tail:?}"
+    );
 }
 
 #[test]
 fn interlaced_stream_is_refused_clearly() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/interlaced.h264");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/interlaced.h264"
+    );
     let mut src = AnnexBFile::open(Path::new(path), 10.0).expect("opens");
     let mut dec = H264Decoder::new().expect("decoder");
     let au = src.next_unit().expect("source").expect("one unit");
     let err = dec.decode(&au, &mut Vec::new()).expect_err("refused");
     assert!(!err.is_recoverable());
     let msg = err.to_string();
-    assert!(msg.contains("interlaced") && msg.contains("progressive"), "{msg}");
+    assert!(
+        msg.contains("interlaced") && msg.contains("progressive"),
+        "{msg}"
+    );
 }
-
-

@@ -51,7 +51,12 @@ pub trait Detector: Send {
 }
 
 /// Candidates in model-input pixels -> NMS'd detections in image pixels, clipped and filtered.
-pub fn finish(cands: Vec<Candidate>, lb: &Letterbox, image: (usize, usize), p: &DetectParams) -> Vec<Detection> {
+pub fn finish(
+    cands: Vec<Candidate>,
+    lb: &Letterbox,
+    image: (usize, usize),
+    p: &DetectParams,
+) -> Vec<Detection> {
     let (w, h) = (image.0 as f32, image.1 as f32);
     let min_area = p.min_box_area * w * h;
     nms(cands, p.nms_iou)
@@ -59,9 +64,18 @@ pub fn finish(cands: Vec<Candidate>, lb: &Letterbox, image: (usize, usize), p: &
         .filter_map(|c| {
             let (x1, y1) = lb.unmap(c.x1, c.y1);
             let (x2, y2) = lb.unmap(c.x2, c.y2);
-            let bbox = BoxPx { x1: x1.clamp(0.0, w), y1: y1.clamp(0.0, h), x2: x2.clamp(0.0, w), y2: y2.clamp(0.0, h) };
+            let bbox = BoxPx {
+                x1: x1.clamp(0.0, w),
+                y1: y1.clamp(0.0, h),
+                x2: x2.clamp(0.0, w),
+                y2: y2.clamp(0.0, h),
+            };
             (bbox.width() > 0.0 && bbox.height() > 0.0 && bbox.width() * bbox.height() >= min_area)
-                .then_some(Detection { bbox, score: c.score, class_id: c.class_id })
+                .then_some(Detection {
+                    bbox,
+                    score: c.score,
+                    class_id: c.class_id,
+                })
         })
         .collect()
 }

@@ -16,7 +16,14 @@ pub struct Candidate {
 
 impl Candidate {
     fn from_center(cx: f32, cy: f32, w: f32, h: f32, score: f32, class_id: u32) -> Self {
-        Self { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, score, class_id }
+        Self {
+            x1: cx - w / 2.0,
+            y1: cy - h / 2.0,
+            x2: cx + w / 2.0,
+            y2: cy + h / 2.0,
+            score,
+            class_id,
+        }
     }
 
     pub fn area(&self) -> f32 {
@@ -76,12 +83,20 @@ pub fn decode(
     input: (u32, u32),
     filter: Filter,
 ) -> Result<Vec<Candidate>, OutputError> {
-    let err = |reason: String| OutputError { format: spec.format, reason };
+    let err = |reason: String| OutputError {
+        format: spec.format,
+        reason,
+    };
     let first = outputs.first().ok_or_else(|| err("no outputs".into()))?;
-    let (sx, sy) = if spec.boxes_normalized { (input.0 as f32, input.1 as f32) } else { (1.0, 1.0) };
+    let (sx, sy) = if spec.boxes_normalized {
+        (input.0 as f32, input.1 as f32)
+    } else {
+        (1.0, 1.0)
+    };
     match spec.format {
         OutputFormat::Yolov8 => {
-            let (rows, n) = dims3(first).ok_or_else(|| err(format!("expected [1, 4+C, N], got {:?}", first.shape)))?;
+            let (rows, n) = dims3(first)
+                .ok_or_else(|| err(format!("expected [1, 4+C, N], got {:?}", first.shape)))?;
             if rows < 5 {
                 return Err(err(format!("{rows} rows cannot hold a box and a class")));
             }
@@ -89,16 +104,35 @@ pub fn decode(
             Ok((0..n)
                 .filter_map(|i| {
                     let (c, s) = filter.best((4..rows).map(|r| at(r, i)))?;
-                    Some(Candidate::from_center(at(0, i) * sx, at(1, i) * sy, at(2, i) * sx, at(3, i) * sy, s, c))
+                    Some(Candidate::from_center(
+                        at(0, i) * sx,
+                        at(1, i) * sy,
+                        at(2, i) * sx,
+                        at(3, i) * sy,
+                        s,
+                        c,
+                    ))
                 })
                 .collect())
         }
         OutputFormat::Yolov5 | OutputFormat::Yolox => {
-            let (n, cols) = dims3(first).ok_or_else(|| err(format!("expected [1, N, 5+C], got {:?}", first.shape)))?;
+            let (n, cols) = dims3(first)
+                .ok_or_else(|| err(format!("expected [1, N, 5+C], got {:?}", first.shape)))?;
             if cols < 6 {
-                return Err(err(format!("{cols} columns cannot hold a box, objectness and a class")));
+                return Err(err(format!(
+                    "{cols} columns cannot hold a box, objectness and a class"
+                )));
             }
-            let grid = if spec.format == OutputFormat::Yolox { Some(yolox_grid(input, n).ok_or_else(|| err(format!("{n} rows do not match the stride 8/16/32 grids of a {}x{} input", input.0, input.1)))?) } else { None };
+            let grid = if spec.format == OutputFormat::Yolox {
+                Some(yolox_grid(input, n).ok_or_else(|| {
+                    err(format!(
+                        "{n} rows do not match the stride 8/16/32 grids of a {}x{} input",
+                        input.0, input.1
+                    ))
+                })?)
+            } else {
+                None
+            };
             Ok((0..n)
                 .filter_map(|i| {
                     let row = &first.data[i * cols..(i + 1) * cols];
@@ -107,7 +141,12 @@ pub fn decode(
                     let (cx, cy, w, h) = match &grid {
                         Some(g) => {
                             let (gx, gy, stride) = g[i];
-                            ((row[0] + gx) * stride, (row[1] + gy) * stride, row[2].exp() * stride, row[3].exp() * stride)
+                            (
+                                (row[0] + gx) * stride,
+                                (row[1] + gy) * stride,
+                                row[2].exp() * stride,
+                                row[3].exp() * stride,
+                            )
                         }
                         None => (row[0] * sx, row[1] * sy, row[2] * sx, row[3] * sy),
                     };
@@ -119,13 +158,23 @@ pub fn decode(
     }
 }
 
-fn decode_ssd(outputs: &[Tensor<'_>], input: (u32, u32), filter: Filter) -> Result<Vec<Candidate>, String> {
+fn decode_ssd(
+    outputs: &[Tensor<'_>],
+    input: (u32, u32),
+    filter: Filter,
+) -> Result<Vec<Candidate>, String> {
     let [boxes, classes, scores] = outputs else {
-        return Err(format!("expected 3 outputs (boxes, classes, scores), got {}", outputs.len()));
+        return Err(format!(
+            "expected 3 outputs (boxes, classes, scores), got {}",
+            outputs.len()
+        ));
     };
     let n = scores.data.len();
     if boxes.data.len() != n * 4 || classes.data.len() != n {
-        return Err(format!("sizes disagree: boxes {:?}, classes {:?}, scores {:?}", boxes.shape, classes.shape, scores.shape));
+        return Err(format!(
+            "sizes disagree: boxes {:?}, classes {:?}, scores {:?}",
+            boxes.shape, classes.shape, scores.shape
+        ));
     }
     let (w, h) = (input.0 as f32, input.1 as f32);
     Ok((0..n)
@@ -133,18 +182,29 @@ fn decode_ssd(outputs: &[Tensor<'_>], input: (u32, u32), filter: Filter) -> Resu
             let class_id = classes.data[i].round().max(0.0) as u32;
             let s = scores.data[i];
             let wanted = filter.class_id.is_none_or(|c| c == class_id);
-            if !wanted || !(s >= filter.score_threshold) {
+            if !wanted || s.is_nan() || s < filter.score_threshold {
                 return None;
             }
             let b = &boxes.data[i * 4..i * 4 + 4];
-            Some(Candidate { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score: s, class_id })
+            Some(Candidate {
+                x1: b[1] * w,
+                y1: b[0] * h,
+                x2: b[3] * w,
+                y2: b[2] * h,
+                score: s,
+                class_id,
+            })
         })
         .collect())
 }
 
 /// `[1, a, b]` (or `[a, b]`) -> `(a, b)`, checking the data length.
 fn dims3(t: &Tensor<'_>) -> Option<(usize, usize)> {
-    let dims: Vec<usize> = t.shape.iter().map(|d| usize::try_from(*d).ok()).collect::<Option<_>>()?;
+    let dims: Vec<usize> = t
+        .shape
+        .iter()
+        .map(|d| usize::try_from(*d).ok())
+        .collect::<Option<_>>()?;
     let (a, b) = match dims.as_slice() {
         [1, a, b] | [a, b] => (*a, *b),
         _ => return None,
@@ -171,7 +231,10 @@ pub fn nms(mut cands: Vec<Candidate>, iou: f32) -> Vec<Candidate> {
     cands.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Candidate> = Vec::new();
     for c in cands {
-        if kept.iter().all(|k| k.class_id != c.class_id || k.iou(&c) <= iou) {
+        if kept
+            .iter()
+            .all(|k| k.class_id != c.class_id || k.iou(&c) <= iou)
+        {
             kept.push(c);
         }
     }

@@ -18,7 +18,11 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let d = i32::from(u) - 128;
     let e = i32::from(v) - 128;
     let clip = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [clip(c + 409 * e), clip(c - 100 * d - 208 * e), clip(c + 516 * d)]
+    [
+        clip(c + 409 * e),
+        clip(c - 100 * d - 208 * e),
+        clip(c + 516 * d),
+    ]
 }
 
 impl RgbSource for Frame {
@@ -72,7 +76,11 @@ impl Letterbox {
             Placement::Center => (((dw - nw) / 2.0).floor(), ((dh - nh) / 2.0).floor()),
             Placement::TopLeft => (0.0, 0.0),
         };
-        Self { scale, pad_x, pad_y }
+        Self {
+            scale,
+            pad_x,
+            pad_y,
+        }
     }
 
     /// Model-input coordinates -> image coordinates.
@@ -146,7 +154,11 @@ mod tests {
 
     #[test]
     fn pads_with_fill_value_and_normalises() {
-        let img = RgbImage { width: 4, height: 2, data: vec![255; 24] };
+        let img = RgbImage {
+            width: 4,
+            height: 2,
+            data: vec![255; 24],
+        };
         let mut out = Vec::new();
         let s = spec(8, 8, Placement::Center);
         let lb = letterbox(&img, &s, &mut out);

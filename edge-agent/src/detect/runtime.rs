@@ -42,7 +42,10 @@ pub fn environment(configured: Option<&Path>) -> Result<Environment, String> {
     ENV.get_or_init(|| {
         let path = locate(configured)?;
         let builder = ort::init_from(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        builder.with_name("cascade").build().map_err(|e| format!("{}: {e}", path.display()))
+        builder
+            .with_name("cascade")
+            .build()
+            .map_err(|e| format!("{}: {e}", path.display()))
     })
     .clone()
 }

@@ -22,7 +22,8 @@ fn scene(noise: &mut Noise, base: i32, block_x: Option<usize>) -> Frame {
     let mut f = Frame::filled(w, h, 0);
     for y in 0..h {
         for x in 0..w {
-            let inside = block_x.is_some_and(|bx| (bx..bx + 40).contains(&x) && (120..220).contains(&y));
+            let inside =
+                block_x.is_some_and(|bx| (bx..bx + 40).contains(&x) && (120..220).contains(&y));
             let v = if inside { 220 } else { base } + noise.next(12);
             f.y[y * w + x] = v.clamp(0, 255) as u8;
         }
@@ -55,7 +56,10 @@ fn moving_block_is_boxed() {
         assert_eq!(r.boxes.len(), 1, "step {step}: {:?}", r.boxes);
         let b = r.boxes[0];
         // The box covers the block, give or take the downscale and the dilation.
-        assert!(b.x1 <= bx as f32 + 2.0 && b.x2 >= (bx + 38) as f32, "{b:?} vs x {bx}");
+        assert!(
+            b.x1 <= bx as f32 + 2.0 && b.x2 >= (bx + 38) as f32,
+            "{b:?} vs x {bx}"
+        );
         assert!(b.y1 <= 122.0 && b.y2 >= 218.0, "{b:?}");
         assert!(b.width() < 120.0 && b.height() < 140.0, "too loose: {b:?}");
     }
@@ -76,13 +80,23 @@ fn global_brightness_change_recalibrates_instead_of_firing() {
 
 #[test]
 fn masked_region_is_ignored() {
-    let cfg = MotionConfig { masks: vec![vec![[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]], ..MotionConfig::default() };
+    let cfg = MotionConfig {
+        masks: vec![vec![[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]],
+        ..MotionConfig::default()
+    };
     let (mut m, mut n) = (BackgroundMotion::new(cfg), Noise(5));
     for _ in 0..10 {
         m.detect(&scene(&mut n, 80, None));
     }
-    assert!(m.detect(&scene(&mut n, 80, Some(100))).boxes.is_empty(), "left half is masked");
-    assert_eq!(m.detect(&scene(&mut n, 80, Some(500))).boxes.len(), 1, "right half is not");
+    assert!(
+        m.detect(&scene(&mut n, 80, Some(100))).boxes.is_empty(),
+        "left half is masked"
+    );
+    assert_eq!(
+        m.detect(&scene(&mut n, 80, Some(500))).boxes.len(),
+        1,
+        "right half is not"
+    );
 }
 
 #[test]

@@ -33,7 +33,9 @@ pub fn split_nal_units(stream: &[u8]) -> Vec<&[u8]> {
 /// True when `nal` begins a new access unit (H.264 7.4.1.2.3, simplified): an AUD, SPS, PPS or
 /// SEI, or a VCL slice whose first_mb_in_slice is 0.
 fn starts_access_unit(nal: &[u8]) -> bool {
-    let Some(&head) = nal.first() else { return false };
+    let Some(&head) = nal.first() else {
+        return false;
+    };
     match head & 0x1F {
         6..=9 => true,
         1 | 5 => nal.get(1).is_some_and(|b| b & 0x80 != 0), // ue(v) first_mb == 0 is a single '1' bit
@@ -76,7 +78,10 @@ pub struct AnnexBFile {
 
 impl AnnexBFile {
     pub fn open(path: &Path, fps: f64) -> Result<Self, SourceError> {
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Self::from_bytes(path, &bytes, fps))
     }
 
@@ -97,12 +102,18 @@ impl AnnexBFile {
 
 impl Source for AnnexBFile {
     fn next_unit(&mut self) -> Result<Option<AccessUnit>, SourceError> {
-        let Some(data) = self.units.get(self.next) else { return Ok(None) };
+        let Some(data) = self.units.get(self.next) else {
+            return Ok(None);
+        };
         // Frames are in decode order; without timestamps we number them as they come.
         let pts_us = self.next as i64 * self.frame_us;
         self.next += 1;
         self.bytes_read += data.len() as u64;
-        Ok(Some(AccessUnit { data: data.clone(), pts_us, duration_us: self.frame_us }))
+        Ok(Some(AccessUnit {
+            data: data.clone(),
+            pts_us,
+            duration_us: self.frame_us,
+        }))
     }
 
     fn rewind(&mut self) -> Result<(), SourceError> {
@@ -121,15 +132,22 @@ mod tests {
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {
-        let s = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 4];
+        let s = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 0x88, 4,
+        ];
         let units = split_nal_units(&s);
-        assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 0x88, 4][..]]);
+        assert_eq!(
+            units,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 0x88, 4][..]]
+        );
     }
 
     #[test]
     fn groups_slices_into_access_units() {
         // SPS, PPS, IDR slice (first_mb 0), P slice (first_mb 0) -> two access units.
-        let s = [0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 0x88, 0, 0, 1, 0x41, 0x9A];
+        let s = [
+            0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 0x88, 0, 0, 1, 0x41, 0x9A,
+        ];
         let aus = group_access_units(&s);
         assert_eq!(aus.len(), 2);
         assert_eq!(aus[1], vec![0, 0, 0, 1, 0x41, 0x9A]);

@@ -24,7 +24,10 @@ pub struct AccessUnit {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a usable MP4: {reason}")]
     Mp4 { path: PathBuf, reason: String },
     #[error("{path}: has no H.264 (avc1) video track; cascade decodes H.264 only")]
@@ -45,10 +48,15 @@ pub trait Source: Send {
 
 /// Opens a file source by its extension.
 pub fn open_file(path: &Path, fps: f64) -> Result<Box<dyn Source>, SourceError> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("mp4" | "m4v" | "mov") => Ok(Box::new(Mp4File::open(path)?)),
         Some("h264" | "264" | "avc") => Ok(Box::new(AnnexBFile::open(path, fps)?)),
-        _ => Err(SourceError::UnknownType { path: path.to_path_buf() }),
+        _ => Err(SourceError::UnknownType {
+            path: path.to_path_buf(),
+        }),
     }
 }

@@ -17,12 +17,18 @@ pub struct Mp4File {
 
 impl Mp4File {
     pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_bytes(path, bytes)
     }
 
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, SourceError> {
-        let bad = |reason: String| SourceError::Mp4 { path: path.to_path_buf(), reason };
+        let bad = |reason: String| SourceError::Mp4 {
+            path: path.to_path_buf(),
+            reason,
+        };
         let mp4 = re_mp4::Mp4::read_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
         let (track, avcc) = mp4
             .tracks()
@@ -31,15 +37,27 @@ impl Mp4File {
                 re_mp4::StsdBoxContent::Avc1(avc1) => Some((t, avc1.avcc.contents.clone())),
                 _ => None,
             })
-            .ok_or_else(|| SourceError::NoH264 { path: path.to_path_buf() })?;
+            .ok_or_else(|| SourceError::NoH264 {
+                path: path.to_path_buf(),
+            })?;
         let mut parameter_sets = Vec::new();
-        for nal in avcc.sequence_parameter_sets.iter().chain(&avcc.picture_parameter_sets) {
+        for nal in avcc
+            .sequence_parameter_sets
+            .iter()
+            .chain(&avcc.picture_parameter_sets)
+        {
             parameter_sets.extend_from_slice(&[0, 0, 0, 1]);
             parameter_sets.extend_from_slice(&nal.bytes);
         }
         let samples = track.samples.clone();
-        if let Some(s) = samples.iter().find(|s| s.offset.saturating_add(s.size) > bytes.len() as u64) {
-            return Err(bad(format!("sample {} lies past the end of the file", s.id)));
+        if let Some(s) = samples
+            .iter()
+            .find(|s| s.offset.saturating_add(s.size) > bytes.len() as u64)
+        {
+            return Err(bad(format!(
+                "sample {} lies past the end of the file",
+                s.id
+            )));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -60,7 +78,9 @@ impl Mp4File {
                 return Err(self.bad("truncated NAL length prefix"));
             }
             let (len_bytes, tail) = rest.split_at(self.length_size);
-            let len = len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = len_bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             if len > tail.len() {
                 return Err(self.bad("NAL unit runs past the end of its sample"));
             }
@@ -72,7 +92,10 @@ impl Mp4File {
     }
 
     fn bad(&self, reason: &str) -> SourceError {
-        SourceError::Mp4 { path: self.path.clone(), reason: reason.to_string() }
+        SourceError::Mp4 {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -83,7 +106,9 @@ fn to_us(t: i64, timescale: u64) -> i64 {
 
 impl Source for Mp4File {
     fn next_unit(&mut self) -> Result<Option<AccessUnit>, SourceError> {
-        let Some(sample) = self.samples.get(self.next).copied() else { return Ok(None) };
+        let Some(sample) = self.samples.get(self.next).copied() else {
+            return Ok(None);
+        };
         let mut data = Vec::with_capacity(sample.size as usize + 64);
         if self.next == 0 {
             data.extend_from_slice(&self.parameter_sets);
@@ -94,7 +119,10 @@ impl Source for Mp4File {
         Ok(Some(AccessUnit {
             data,
             pts_us: to_us(sample.composition_timestamp, sample.timescale),
-            duration_us: to_us(i64::try_from(sample.duration).unwrap_or(0), sample.timescale),
+            duration_us: to_us(
+                i64::try_from(sample.duration).unwrap_or(0),
+                sample.timescale,
+            ),
         }))
     }
 

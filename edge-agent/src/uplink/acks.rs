@@ -24,7 +24,12 @@ pub struct AckTracker {
 
 impl AckTracker {
     pub fn new(window: u16) -> Self {
-        let mut t = Self { window: window.max(1), free: Vec::new(), inflight: HashMap::new(), cursor: 0 };
+        let mut t = Self {
+            window: window.max(1),
+            free: Vec::new(),
+            inflight: HashMap::new(),
+            cursor: 0,
+        };
         t.reset();
         t
     }
@@ -98,7 +103,11 @@ mod tests {
         let a = t.send(rec(1)).expect("room");
         t.send(Slot::Status).expect("room");
         t.reset();
-        assert_eq!(t.ack(a), None, "a late PUBACK from the old session deletes nothing");
+        assert_eq!(
+            t.ack(a),
+            None,
+            "a late PUBACK from the old session deletes nothing"
+        );
         assert_eq!((t.room(), t.cursor()), (4, 0));
     }
 

@@ -17,7 +17,9 @@ use cascade_shared::shutdown::Shutdown;
 use cascade_shared::topics;
 use cascade_shared::wire::{BodyEncoding, CropEnvelope, EncodedBody};
 use prost::Message;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS, Request};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS, Request,
+};
 use tokio::sync::Notify;
 
 pub use acks::{AckTracker, Slot};
@@ -39,7 +41,11 @@ pub fn load_body(stored: &[u8]) -> Option<EncodedBody> {
     let (&enc, rest) = stored.split_first()?;
     let (size, body) = rest.split_at_checked(4)?;
     let encoding = BodyEncoding::try_from(i32::from(enc)).ok()?;
-    Some(EncodedBody { encoding, uncompressed_size: u32::from_le_bytes(size.try_into().ok()?), body: body.to_vec() })
+    Some(EncodedBody {
+        encoding,
+        uncompressed_size: u32::from_le_bytes(size.try_into().ok()?),
+        body: body.to_vec(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +128,12 @@ impl Uplink {
         o.set_inflight(cfg.max_inflight);
         let max = cfg.max_packet_bytes as usize;
         o.set_max_packet_size(max, max);
-        o.set_last_will(LastWill::new(&self.status_topic, topics::STATUS_OFFLINE, QoS::AtLeastOnce, true));
+        o.set_last_will(LastWill::new(
+            &self.status_topic,
+            topics::STATUS_OFFLINE,
+            QoS::AtLeastOnce,
+            true,
+        ));
         if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
             o.set_credentials(u.clone(), p.clone());
         }
@@ -141,7 +152,8 @@ impl Uplink {
             if self.connected {
                 self.fill(&mut eventloop).await;
             }
-            let can_wake = self.connected && eventloop.pending.is_empty() && self.tracker.room() > 0;
+            let can_wake =
+                self.connected && eventloop.pending.is_empty() && self.tracker.room() > 0;
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -172,8 +184,15 @@ impl Uplink {
                     let buffer = self.buffer.clone();
                     let removed = tokio::task::spawn_blocking(move || buffer.remove(&[key])).await;
                     match removed {
-                        Ok(Ok(_)) => self.telemetry.crop_uploaded(key, bytes, self.buffer.stats(), self.clock.now_utc_us()),
-                        Ok(Err(e)) => tracing::error!(key, error = %e, "acknowledged crop could not be removed; it will be sent again"),
+                        Ok(Ok(_)) => self.telemetry.crop_uploaded(
+                            key,
+                            bytes,
+                            self.buffer.stats(),
+                            self.clock.now_utc_us(),
+                        ),
+                        Ok(Err(e)) => {
+                            tracing::error!(key, error = %e, "acknowledged crop could not be removed; it will be sent again")
+                        }
                         Err(e) => tracing::error!(key, error = %e, "buffer task failed"),
                     }
                 }
@@ -188,7 +207,8 @@ impl Uplink {
         self.connected = false;
         self.tracker.reset();
         let delay = self.backoff.next_delay();
-        self.telemetry.mqtt_disconnected(kind, e, delay.as_secs_f64());
+        self.telemetry
+            .mqtt_disconnected(kind, e, delay.as_secs_f64());
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(delay) => {}
@@ -199,9 +219,12 @@ impl Uplink {
 impl Uplink {
     /// Queues the status (when due) and buffered crops up to the in-flight window.
     async fn fill(&mut self, eventloop: &mut EventLoop) {
-        if self.status_due {
-            if let Some(pkid) = self.tracker.send(Slot::Status) {
-                let mut p = Publish::new(&self.status_topic, QoS::AtLeastOnce, topics::STATUS_ONLINE);
+        if self.status_due
+            && let Some(pkid) = self.tracker.send(Slot::Status)
+        {
+            {
+                let mut p =
+                    Publish::new(&self.status_topic, QoS::AtLeastOnce, topics::STATUS_ONLINE);
                 p.retain = true;
                 p.pkid = pkid;
                 eventloop.pending.push_back(Request::Publish(p));
@@ -230,7 +253,12 @@ impl Uplink {
             return;
         };
         let payload = CropEnvelope::wrap(&body, now_us).encode_to_vec();
-        let Some(pkid) = self.tracker.send(Slot::Record { key: rec.key, bytes: payload.len() }) else { return };
+        let Some(pkid) = self.tracker.send(Slot::Record {
+            key: rec.key,
+            bytes: payload.len(),
+        }) else {
+            return;
+        };
         let mut p = Publish::new(&self.crops_topic, QoS::AtLeastOnce, payload);
         p.pkid = pkid;
         eventloop.pending.push_back(Request::Publish(p));
@@ -245,7 +273,9 @@ impl Uplink {
         let mut p = Publish::new(&self.status_topic, QoS::AtMostOnce, topics::STATUS_OFFLINE);
         p.retain = true;
         eventloop.pending.push_back(Request::Publish(p));
-        eventloop.pending.push_back(Request::Disconnect(rumqttc::Disconnect));
+        eventloop
+            .pending
+            .push_back(Request::Disconnect(rumqttc::Disconnect));
         let deadline = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(deadline);
         loop {
@@ -257,7 +287,8 @@ impl Uplink {
                 },
             }
         }
-        self.telemetry.mqtt_disconnected("shutdown", &"clean shutdown", 0.0);
+        self.telemetry
+            .mqtt_disconnected("shutdown", &"clean shutdown", 0.0);
     }
 }
 
@@ -267,7 +298,11 @@ mod tests {
 
     #[test]
     fn stored_body_round_trips() {
-        let b = EncodedBody { encoding: BodyEncoding::Zstd, uncompressed_size: 77, body: vec![1, 2, 3] };
+        let b = EncodedBody {
+            encoding: BodyEncoding::Zstd,
+            uncompressed_size: 77,
+            body: vec![1, 2, 3],
+        };
         assert_eq!(load_body(&store_body(&b)), Some(b));
         assert_eq!(load_body(&[9, 0, 0, 0, 0]), None, "unknown encoding");
         assert_eq!(load_body(&[0, 1]), None, "truncated");

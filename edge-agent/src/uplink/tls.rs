@@ -17,7 +17,11 @@ pub fn transport(cfg: &UplinkConfig) -> Result<Transport, String> {
         _ => None,
     };
     let tls = match &cfg.ca_file {
-        Some(ca) => TlsConfiguration::Simple { ca: read(ca)?, alpn: None, client_auth },
+        Some(ca) => TlsConfiguration::Simple {
+            ca: read(ca)?,
+            alpn: None,
+            client_auth,
+        },
         None => return Err("uplink.ca_file is required when tls = true".into()),
     };
     Ok(Transport::tls_with_config(tls))

@@ -18,7 +18,12 @@ pub fn shared_dir() -> Option<PathBuf> {
 }
 
 pub fn params() -> DetectParams {
-    DetectParams { score_threshold: 0.5, nms_iou: 0.45, min_box_area: 0.0005, class_id: Some(0) }
+    DetectParams {
+        score_threshold: 0.5,
+        nms_iou: 0.45,
+        min_box_area: 0.0005,
+        class_id: Some(0),
+    }
 }
 
 pub fn load_detector(manifest: &Path, model_override: Option<&Path>) -> OnnxDetector {

@@ -153,7 +153,13 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        Self { iou_match: 0.3, confirm_hits: 2, max_missed: 5, reupload_interval_s: 10.0, better_score: 0.1 }
+        Self {
+            iou_match: 0.3,
+            confirm_hits: 2,
+            max_missed: 5,
+            reupload_interval_s: 10.0,
+            better_score: 0.1,
+        }
     }
 }
 
@@ -169,7 +175,11 @@ pub struct CropConfig {
 
 impl Default for CropConfig {
     fn default() -> Self {
-        Self { padding: 0.15, max_side: 320, jpeg_quality: 80 }
+        Self {
+            padding: 0.15,
+            max_side: 320,
+            jpeg_quality: 80,
+        }
     }
 }
 
@@ -251,7 +261,9 @@ pub struct TelemetryConfig {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
     }
 }
 
@@ -278,7 +290,14 @@ impl EdgeConfig {
         }
         self.buffer.dir = resolve(base, &self.buffer.dir);
         let u = &mut self.uplink;
-        for p in [&mut u.ca_file, &mut u.client_cert_file, &mut u.client_key_file].into_iter().flatten() {
+        for p in [
+            &mut u.ca_file,
+            &mut u.client_cert_file,
+            &mut u.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
             *p = resolve(base, p);
         }
     }
@@ -286,48 +305,136 @@ impl EdgeConfig {
     /// Every range and consistency problem (files are checked by `edge-agent check`).
     pub fn validate(&self) -> Problems {
         let mut p = Problems::new();
-        p.check(valid_id(&self.device.id), "device.id", "must be 1-64 characters of A-Z a-z 0-9 - _ .");
-        p.check(!self.cameras.is_empty(), "camera", "at least one [[camera]] is required");
+        p.check(
+            valid_id(&self.device.id),
+            "device.id",
+            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        );
+        p.check(
+            !self.cameras.is_empty(),
+            "camera",
+            "at least one [[camera]] is required",
+        );
         for (i, cam) in self.cameras.iter().enumerate() {
-            p.check(valid_id(&cam.id), format!("camera[{i}].id"), "must be 1-64 characters of A-Z a-z 0-9 - _ .");
+            p.check(
+                valid_id(&cam.id),
+                format!("camera[{i}].id"),
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
             p.check(
                 self.cameras.iter().filter(|c| c.id == cam.id).count() == 1,
                 format!("camera[{i}].id"),
                 format!("{:?} is used by more than one camera", cam.id),
             );
             let SourceConfig::File { fps, .. } = &cam.source;
-            p.check(*fps > 0.0 && *fps <= 240.0, format!("camera[{i}].source.fps"), "must be in (0, 240]");
+            p.check(
+                *fps > 0.0 && *fps <= 240.0,
+                format!("camera[{i}].source.fps"),
+                "must be in (0, 240]",
+            );
         }
         self.validate_motion(&mut p);
         let d = &self.detector;
-        p.check(d.max_rate_hz > 0.0 && d.max_rate_hz <= 120.0, "detector.max_rate_hz", "must be in (0, 120]");
-        p.check((0.0..=1.0).contains(&d.score_threshold), "detector.score_threshold", "must be within 0..=1");
-        p.check(d.nms_iou > 0.0 && d.nms_iou <= 1.0, "detector.nms_iou", "must be in (0, 1]");
-        p.check((0.0..1.0).contains(&d.min_box_area), "detector.min_box_area", "must be within 0..1");
-        p.check((1..=64).contains(&d.threads), "detector.threads", "must be 1..=64");
+        p.check(
+            d.max_rate_hz > 0.0 && d.max_rate_hz <= 120.0,
+            "detector.max_rate_hz",
+            "must be in (0, 120]",
+        );
+        p.check(
+            (0.0..=1.0).contains(&d.score_threshold),
+            "detector.score_threshold",
+            "must be within 0..=1",
+        );
+        p.check(
+            d.nms_iou > 0.0 && d.nms_iou <= 1.0,
+            "detector.nms_iou",
+            "must be in (0, 1]",
+        );
+        p.check(
+            (0.0..1.0).contains(&d.min_box_area),
+            "detector.min_box_area",
+            "must be within 0..1",
+        );
+        p.check(
+            (1..=64).contains(&d.threads),
+            "detector.threads",
+            "must be 1..=64",
+        );
         let t = &self.tracker;
-        p.check(t.iou_match > 0.0 && t.iou_match < 1.0, "tracker.iou_match", "must be in (0, 1)");
-        p.check(t.confirm_hits >= 1, "tracker.confirm_hits", "must be at least 1");
-        p.check(t.reupload_interval_s > 0.0, "tracker.reupload_interval_s", "must be positive");
+        p.check(
+            t.iou_match > 0.0 && t.iou_match < 1.0,
+            "tracker.iou_match",
+            "must be in (0, 1)",
+        );
+        p.check(
+            t.confirm_hits >= 1,
+            "tracker.confirm_hits",
+            "must be at least 1",
+        );
+        p.check(
+            t.reupload_interval_s > 0.0,
+            "tracker.reupload_interval_s",
+            "must be positive",
+        );
         let c = &self.crops;
-        p.check((0.0..=2.0).contains(&c.padding), "crops.padding", "must be within 0..=2");
-        p.check((16..=4096).contains(&c.max_side), "crops.max_side", "must be 16..=4096");
-        p.check((1..=100).contains(&c.jpeg_quality), "crops.jpeg_quality", "must be 1..=100");
-        p.check(self.buffer.max_bytes >= 1024 * 1024, "buffer.max_bytes", "must be at least 1 MiB");
-        p.check(self.buffer.max_age_s >= 60, "buffer.max_age_s", "must be at least 60");
+        p.check(
+            (0.0..=2.0).contains(&c.padding),
+            "crops.padding",
+            "must be within 0..=2",
+        );
+        p.check(
+            (16..=4096).contains(&c.max_side),
+            "crops.max_side",
+            "must be 16..=4096",
+        );
+        p.check(
+            (1..=100).contains(&c.jpeg_quality),
+            "crops.jpeg_quality",
+            "must be 1..=100",
+        );
+        p.check(
+            self.buffer.max_bytes >= 1024 * 1024,
+            "buffer.max_bytes",
+            "must be at least 1 MiB",
+        );
+        p.check(
+            self.buffer.max_age_s >= 60,
+            "buffer.max_age_s",
+            "must be at least 60",
+        );
         self.validate_uplink(&mut p);
         p
     }
 
     fn validate_motion(&self, p: &mut Problems) {
         let m = &self.motion;
-        p.check((32..=1920).contains(&m.width), "motion.width", "must be 32..=1920");
+        p.check(
+            (32..=1920).contains(&m.width),
+            "motion.width",
+            "must be 32..=1920",
+        );
         p.check(m.threshold >= 1, "motion.threshold", "must be at least 1");
-        p.check((0.0..1.0).contains(&m.min_area), "motion.min_area", "must be within 0..1");
-        p.check(m.learning_rate > 0.0 && m.learning_rate <= 1.0, "motion.learning_rate", "must be in (0, 1]");
-        p.check(m.global_change > 0.0 && m.global_change <= 1.0, "motion.global_change", "must be in (0, 1]");
+        p.check(
+            (0.0..1.0).contains(&m.min_area),
+            "motion.min_area",
+            "must be within 0..1",
+        );
+        p.check(
+            m.learning_rate > 0.0 && m.learning_rate <= 1.0,
+            "motion.learning_rate",
+            "must be in (0, 1]",
+        );
+        p.check(
+            m.global_change > 0.0 && m.global_change <= 1.0,
+            "motion.global_change",
+            "must be in (0, 1]",
+        );
         for (i, poly) in m.masks.iter().enumerate() {
-            p.check(poly.len() >= 3, format!("motion.masks[{i}]"), "a polygon needs at least 3 vertices");
+            p.check(
+                poly.len() >= 3,
+                format!("motion.masks[{i}]"),
+                "a polygon needs at least 3 vertices",
+            );
             p.check(
                 poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
                 format!("motion.masks[{i}]"),
@@ -345,16 +452,36 @@ impl EdgeConfig {
             "uplink.client_cert_file",
             "client_cert_file and client_key_file go together",
         );
-        p.check(u.tls || u.ca_file.is_none(), "uplink.ca_file", "is set but tls = false");
-        p.check(!u.tls || u.ca_file.is_some(), "uplink.ca_file", "is required when tls = true");
-        p.check((1..=60_000).contains(&u.max_inflight), "uplink.max_inflight", "must be 1..=60000");
+        p.check(
+            u.tls || u.ca_file.is_none(),
+            "uplink.ca_file",
+            "is set but tls = false",
+        );
+        p.check(
+            !u.tls || u.ca_file.is_some(),
+            "uplink.ca_file",
+            "is required when tls = true",
+        );
+        p.check(
+            (1..=60_000).contains(&u.max_inflight),
+            "uplink.max_inflight",
+            "must be 1..=60000",
+        );
         p.check(
             u.max_packet_bytes as usize >= crate::wire::MAX_JPEG_BYTES / 8,
             "uplink.max_packet_bytes",
             "must be at least 384 KiB",
         );
-        p.check(u.keep_alive_s >= 5, "uplink.keep_alive_s", "must be at least 5");
-        p.check(u.reconnect_max_s >= 1.0, "uplink.reconnect_max_s", "must be at least 1");
+        p.check(
+            u.keep_alive_s >= 5,
+            "uplink.keep_alive_s",
+            "must be at least 5",
+        );
+        p.check(
+            u.reconnect_max_s >= 1.0,
+            "uplink.reconnect_max_s",
+            "must be at least 1",
+        );
     }
 
     pub fn keep_alive(&self) -> Duration {
@@ -392,7 +519,9 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         let text = MINIMAL.replace("port = 8883", "port = 8883\nprot = 1");
-        let err = toml::from_str::<EdgeConfig>(&text).expect_err("refused").to_string();
+        let err = toml::from_str::<EdgeConfig>(&text)
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("prot"), "{err}");
     }
 
@@ -405,8 +534,16 @@ mod tests {
         let cfg: EdgeConfig = toml::from_str(&text).expect("parses");
         let p = cfg.validate();
         let all: Vec<_> = p.iter().collect();
-        for field in ["device.id", "uplink.port", "uplink.max_inflight", "motion.threshold"] {
-            assert!(all.iter().any(|l| l.starts_with(field)), "{field} missing in {p}");
+        for field in [
+            "device.id",
+            "uplink.port",
+            "uplink.max_inflight",
+            "motion.threshold",
+        ] {
+            assert!(
+                all.iter().any(|l| l.starts_with(field)),
+                "{field} missing in {p}"
+            );
         }
     }
 }

@@ -26,5 +26,9 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Probl
 
 /// Resolves `path` against the folder of the config file it came from.
 pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
 }

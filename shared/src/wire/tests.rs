@@ -10,8 +10,18 @@ pub(crate) fn sample_crop() -> Crop {
         capture_time_us: 1_700_000_000_000_000,
         frame_width: 320,
         frame_height: 240,
-        r#box: Some(BoxPx { x1: 10.0, y1: 20.0, x2: 50.0, y2: 120.0 }),
-        crop_region: Some(BoxPx { x1: 4.0, y1: 5.0, x2: 56.0, y2: 135.0 }),
+        r#box: Some(BoxPx {
+            x1: 10.0,
+            y1: 20.0,
+            x2: 50.0,
+            y2: 120.0,
+        }),
+        crop_region: Some(BoxPx {
+            x1: 4.0,
+            y1: 5.0,
+            x2: 56.0,
+            y2: 135.0,
+        }),
         class_id: 0,
         class_name: "person".into(),
         score: 0.9,
@@ -35,7 +45,10 @@ fn round_trips_raw_and_zstd() {
         assert_eq!(back, crop);
         assert_eq!(env.upload_time_us, 42);
     }
-    assert_eq!(crop.encode_body(Compression::Zstd).encoding, BodyEncoding::Zstd);
+    assert_eq!(
+        crop.encode_body(Compression::Zstd).encoding,
+        BodyEncoding::Zstd
+    );
 }
 
 #[test]
@@ -51,16 +64,25 @@ fn auto_keeps_raw_when_zstd_does_not_pay() {
             x as u8
         })
         .collect();
-    assert_eq!(crop.encode_body(Compression::Auto).encoding, BodyEncoding::Raw);
+    assert_eq!(
+        crop.encode_body(Compression::Auto).encoding,
+        BodyEncoding::Raw
+    );
     crop.jpeg = vec![7; 20_000];
-    assert_eq!(crop.encode_body(Compression::Auto).encoding, BodyEncoding::Zstd);
+    assert_eq!(
+        crop.encode_body(Compression::Auto).encoding,
+        BodyEncoding::Zstd
+    );
 }
 
 #[test]
 fn rejects_wrong_schema_version() {
     let mut env = CropEnvelope::wrap(&sample_crop().encode_body(Compression::None), 0);
     env.schema_version = 2;
-    assert_eq!(decode(&env.encode_to_vec()), Err(WireError::SchemaVersion(2)));
+    assert_eq!(
+        decode(&env.encode_to_vec()),
+        Err(WireError::SchemaVersion(2))
+    );
 }
 
 #[test]
@@ -76,27 +98,53 @@ fn rejects_zstd_bomb_without_inflating_it() {
     };
     let err = decode(&env.encode_to_vec()).expect_err("bomb refused");
     assert_eq!(err.reason(), "decompress");
-    let env = CropEnvelope { uncompressed_size: u32::MAX, ..env };
-    assert_eq!(decode(&env.encode_to_vec()).map_err(|e| e.reason()), Err("too_large"));
+    let env = CropEnvelope {
+        uncompressed_size: u32::MAX,
+        ..env
+    };
+    assert_eq!(
+        decode(&env.encode_to_vec()).map_err(|e| e.reason()),
+        Err("too_large")
+    );
 }
 
 #[test]
 fn rejects_truncated_and_oversized() {
     let bytes = envelope_bytes(&sample_crop().encode_body(Compression::None));
     assert!(decode(&bytes[..bytes.len() / 2]).is_err());
-    assert_eq!(decode(&vec![0; MAX_ENVELOPE_BYTES + 1]), Err(WireError::TooLarge(MAX_ENVELOPE_BYTES + 1)));
+    assert_eq!(
+        decode(&vec![0; MAX_ENVELOPE_BYTES + 1]),
+        Err(WireError::TooLarge(MAX_ENVELOPE_BYTES + 1))
+    );
 }
 
 #[test]
 fn validation_names_the_field() {
     let mut crop = sample_crop();
-    crop.r#box = Some(BoxPx { x1: 10.0, y1: 20.0, x2: 500.0, y2: 120.0 });
+    crop.r#box = Some(BoxPx {
+        x1: 10.0,
+        y1: 20.0,
+        x2: 500.0,
+        y2: 120.0,
+    });
     let err = decode(&envelope_bytes(&crop.encode_body(Compression::None))).expect_err("invalid");
-    assert!(matches!(err, WireError::Field { field: "box", .. }), "{err}");
+    assert!(
+        matches!(err, WireError::Field { field: "box", .. }),
+        "{err}"
+    );
     let mut crop = sample_crop();
     crop.device_id = "a/b".into();
     let err = crop.validate().expect_err("invalid");
-    assert!(matches!(err, WireError::Field { field: "device_id", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            WireError::Field {
+                field: "device_id",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 prop_compose! {

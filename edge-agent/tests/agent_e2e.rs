@@ -1,0 +1,243 @@
+//! The real `edge-agent` binary on a generated clip, against a real Mosquitto over TLS with client
+//! certificates: a subscriber decodes the crops it publishes and checks boxes, sequence numbers and
+//! JPEGs. With `../shared` present, the same runs with the real INT8 detector on the real clip.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cascade_shared::wire::{self, Crop};
+use cascade_tests::{Mosquitto, Received, eventually, mosquitto_binary, subscribe};
+use common::{repo, shared_dir};
+
+fn write_config(
+    dir: &Path,
+    broker: &Mosquitto,
+    clip: &Path,
+    manifest: &Path,
+    extra: &str,
+) -> std::path::PathBuf {
+    let cfg = format!(
+        r#"
+[device]
+id = "dev-e2e"
+
+[[camera]]
+id = "cam-1"
+source = {{ kind = "file", path = "{clip}", realtime = false }}
+
+[detector]
+manifest = "{manifest}"
+{extra}
+
+[buffer]
+dir = "{buffer}"
+
+[uplink]
+host = "localhost"
+port = {port}
+ca_file = "{ca}"
+client_cert_file = "{cert}"
+client_key_file = "{key}"
+
+[telemetry]
+listen = "127.0.0.1:0"
+"#,
+        clip = clip.display(),
+        manifest = manifest.display(),
+        buffer = dir.join("buffer").display(),
+        port = broker.port,
+        ca = broker.certs.ca.display(),
+        cert = broker.certs.client_cert.display(),
+        key = broker.certs.client_key.display(),
+    );
+    let path = dir.join("edge.toml");
+    std::fs::write(&path, cfg).expect("config");
+    path
+}
+
+/// Runs the agent to completion (`--exit-when-done`) and returns the decoded crops received.
+fn run_agent(dir: &Path, broker: &Mosquitto, sub: &Received, config: &Path) -> Vec<Crop> {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--exit-when-done", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .output()
+        .expect("edge-agent runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "edge-agent failed:\n{log}");
+    eprintln!(
+        "edge-agent ran in {:.1} s against port {}",
+        started.elapsed().as_secs_f64(),
+        broker.port
+    );
+    let expected = log.matches("crops committed to the buffer").count();
+    assert!(expected > 0, "no crops buffered:\n{log}");
+    let _ = eventually(Duration::from_secs(10), || sub.len() >= expected);
+    sub.all()
+        .iter()
+        .map(|p| wire::decode(p).expect("a valid crop message").1)
+        .collect()
+}
+
+#[test]
+fn agent_publishes_crops_of_the_walker() {
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto");
+    let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    let clip = repo().join("tests/fixtures/walker.mp4");
+    let config = write_config(
+        dir.path(),
+        &broker,
+        &clip,
+        &repo().join("models/blob-yolov8-int8.toml"),
+        "max_rate_hz = 10.0",
+    );
+
+    let check = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("check runs");
+    assert!(
+        check.status.success(),
+        "check: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let crops = run_agent(dir.path(), &broker, &sub, &config);
+    assert!(
+        (1..=8).contains(&crops.len()),
+        "a walk-by gives a handful of crops, got {}",
+        crops.len()
+    );
+    let mut last_seq = 0;
+    for c in &crops {
+        assert_eq!(
+            (c.device_id.as_str(), c.camera_id.as_str()),
+            ("dev-e2e", "cam-1")
+        );
+        assert!(
+            c.sequence > last_seq,
+            "sequence numbers increase: {} after {last_seq}",
+            c.sequence
+        );
+        last_seq = c.sequence;
+        let b = c.r#box.expect("box");
+        // The walker is 36x96 at y = 70 (tests/fixtures/make_clips.sh).
+        assert!(
+            (b.y1 - 70.0).abs() <= 4.0 && (b.y2 - 166.0).abs() <= 4.0,
+            "{b:?}"
+        );
+        assert!((b.width() - 36.0).abs() <= 6.0, "{b:?}");
+        let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg));
+        d.decode().expect("the crop is a JPEG");
+        assert_eq!(c.class_name, "person");
+        assert!(c.score >= 0.5);
+    }
+}
+
+#[test]
+fn bad_config_reports_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+[device]
+id = "bad/id"
+[[camera]]
+id = "cam"
+source = { kind = "file", path = "missing.mp4" }
+[detector]
+manifest = "missing.toml"
+[buffer]
+dir = "buf"
+[uplink]
+host = "localhost"
+port = 0
+"#,
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in ["device.id", "uplink.port", "uplink.ca_file"] {
+        assert!(err.contains(field), "{field} not reported:\n{err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["check", "--config", "/nonexistent.toml"])
+        .output()
+        .expect("runs");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml")
+    );
+}
+
+#[test]
+fn real_detector_on_real_clip_uploads_the_people() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED: ../shared is not present; the real-clip end-to-end test needs it");
+        return;
+    };
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The manifest points at models/downloads/; use ../shared's copy through a manifest beside it.
+    let manifest_text =
+        std::fs::read_to_string(repo().join("models/yolov8n-int8.toml")).expect("manifest");
+    let model = shared.join("models/yolov8n_int8.onnx");
+    let manifest = dir.path().join("yolov8n-int8.toml");
+    std::fs::write(
+        &manifest,
+        manifest_text.replace("downloads/yolov8n_int8.onnx", &model.display().to_string()),
+    )
+    .expect("write");
+    let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto");
+    let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    let clip = shared.join("samples/one-by-one-person-detection.mp4");
+    let config = write_config(
+        dir.path(),
+        &broker,
+        &clip,
+        &manifest,
+        "score_threshold = 0.5\nthreads = 2\nmax_rate_hz = 2.0",
+    );
+    let crops = run_agent(dir.path(), &broker, &sub, &config);
+    eprintln!(
+        "real clip: {} crops uploaded, {} bytes of JPEG",
+        crops.len(),
+        crops.iter().map(|c| c.jpeg.len()).sum::<usize>()
+    );
+    assert!(
+        crops.len() >= 3,
+        "people walk in several times; got {} crops",
+        crops.len()
+    );
+    for c in &crops {
+        let b = c.r#box.expect("box");
+        assert!(
+            b.x1 >= 0.0 && b.y1 >= 0.0 && b.x2 <= 768.0 && b.y2 <= 432.0,
+            "box inside the frame: {b:?}"
+        );
+        assert!(
+            c.score >= 0.5 && c.class_id == 0,
+            "a person above threshold: {c:?}"
+        );
+        assert!(b.height() > 100.0, "a standing person is tall: {b:?}");
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command (README; .ci/run calls exactly this). Idempotent set-up first, then
+# formatting, lints, and every test: unit, property, SIGKILL, real ONNX Runtime, real Mosquitto/TLS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
