@@ -1,0 +1,176 @@
+//! Edge benchmarks: `cargo bench -p edge-agent --bench edge` prints the figures.
+//! Uses ../shared (real clip and models) when present, else the generated fixtures.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cascade_shared::config::edge::{CropConfig, MotionConfig};
+use cascade_shared::manifest::ModelManifest;
+use cascade_shared::wire::{BoxPx, Compression, Crop};
+use edge_agent::buffer::{Buffer, Limits, NewRecord};
+use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
+use edge_agent::detect::{DetectParams, Detector, OnnxDetector};
+use edge_agent::motion::{BackgroundMotion, MotionDetector};
+use edge_agent::source::{Mp4File, Source};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn noisy_frame(w: usize, h: usize, seed: u32, block_x: usize) -> Frame {
+    let mut f = Frame::filled(w, h, 0);
+    let mut x = seed | 1;
+    for (i, p) in f.y.iter_mut().enumerate() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let (px, py) = (i % w, i / w);
+        let inside = (block_x..block_x + w / 16).contains(&px) && (h / 4..h / 2).contains(&py);
+        *p = if inside { 220 } else { 80 } + (x % 9) as u8;
+    }
+    f
+}
+
+fn bench_motion() {
+    for (w, h) in [(640, 360), (1920, 1080)] {
+        let frames: Vec<Frame> = (0..8).map(|i| noisy_frame(w, h, i + 1, (i as usize) * w / 16)).collect();
+        let mut m = BackgroundMotion::new(MotionConfig::default());
+        for f in &frames {
+            m.detect(f);
+        }
+        let n = 400;
+        let t = Instant::now();
+        for i in 0..n {
+            std::hint::black_box(m.detect(&frames[i % frames.len()]));
+        }
+        let per = t.elapsed().as_secs_f64() / n as f64;
+        println!("motion {w}x{h}: {:.3} ms/frame (one core)", per * 1e3);
+    }
+}
+
+fn decode_all(clip: &Path) -> (Vec<Frame>, f64) {
+    let mut src = Mp4File::open(clip).expect("clip");
+    let mut units = Vec::new();
+    while let Some(u) = src.next_unit().expect("read") {
+        units.push(u);
+    }
+    let mut dec = H264Decoder::new().expect("decoder");
+    let mut frames = Vec::new();
+    let t = Instant::now();
+    for u in &units {
+        let _ = dec.decode(u, &mut frames);
+    }
+    dec.flush(&mut frames).expect("flush");
+    (frames, t.elapsed().as_secs_f64())
+}
+
+fn bench_decode(clip: &Path) -> Vec<Frame> {
+    let (frames, secs) = decode_all(clip);
+    println!("decode openh264 ({}): {} frames in {:.2} s = {:.0} fps", clip.display(), frames.len(), secs, frames.len() as f64 / secs);
+    let t = Instant::now();
+    let ff = std::process::Command::new("ffmpeg").args(["-v", "error", "-threads", "1", "-i"]).arg(clip).args(["-f", "null", "-"]).status();
+    match ff {
+        Ok(s) if s.success() => {
+            let secs = t.elapsed().as_secs_f64();
+            println!("decode ffmpeg -threads 1 (same clip): {:.2} s = {:.0} fps (process start included)", secs, frames.len() as f64 / secs)
+        }
+        _ => println!("decode ffmpeg: not installed, skipped"),
+    }
+    frames
+}
+
+fn load(manifest: &Path, model: Option<PathBuf>, threads: usize) -> OnnxDetector {
+    let (m, path) = ModelManifest::load(manifest).expect("manifest");
+    let path = model.unwrap_or(path);
+    let p = DetectParams { score_threshold: 0.5, nms_iou: 0.45, min_box_area: 0.0005, class_id: Some(0) };
+    OnnxDetector::load(m, &path, None, threads, p).expect("model")
+}
+
+fn bench_detector(frame: &Frame, name: &str, det: &mut OnnxDetector) {
+    for _ in 0..3 {
+        det.detect(frame).expect("run");
+    }
+    let mut times: Vec<f64> = (0..30)
+        .map(|_| {
+            let t = Instant::now();
+            det.detect(frame).expect("run");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("detector {name}: p50 {:.1} ms, p95 {:.1} ms ({}x{} frame)", times[15], times[28], frame.width, frame.height);
+}
+
+fn bench_buffer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = Buffer::open(dir.path(), Limits { max_bytes: 1 << 34, max_age_us: i64::MAX / 2 }).expect("buffer");
+    let payload = vec![0x5Au8; 50_000];
+    let n = 200;
+    let t = Instant::now();
+    for i in 0..n {
+        let p = payload.clone();
+        b.push(i, vec![NewRecord { camera: "c", build: Box::new(move |_| p) }]).expect("push");
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let file = std::fs::metadata(dir.path().join("crops.redb")).map(|m| m.len()).unwrap_or(0);
+    println!("buffer: {:.0} durable commits/s of 50 KB records (fsync each; {} in {:.2} s); file {:.1} MB for {:.1} MB payload", n as f64 / secs, n, secs, file as f64 / 1e6, n as f64 * 0.05);
+}
+
+fn bench_zstd(frames: &[Frame], det: &mut OnnxDetector) {
+    let (mut raw, mut packed, mut n) = (0usize, 0usize, 0);
+    let t0 = Instant::now();
+    for f in frames.iter().step_by(20) {
+        for d in det.detect(f).expect("run") {
+            let c = edge_agent::crop::make(f, &d.bbox, &CropConfig::default()).expect("crop");
+            let msg = Crop {
+                message_id: "0190f1a2-7c3b-7d3e-9c1a-123456789abc".into(),
+                device_id: "dev".into(),
+                camera_id: "cam".into(),
+                frame_width: f.width as u32,
+                frame_height: f.height as u32,
+                r#box: Some(d.bbox),
+                crop_region: Some(c.region),
+                score: d.score,
+                jpeg: c.jpeg,
+                ..Crop::default()
+            };
+            raw += msg.encode_body(Compression::None).body.len();
+            packed += msg.encode_body(Compression::Zstd).body.len();
+            n += 1;
+        }
+    }
+    let _ = BoxPx::default();
+    if n > 0 {
+        println!(
+            "zstd on {n} real crops: {raw} -> {packed} bytes, ratio {:.3} (saves {:.1} %); {:.1} s incl. detection",
+            raw as f64 / packed as f64,
+            100.0 * (1.0 - packed as f64 / raw as f64),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    let shared = repo().join("../shared");
+    let real = shared.join("models").is_dir();
+    println!("cascade edge benchmarks ({} inputs)", if real { "real ../shared" } else { "generated" });
+    bench_motion();
+    let clip = if real { shared.join("samples/one-by-one-person-detection.mp4") } else { repo().join("tests/fixtures/walker.mp4") };
+    let frames = bench_decode(&clip);
+    let frame = frames.iter().find(|f| f.pts_us >= 30_000_000).unwrap_or(&frames[frames.len() / 2]).clone();
+    if real {
+        for threads in [1, 2] {
+            let mut int8 = load(&repo().join("models/yolov8n-int8.toml"), Some(shared.join("models/yolov8n_int8.onnx")), threads);
+            bench_detector(&frame, &format!("yolov8n INT8, {threads} thread(s)"), &mut int8);
+            let mut fp32 = load(&repo().join("models/yolov8n-fp32.toml"), Some(shared.join("models/yolov8n_fp32_dequant.onnx")), threads);
+            bench_detector(&frame, &format!("yolov8n FP32, {threads} thread(s)"), &mut fp32);
+        }
+        let mut int8 = load(&repo().join("models/yolov8n-int8.toml"), Some(shared.join("models/yolov8n_int8.onnx")), 2);
+        bench_zstd(&frames, &mut int8);
+    } else {
+        let mut det = load(&repo().join("models/blob-yolov8-int8.toml"), None, 1);
+        bench_detector(&frame, "generated blob INT8", &mut det);
+    }
+    bench_buffer();
+    println!("whole agent on a clip: scripts/demo.sh (prints input vs uploaded bytes, detector share, crops, peak RSS)");
+}
