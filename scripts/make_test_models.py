@@ -6,13 +6,15 @@ rectangle on a dark background, as in tests/fixtures/walker.*) and reports it in
 real detector family. Outputs are known exactly, so the Rust output decoders, letterboxing and NMS can
 be checked against them through the real ONNX Runtime:
 
-  blob-yolov8-{fp32,int8}.onnx  [1, 4+2, 2]  anchor 0: the blob box (cx,cy,w,h in input pixels),
+Every model takes a dynamic batch N (input [N, 3, 128, 128]), so batched inference is tested too.
+
+  blob-yolov8-{fp32,int8}.onnx  [N, 4+2, 2]  anchor 0: the blob box (cx,cy,w,h in input pixels),
                                              person score 0.9*present, class-1 score 0.05;
                                              anchor 1: the same box shifted by +1 px, person 0.8
                                              (an overlapping duplicate that NMS must remove).
-  blob-yolov5-fp32.onnx         [1, 2, 5+2]  same boxes, objectness 0.9/0.8, class probs (1.0, 0.0).
-  blob-ssd-fp32.onnx            boxes [1,2,4] (ymin,xmin,ymax,xmax normalised 0-1),
-                                classes [1,2] (float ids), scores [1,2].
+  blob-yolov5-fp32.onnx         [N, 2, 5+2]  same boxes, objectness 0.9/0.8, class probs (1.0, 0.0).
+  blob-ssd-fp32.onnx            boxes [N,2,4] (ymin,xmin,ymax,xmax normalised 0-1),
+                                classes [N,2] (float ids), scores [N,2].
 
 "Bright" means the mean of R,G,B (input scaled /255) is above 0.6; letterbox fill 114 is below it.
 The INT8 variant quantises the input and the 1x1 grey Conv weights with QuantizeLinear /
@@ -62,10 +64,10 @@ def blob_nodes():
     nodes = [
         helper.make_node("Greater", ["grey", "thr"], ["mask_b"]),
         helper.make_node("Cast", ["mask_b"], ["mask4"], to=TensorProto.FLOAT),
-        helper.make_node("Squeeze", ["mask4", "ax1"], ["mask"]),  # [1,S,S]
-        helper.make_node("ReduceMax", ["mask", "ax1"], ["cols"], keepdims=0),  # [1,S]
-        helper.make_node("ReduceMax", ["mask", "ax2"], ["rows"], keepdims=0),  # [1,S]
-        helper.make_node("ReduceMax", ["cols", "ax1"], ["present"], keepdims=1),  # [1,1]
+        helper.make_node("Squeeze", ["mask4", "ax1"], ["mask"]),  # [N,S,S]
+        helper.make_node("ReduceMax", ["mask", "ax1"], ["cols"], keepdims=0),  # [N,S]
+        helper.make_node("ReduceMax", ["mask", "ax2"], ["rows"], keepdims=0),  # [N,S]
+        helper.make_node("ReduceMax", ["cols", "ax1"], ["present"], keepdims=1),  # [N,1]
     ]
     inits += [const("ax1", np.array([1], dtype=np.int64)), const("ax2", np.array([2], dtype=np.int64))]
     for name, src, last in (("x1", "cols", 0), ("x2", "cols", 1), ("y1", "rows", 0), ("y2", "rows", 1)):
@@ -105,30 +107,35 @@ def build(kind, int8=False):
         nodes += n
         inits += i
     outputs = []
+    # Per-item [N,1] ones and zeros (broadcast-free constants for any batch size N).
+    inits += [const("minus_one", np.float32(-1.0))]
+    nodes += [
+        helper.make_node("Greater", ["present", "minus_one"], ["ones_b"]),
+        helper.make_node("Cast", ["ones_b"], ["ones"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["ones", "ones"], ["zeros"]),
+    ]
     if kind == "yolov8":
         for name, value in (("a_p", 0.9), ("a_o", 0.05), ("b_p", 0.8), ("b_o", 0.05)):
             n, i = scaled(name + "_c", value, name)
             nodes += n
             inits += i
-        # rows: cx, cy, w, h, person, other; columns: anchors a, b -> [1, 6, 2]
+        # per anchor: [N, 6] -> [N, 6, 1]; anchors side by side -> [N, 6, 2]
         for p in ("a_", "b_"):
-            nodes.append(helper.make_node("Concat", [p + "cx", p + "cy", p + "w", p + "h", p + "p", p + "o"], [p + "col"], axis=0))
-        nodes.append(helper.make_node("Concat", ["a_col", "b_col"], ["cols2"], axis=1))  # [6,2]
-        nodes.append(helper.make_node("Unsqueeze", ["cols2", "ax0"], ["output0"]))
-        inits.append(const("ax0", np.array([0], dtype=np.int64)))
-        outputs.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 2]))
+            nodes.append(helper.make_node("Concat", [p + "cx", p + "cy", p + "w", p + "h", p + "p", p + "o"], [p + "col2"], axis=1))
+            nodes.append(helper.make_node("Unsqueeze", [p + "col2", "ax2"], [p + "col"]))
+        nodes.append(helper.make_node("Concat", ["a_col", "b_col"], ["output0"], axis=2))
+        outputs.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["N", 6, 2]))
     elif kind == "yolov5":
         for name, value in (("a_obj", 0.9), ("b_obj", 0.8)):
             n, i = scaled(name + "_c", value, name)
             nodes += n
             inits += i
-        inits += [const("cls_on", np.ones((1, 1), dtype=np.float32)), const("cls_off", np.zeros((1, 1), dtype=np.float32))]
+        # per anchor: [N, 7] -> [N, 1, 7]; anchors stacked -> [N, 2, 7]
         for p in ("a_", "b_"):
-            nodes.append(helper.make_node("Concat", [p + "cx", p + "cy", p + "w", p + "h", p + "obj", "cls_on", "cls_off"], [p + "row"], axis=1))
-        nodes.append(helper.make_node("Concat", ["a_row", "b_row"], ["rows2"], axis=0))  # [2,7]
-        nodes.append(helper.make_node("Unsqueeze", ["rows2", "ax0"], ["output0"]))
-        inits.append(const("ax0", np.array([0], dtype=np.int64)))
-        outputs.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 2, 7]))
+            nodes.append(helper.make_node("Concat", [p + "cx", p + "cy", p + "w", p + "h", p + "obj", "ones", "zeros"], [p + "row2"], axis=1))
+            nodes.append(helper.make_node("Unsqueeze", [p + "row2", "ax1"], [p + "row"]))
+        nodes.append(helper.make_node("Concat", ["a_row", "b_row"], ["output0"], axis=1))
+        outputs.append(helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["N", 2, 7]))
     elif kind == "ssd":
         inits += [const("inv", np.float32(1.0 / SIZE)), const("one_px", np.float32(1.0))]
         for p, shift in (("a_", 0.0), ("b_", 1.0)):
@@ -140,23 +147,21 @@ def build(kind, int8=False):
                     nodes.append(helper.make_node("Add", [base, "one_px"], [p + coord + "_e"]))
                     base = p + coord + "_e"
                 nodes.append(helper.make_node("Mul", [base, "inv"], [p + coord]))
-            nodes.append(helper.make_node("Concat", [p + "ymin", p + "xmin", p + "ymax", p + "xmax"], [p + "box"], axis=1))
-        nodes.append(helper.make_node("Concat", ["a_box", "b_box"], ["boxes2"], axis=0))  # [2,4]
-        nodes.append(helper.make_node("Unsqueeze", ["boxes2", "ax0"], ["boxes"]))
-        inits.append(const("ax0", np.array([0], dtype=np.int64)))
-        inits.append(const("classes_c", np.zeros((1, 2), dtype=np.float32)))
-        nodes.append(helper.make_node("Identity", ["classes_c"], ["classes"]))
+            nodes.append(helper.make_node("Concat", [p + "ymin", p + "xmin", p + "ymax", p + "xmax"], [p + "box2"], axis=1))
+            nodes.append(helper.make_node("Unsqueeze", [p + "box2", "ax1"], [p + "box"]))
+        nodes.append(helper.make_node("Concat", ["a_box", "b_box"], ["boxes"], axis=1))  # [N,2,4]
+        nodes.append(helper.make_node("Concat", ["zeros", "zeros"], ["classes"], axis=1))  # [N,2]
         for name, value in (("a_s", 0.9), ("b_s", 0.8)):
             n, i = scaled(name + "_c", value, name)
             nodes += n
             inits += i
         nodes.append(helper.make_node("Concat", ["a_s", "b_s"], ["scores"], axis=1))
         outputs += [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 2, 4]),
-            helper.make_tensor_value_info("classes", TensorProto.FLOAT, [1, 2]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 2, 4]),
+            helper.make_tensor_value_info("classes", TensorProto.FLOAT, ["N", 2]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2]),
         ]
-    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, SIZE, SIZE])
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, SIZE, SIZE])
     graph = helper.make_graph(nodes, f"blob_{kind}", [inp], outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="cascade-make-test-models")
     model.ir_version = 8

@@ -33,7 +33,9 @@ fn noisy_frame(w: usize, h: usize, seed: u32, block_x: usize) -> Frame {
 
 fn bench_motion() {
     for (w, h) in [(640, 360), (1920, 1080)] {
-        let frames: Vec<Frame> = (0..8).map(|i| noisy_frame(w, h, i + 1, (i as usize) * w / 16)).collect();
+        let frames: Vec<Frame> = (0..8)
+            .map(|i| noisy_frame(w, h, i + 1, (i as usize) * w / 16))
+            .collect();
         let mut m = BackgroundMotion::new(MotionConfig::default());
         for f in &frames {
             m.detect(f);
@@ -66,13 +68,27 @@ fn decode_all(clip: &Path) -> (Vec<Frame>, f64) {
 
 fn bench_decode(clip: &Path) -> Vec<Frame> {
     let (frames, secs) = decode_all(clip);
-    println!("decode openh264 ({}): {} frames in {:.2} s = {:.0} fps", clip.display(), frames.len(), secs, frames.len() as f64 / secs);
+    println!(
+        "decode openh264 ({}): {} frames in {:.2} s = {:.0} fps",
+        clip.display(),
+        frames.len(),
+        secs,
+        frames.len() as f64 / secs
+    );
     let t = Instant::now();
-    let ff = std::process::Command::new("ffmpeg").args(["-v", "error", "-threads", "1", "-i"]).arg(clip).args(["-f", "null", "-"]).status();
+    let ff = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-threads", "1", "-i"])
+        .arg(clip)
+        .args(["-f", "null", "-"])
+        .status();
     match ff {
         Ok(s) if s.success() => {
             let secs = t.elapsed().as_secs_f64();
-            println!("decode ffmpeg -threads 1 (same clip): {:.2} s = {:.0} fps (process start included)", secs, frames.len() as f64 / secs)
+            println!(
+                "decode ffmpeg -threads 1 (same clip): {:.2} s = {:.0} fps (process start included)",
+                secs,
+                frames.len() as f64 / secs
+            )
         }
         _ => println!("decode ffmpeg: not installed, skipped"),
     }
@@ -82,7 +98,12 @@ fn bench_decode(clip: &Path) -> Vec<Frame> {
 fn load(manifest: &Path, model: Option<PathBuf>, threads: usize) -> OnnxDetector {
     let (m, path) = ModelManifest::load(manifest).expect("manifest");
     let path = model.unwrap_or(path);
-    let p = DetectParams { score_threshold: 0.5, nms_iou: 0.45, min_box_area: 0.0005, class_id: Some(0) };
+    let p = DetectParams {
+        score_threshold: 0.5,
+        nms_iou: 0.45,
+        min_box_area: 0.0005,
+        class_id: Some(0),
+    };
     OnnxDetector::load(m, &path, None, threads, p).expect("model")
 }
 
@@ -98,22 +119,48 @@ fn bench_detector(frame: &Frame, name: &str, det: &mut OnnxDetector) {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    println!("detector {name}: p50 {:.1} ms, p95 {:.1} ms ({}x{} frame)", times[15], times[28], frame.width, frame.height);
+    println!(
+        "detector {name}: p50 {:.1} ms, p95 {:.1} ms ({}x{} frame)",
+        times[15], times[28], frame.width, frame.height
+    );
 }
 
 fn bench_buffer() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = Buffer::open(dir.path(), Limits { max_bytes: 1 << 34, max_age_us: i64::MAX / 2 }).expect("buffer");
+    let b = Buffer::open(
+        dir.path(),
+        Limits {
+            max_bytes: 1 << 34,
+            max_age_us: i64::MAX / 2,
+        },
+    )
+    .expect("buffer");
     let payload = vec![0x5Au8; 50_000];
     let n = 200;
     let t = Instant::now();
     for i in 0..n {
         let p = payload.clone();
-        b.push(i, vec![NewRecord { camera: "c", build: Box::new(move |_| p) }]).expect("push");
+        b.push(
+            i,
+            vec![NewRecord {
+                camera: "c",
+                build: Box::new(move |_| p),
+            }],
+        )
+        .expect("push");
     }
     let secs = t.elapsed().as_secs_f64();
-    let file = std::fs::metadata(dir.path().join("crops.redb")).map(|m| m.len()).unwrap_or(0);
-    println!("buffer: {:.0} durable commits/s of 50 KB records (fsync each; {} in {:.2} s); file {:.1} MB for {:.1} MB payload", n as f64 / secs, n, secs, file as f64 / 1e6, n as f64 * 0.05);
+    let file = std::fs::metadata(dir.path().join("crops.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "buffer: {:.0} durable commits/s of 50 KB records (fsync each; {} in {:.2} s); file {:.1} MB for {:.1} MB payload",
+        n as f64 / secs,
+        n,
+        secs,
+        file as f64 / 1e6,
+        n as f64 * 0.05
+    );
 }
 
 fn bench_zstd(frames: &[Frame], det: &mut OnnxDetector) {
@@ -153,24 +200,57 @@ fn bench_zstd(frames: &[Frame], det: &mut OnnxDetector) {
 fn main() {
     let shared = repo().join("../shared");
     let real = shared.join("models").is_dir();
-    println!("cascade edge benchmarks ({} inputs)", if real { "real ../shared" } else { "generated" });
+    println!(
+        "cascade edge benchmarks ({} inputs)",
+        if real { "real ../shared" } else { "generated" }
+    );
     bench_motion();
-    let clip = if real { shared.join("samples/one-by-one-person-detection.mp4") } else { repo().join("tests/fixtures/walker.mp4") };
+    let clip = if real {
+        shared.join("samples/one-by-one-person-detection.mp4")
+    } else {
+        repo().join("tests/fixtures/walker.mp4")
+    };
     let frames = bench_decode(&clip);
-    let frame = frames.iter().find(|f| f.pts_us >= 30_000_000).unwrap_or(&frames[frames.len() / 2]).clone();
+    let frame = frames
+        .iter()
+        .find(|f| f.pts_us >= 30_000_000)
+        .unwrap_or(&frames[frames.len() / 2])
+        .clone();
     if real {
         for threads in [1, 2] {
-            let mut int8 = load(&repo().join("models/yolov8n-int8.toml"), Some(shared.join("models/yolov8n_int8.onnx")), threads);
-            bench_detector(&frame, &format!("yolov8n INT8, {threads} thread(s)"), &mut int8);
-            let mut fp32 = load(&repo().join("models/yolov8n-fp32.toml"), Some(shared.join("models/yolov8n_fp32_dequant.onnx")), threads);
-            bench_detector(&frame, &format!("yolov8n FP32, {threads} thread(s)"), &mut fp32);
+            let mut int8 = load(
+                &repo().join("models/yolov8n-int8.toml"),
+                Some(shared.join("models/yolov8n_int8.onnx")),
+                threads,
+            );
+            bench_detector(
+                &frame,
+                &format!("yolov8n INT8, {threads} thread(s)"),
+                &mut int8,
+            );
+            let mut fp32 = load(
+                &repo().join("models/yolov8n-fp32.toml"),
+                Some(shared.join("models/yolov8n_fp32_dequant.onnx")),
+                threads,
+            );
+            bench_detector(
+                &frame,
+                &format!("yolov8n FP32, {threads} thread(s)"),
+                &mut fp32,
+            );
         }
-        let mut int8 = load(&repo().join("models/yolov8n-int8.toml"), Some(shared.join("models/yolov8n_int8.onnx")), 2);
+        let mut int8 = load(
+            &repo().join("models/yolov8n-int8.toml"),
+            Some(shared.join("models/yolov8n_int8.onnx")),
+            2,
+        );
         bench_zstd(&frames, &mut int8);
     } else {
         let mut det = load(&repo().join("models/blob-yolov8-int8.toml"), None, 1);
         bench_detector(&frame, "generated blob INT8", &mut det);
     }
     bench_buffer();
-    println!("whole agent on a clip: scripts/demo.sh (prints input vs uploaded bytes, detector share, crops, peak RSS)");
+    println!(
+        "whole agent on a clip: scripts/demo.sh (prints input vs uploaded bytes, detector share, crops, peak RSS)"
+    );
 }

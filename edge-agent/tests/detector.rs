@@ -139,3 +139,38 @@ fn real_models_find_the_man_in_the_real_clip() {
         }
     }
 }
+
+#[test]
+fn a_batch_runs_as_one_tensor_and_keeps_items_apart() {
+    for name in ["blob-yolov8-int8", "blob-yolov5-fp32", "blob-ssd-fp32"] {
+        let mut det = load_detector(&repo().join(format!("models/{name}.toml")), None);
+        assert!(
+            det.batches_natively(),
+            "{name}: the generated models have a dynamic batch"
+        );
+        let frames = [
+            walker_frame(100),
+            Frame::filled(320, 240, 48),
+            walker_frame(200),
+        ];
+        let out = det.detect_images(&frames).expect("runs");
+        assert_eq!(out.len(), 3);
+        assert!(
+            out[1].is_empty(),
+            "{name}: the empty frame stays empty: {:?}",
+            out[1]
+        );
+        for (dets, x) in [(&out[0], 100.0), (&out[2], 200.0)] {
+            assert_eq!(dets.len(), 1, "{name}: {dets:?}");
+            assert!(
+                (dets[0].bbox.x1 - x).abs() <= 3.0,
+                "{name}: {:?} vs x {x}",
+                dets[0].bbox
+            );
+        }
+        // Same answers one by one.
+        for (f, batched) in frames.iter().zip(&out) {
+            assert_eq!(&det.detect(f).expect("runs"), batched, "{name}");
+        }
+    }
+}

@@ -19,6 +19,8 @@ pub struct OnnxDetector {
     input_name: String,
     output_names: Vec<String>,
     params: DetectParams,
+    /// The model's batch dimension is dynamic: several images run as one tensor.
+    dynamic_batch: bool,
     scratch: Vec<f32>,
 }
 
@@ -67,28 +69,78 @@ impl OnnxDetector {
             }
             output_names = wanted.to_vec();
         }
+        let dynamic_batch = session
+            .inputs()
+            .first()
+            .and_then(|i| {
+                i.dtype()
+                    .tensor_shape()
+                    .map(|s| s.first().is_some_and(|d| *d < 0))
+            })
+            .unwrap_or(false);
         Ok(Self {
             manifest,
             session,
             input_name,
             output_names,
             params,
+            dynamic_batch,
             scratch: Vec::new(),
         })
     }
 
+    /// Whether [`OnnxDetector::detect_images`] runs a batch as one tensor (else one run per image).
+    pub fn batches_natively(&self) -> bool {
+        self.dynamic_batch
+    }
+
     /// Runs the model on any RGB image (the cloud analyzer uses this on crops).
     pub fn detect_image(&mut self, img: &impl RgbSource) -> Result<Vec<Detection>, DetectError> {
-        let spec = &self.manifest.input;
-        let lb = letterbox(img, spec, &mut self.scratch);
+        Ok(self
+            .detect_images(std::slice::from_ref(img))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Runs the model on several images: one batched run when the model's batch dimension is
+    /// dynamic, else one run each. Results are in input order.
+    pub fn detect_images<I: RgbSource>(
+        &mut self,
+        imgs: &[I],
+    ) -> Result<Vec<Vec<Detection>>, DetectError> {
+        if imgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.dynamic_batch && imgs.len() > 1 {
+            return imgs
+                .iter()
+                .map(|img| {
+                    self.run_batch(std::slice::from_ref(img))
+                        .map(|mut v| v.pop().unwrap_or_default())
+                })
+                .collect();
+        }
+        self.run_batch(imgs)
+    }
+
+    fn run_batch<I: RgbSource>(&mut self, imgs: &[I]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let spec = self.manifest.input.clone();
         let (w, h) = (spec.width as usize, spec.height as usize);
+        let mut data = std::mem::take(&mut self.scratch);
+        data.clear();
+        let mut one = Vec::new();
+        let mut boxes = Vec::with_capacity(imgs.len());
+        for img in imgs {
+            boxes.push(letterbox(img, &spec, &mut one));
+            data.extend_from_slice(&one);
+        }
+        let n = imgs.len();
         let shape = match spec.layout {
-            cascade_shared::manifest::Layout::Nchw => [1, 3, h, w],
-            cascade_shared::manifest::Layout::Nhwc => [1, h, w, 3],
+            cascade_shared::manifest::Layout::Nchw => [n, 3, h, w],
+            cascade_shared::manifest::Layout::Nhwc => [n, h, w, 3],
         };
         let rt = |e: ort::Error| DetectError::Runtime(e.to_string());
-        let input =
-            OrtTensor::from_array((shape, std::mem::take(&mut self.scratch))).map_err(rt)?;
+        let input = OrtTensor::from_array((shape, data)).map_err(rt)?;
         let outputs = self
             .session
             .run(ort::inputs![self.input_name.as_str() => input])
@@ -99,23 +151,40 @@ impl OnnxDetector {
                 .get(name.as_str())
                 .ok_or_else(|| DetectError::Runtime(format!("output {name} missing")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(rt)?;
-            tensors.push((shape.to_vec(), data));
+            if shape.first().copied() != Some(n as i64) || data.len() % n != 0 {
+                return Err(DetectError::Model {
+                    model: self.manifest.name.clone(),
+                    reason: format!("output {name} has shape {shape:?} for a batch of {n}"),
+                });
+            }
+            // Each item's slice, as a batch of one.
+            let item_shape: Vec<i64> = std::iter::once(1)
+                .chain(shape.iter().skip(1).copied())
+                .collect();
+            tensors.push((item_shape, data, data.len() / n));
         }
-        let views: Vec<Tensor<'_>> = tensors
-            .iter()
-            .map(|(s, d)| Tensor { shape: s, data: d })
-            .collect();
         let filter = Filter {
             score_threshold: self.params.score_threshold,
             class_id: self.params.class_id,
         };
-        let cands = decode(
-            &self.manifest.output,
-            &views,
-            (spec.width, spec.height),
-            filter,
-        )?;
-        Ok(finish(cands, &lb, img.size(), &self.params))
+        let mut results = Vec::with_capacity(n);
+        for (i, (img, lb)) in imgs.iter().zip(&boxes).enumerate() {
+            let views: Vec<Tensor<'_>> = tensors
+                .iter()
+                .map(|(s, d, per)| Tensor {
+                    shape: s,
+                    data: &d[i * per..(i + 1) * per],
+                })
+                .collect();
+            let cands = decode(
+                &self.manifest.output,
+                &views,
+                (spec.width, spec.height),
+                filter,
+            )?;
+            results.push(finish(cands, lb, img.size(), &self.params));
+        }
+        Ok(results)
     }
 }
 
