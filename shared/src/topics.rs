@@ -2,6 +2,8 @@
 //!
 //! - `cascade/v1/{device_id}/crops`   QoS 1, [`crate::wire::CropEnvelope`] payloads.
 //! - `cascade/v1/{device_id}/status`  retained, `online` / `offline` (the last-will).
+//! - `cascade/v1/alerts/{device_id}/{camera_id}`        alert events (JSON), QoS 1.
+//! - `cascade/v1/alerts/{device_id}/{camera_id}/state`  retained `ON` / `OFF`.
 
 pub const PREFIX: &str = "cascade/v1";
 pub const STATUS_ONLINE: &str = "online";
@@ -20,6 +22,16 @@ pub fn status(device_id: &str) -> String {
 /// Subscription filter for every device's crops.
 pub fn all_crops() -> String {
     format!("{PREFIX}/+/crops")
+}
+
+/// Alert events for one camera: `new`, `update`, `end` (JSON, QoS 1).
+pub fn alerts(device_id: &str, camera_id: &str) -> String {
+    format!("{PREFIX}/alerts/{device_id}/{camera_id}")
+}
+
+/// Retained `ON` / `OFF` per camera (a Home Assistant binary sensor).
+pub fn camera_state(device_id: &str, camera_id: &str) -> String {
+    format!("{PREFIX}/alerts/{device_id}/{camera_id}/state")
 }
 
 /// The device id of a crops topic, if the topic is one.

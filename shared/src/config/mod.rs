@@ -1,6 +1,7 @@
 //! Config schemas: strict TOML (`deny_unknown_fields`) read into raw structs, then validated into
 //! the types the binaries run on. Validation reports every problem at once.
 
+pub mod cloud;
 pub mod edge;
 
 use std::path::{Path, PathBuf};

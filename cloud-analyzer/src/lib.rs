@@ -1,0 +1,6 @@
+//! The cascade cloud analyzer: ingest crops from MQTT, confirm them with a large FP32 model in
+//! dynamic batches, raise alerts, store everything, and serve an HTTP API.
+
+pub mod alert;
+pub mod batch;
+pub mod store;
