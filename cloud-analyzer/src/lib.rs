@@ -3,4 +3,6 @@
 
 pub mod alert;
 pub mod batch;
+pub mod confirm;
+pub mod ingest;
 pub mod store;

@@ -89,6 +89,11 @@ impl OnnxDetector {
         })
     }
 
+    /// The manifest the model was loaded with.
+    pub fn manifest_ref(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
     /// Whether [`OnnxDetector::detect_images`] runs a batch as one tensor (else one run per image).
     pub fn batches_natively(&self) -> bool {
         self.dynamic_batch
