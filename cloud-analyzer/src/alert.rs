@@ -79,9 +79,16 @@ pub struct Changes {
 
 impl AlertEngine {
     pub fn new(cooldown_us: i64, restored: Vec<Active>) -> Self {
-        let mut e = Self { cooldown_us, active: BTreeMap::new() };
+        let mut e = Self {
+            cooldown_us,
+            active: BTreeMap::new(),
+        };
         for a in restored {
-            let key = (a.best.device_id.clone(), a.best.camera_id.clone(), a.best.track_id);
+            let key = (
+                a.best.device_id.clone(),
+                a.best.camera_id.clone(),
+                a.best.track_id,
+            );
             e.active.insert(key, a);
         }
         e
@@ -92,7 +99,9 @@ impl AlertEngine {
     }
 
     fn camera_on(&self, device: &str, camera: &str) -> bool {
-        self.active.keys().any(|(d, c, _)| d == device && c == camera)
+        self.active
+            .keys()
+            .any(|(d, c, _)| d == device && c == camera)
     }
 
     /// A confirmed crop at cloud time `now_us`; `crop_url` points at its JPEG.
@@ -103,7 +112,12 @@ impl AlertEngine {
         let existing = self.active.get(&key).cloned();
         let (kind, alert_id, started_us, crops) = match existing {
             Some(a) => (EventType::Update, a.alert_id, a.started_us, a.crops + 1),
-            None => (EventType::New, format!("{}", uuid::Uuid::now_v7()), now_us, 1),
+            None => (
+                EventType::New,
+                format!("{}", uuid::Uuid::now_v7()),
+                now_us,
+                1,
+            ),
         };
         let event = AlertEvent {
             kind,
@@ -122,10 +136,21 @@ impl AlertEngine {
             crops,
             crop_url,
         };
-        self.active.insert(key, Active { alert_id, started_us, last_seen_us: now_us, crops, best: event.clone() });
+        self.active.insert(
+            key,
+            Active {
+                alert_id,
+                started_us,
+                last_seen_us: now_us,
+                crops,
+                best: event.clone(),
+            },
+        );
         changes.events.push(event);
         if !was_on {
-            changes.states.push((c.device_id.clone(), c.camera_id.clone(), true));
+            changes
+                .states
+                .push((c.device_id.clone(), c.camera_id.clone(), true));
         }
         changes
     }
@@ -133,11 +158,20 @@ impl AlertEngine {
     /// Ends alerts silent for longer than the cooldown.
     pub fn expire(&mut self, now_us: i64) -> Changes {
         let mut changes = Changes::default();
-        let ended: Vec<Key> =
-            self.active.iter().filter(|(_, a)| now_us - a.last_seen_us > self.cooldown_us).map(|(k, _)| k.clone()).collect();
+        let ended: Vec<Key> = self
+            .active
+            .iter()
+            .filter(|(_, a)| now_us - a.last_seen_us > self.cooldown_us)
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in ended {
             if let Some(a) = self.active.remove(&key) {
-                changes.events.push(AlertEvent { kind: EventType::End, cloud_decision_time_us: now_us, crops: a.crops, ..a.best });
+                changes.events.push(AlertEvent {
+                    kind: EventType::End,
+                    cloud_decision_time_us: now_us,
+                    crops: a.crops,
+                    ..a.best
+                });
                 if !self.camera_on(&key.0, &key.1) {
                     changes.states.push((key.0, key.1, false));
                 }
@@ -178,10 +212,16 @@ mod tests {
         assert_eq!(second.events[0].alert_id, first.events[0].alert_id);
         assert_eq!(second.events[0].crops, 2);
         assert!(second.states.is_empty(), "already ON");
-        assert!(e.expire(40 * S).events.is_empty(), "within the cooldown of the last crop");
+        assert!(
+            e.expire(40 * S).events.is_empty(),
+            "within the cooldown of the last crop"
+        );
         let end = e.expire(41 * S);
         assert_eq!(end.events.len(), 1);
-        assert_eq!((end.events[0].kind, end.events[0].crops), (EventType::End, 2));
+        assert_eq!(
+            (end.events[0].kind, end.events[0].crops),
+            (EventType::End, 2)
+        );
         assert_eq!(end.states, vec![("d".into(), "c".into(), false)]);
     }
 

@@ -12,7 +12,11 @@ pub struct Batcher<T> {
 
 impl<T> Batcher<T> {
     pub fn new(max_batch: usize, max_wait_us: i64) -> Self {
-        Self { max_batch: max_batch.max(1), max_wait_us: max_wait_us.max(0), queue: VecDeque::new() }
+        Self {
+            max_batch: max_batch.max(1),
+            max_wait_us: max_wait_us.max(0),
+            queue: VecDeque::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -36,7 +40,9 @@ impl<T> Batcher<T> {
 
     /// The batch due at `now_us`, if the oldest item has waited long enough.
     pub fn poll(&mut self, now_us: i64) -> Option<Vec<T>> {
-        self.deadline_us().filter(|d| now_us >= *d).map(|_| self.take())
+        self.deadline_us()
+            .filter(|d| now_us >= *d)
+            .map(|_| self.take())
     }
 
     /// Everything queued, up to `max_batch` (also used to drain on shutdown).

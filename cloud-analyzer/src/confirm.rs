@@ -22,7 +22,11 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(cfg: &ConfirmConfig, class_id: u32) -> Self {
-        Self { class_id, min_score: cfg.min_score, min_box_area: cfg.min_box_area }
+        Self {
+            class_id,
+            min_score: cfg.min_score,
+            min_box_area: cfg.min_box_area,
+        }
     }
 
     /// The best qualifying person in a crop decides.
@@ -30,10 +34,16 @@ impl Rule {
         let area = (crop.0 * crop.1) as f32;
         let best = dets
             .iter()
-            .filter(|d| d.class_id == self.class_id && d.bbox.width() * d.bbox.height() >= self.min_box_area * area)
+            .filter(|d| {
+                d.class_id == self.class_id
+                    && d.bbox.width() * d.bbox.height() >= self.min_box_area * area
+            })
             .map(|d| d.score)
             .fold(0.0f32, f32::max);
-        Verdict { cloud_score: best, confirmed: best >= self.min_score && best > 0.0 }
+        Verdict {
+            cloud_score: best,
+            confirmed: best >= self.min_score && best > 0.0,
+        }
     }
 }
 
@@ -51,8 +61,15 @@ impl OnnxConfirmer {
 
 impl Confirmer for OnnxConfirmer {
     fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, String> {
-        let results = self.detector.detect_images(crops).map_err(|e| e.to_string())?;
-        Ok(results.iter().zip(crops).map(|(dets, c)| self.rule.judge(dets, c.size())).collect())
+        let results = self
+            .detector
+            .detect_images(crops)
+            .map_err(|e| e.to_string())?;
+        Ok(results
+            .iter()
+            .zip(crops)
+            .map(|(dets, c)| self.rule.judge(dets, c.size()))
+            .collect())
     }
 
     fn model(&self) -> String {
@@ -68,16 +85,38 @@ mod tests {
     use super::*;
 
     fn det(class_id: u32, score: f32, side: f32) -> Detection {
-        Detection { bbox: BoxPx { x1: 0.0, y1: 0.0, x2: side, y2: side }, score, class_id }
+        Detection {
+            bbox: BoxPx {
+                x1: 0.0,
+                y1: 0.0,
+                x2: side,
+                y2: side,
+            },
+            score,
+            class_id,
+        }
     }
 
     #[test]
     fn rule_needs_class_score_and_area() {
-        let r = Rule { class_id: 0, min_score: 0.5, min_box_area: 0.1 };
+        let r = Rule {
+            class_id: 0,
+            min_score: 0.5,
+            min_box_area: 0.1,
+        };
         assert!(r.judge(&[det(0, 0.8, 50.0)], (100, 100)).confirmed);
-        assert!(!r.judge(&[det(1, 0.9, 50.0)], (100, 100)).confirmed, "wrong class");
-        assert!(!r.judge(&[det(0, 0.4, 50.0)], (100, 100)).confirmed, "low score");
-        assert!(!r.judge(&[det(0, 0.9, 20.0)], (100, 100)).confirmed, "box too small in the crop");
+        assert!(
+            !r.judge(&[det(1, 0.9, 50.0)], (100, 100)).confirmed,
+            "wrong class"
+        );
+        assert!(
+            !r.judge(&[det(0, 0.4, 50.0)], (100, 100)).confirmed,
+            "low score"
+        );
+        assert!(
+            !r.judge(&[det(0, 0.9, 20.0)], (100, 100)).confirmed,
+            "box too small in the crop"
+        );
         assert!(!r.judge(&[], (100, 100)).confirmed);
     }
 }

@@ -15,28 +15,75 @@ pub struct Valid {
     pub crop: Crop,
 }
 
-/// Why a message was refused. `crop` is set when the payload parsed (it goes to the dead letters).
+impl Valid {
+    /// The stored form waiting for the confirm model.
+    pub fn into_pending(self) -> crate::store::Pending {
+        let c = self.crop;
+        let f = |b: Option<cascade_shared::wire::BoxPx>| {
+            b.map_or([0.0; 4], |b| [b.x1, b.y1, b.x2, b.y2])
+        };
+        crate::store::Pending {
+            bbox: f(c.r#box),
+            region: f(c.crop_region),
+            message_id: c.message_id,
+            device_id: c.device_id,
+            camera_id: c.camera_id,
+            track_id: c.track_id,
+            capture_time_us: c.capture_time_us,
+            upload_time_us: self.envelope.upload_time_us,
+            edge_score: c.score,
+            jpeg: c.jpeg,
+        }
+    }
+}
+
+/// Why a message was refused. `parsed`: the payload was a well-formed crop message (it goes to
+/// the dead letters).
 #[derive(Debug, Clone)]
 pub struct Rejection {
     pub reason: &'static str,
     pub detail: String,
     pub device_id: Option<String>,
-    pub parsed: Option<Crop>,
+    pub parsed: bool,
 }
 
 pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
-    let reject = |reason, detail: String, device_id: Option<String>, parsed| Rejection { reason, detail, device_id, parsed };
-    let Some(topic_device) = topics::device_of_crops_topic(topic) else {
-        return Err(reject("topic", format!("{topic:?} is not cascade/v1/{{device}}/crops"), None, None));
+    let reject = |reason, detail: String, device_id: Option<String>, parsed| Rejection {
+        reason,
+        detail,
+        device_id,
+        parsed,
     };
-    let (envelope, crop) =
-        wire::decode(payload).map_err(|e| reject(e.reason(), e.to_string(), Some(topic_device.to_string()), None))?;
+    let Some(topic_device) = topics::device_of_crops_topic(topic) else {
+        return Err(reject(
+            "topic",
+            format!("{topic:?} is not cascade/v1/{{device}}/crops"),
+            None,
+            false,
+        ));
+    };
+    let (envelope, crop) = wire::decode(payload).map_err(|e| {
+        reject(
+            e.reason(),
+            e.to_string(),
+            Some(topic_device.to_string()),
+            false,
+        )
+    })?;
     if crop.device_id != topic_device {
-        let detail = format!("payload device_id {:?} is not the topic's {:?}", crop.device_id, topic_device);
-        return Err(reject("device_mismatch", detail, Some(topic_device.to_string()), Some(crop)));
+        let detail = format!(
+            "payload device_id {:?} is not the topic's {:?}",
+            crop.device_id, topic_device
+        );
+        return Err(reject(
+            "device_mismatch",
+            detail,
+            Some(topic_device.to_string()),
+            true,
+        ));
     }
     if let Err(e) = decode_jpeg(&crop.jpeg) {
-        return Err(reject("jpeg", e, Some(topic_device.to_string()), Some(crop)));
+        return Err(reject("jpeg", e, Some(topic_device.to_string()), true));
     }
     Ok(Valid { envelope, crop })
 }
@@ -55,9 +102,17 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
     }
     let data = d.decode().map_err(|e| format!("corrupt JPEG: {e}"))?;
     if data.len() != w * h * 3 {
-        return Err(format!("JPEG decoded to {} bytes, expected {}", data.len(), w * h * 3));
+        return Err(format!(
+            "JPEG decoded to {} bytes, expected {}",
+            data.len(),
+            w * h * 3
+        ));
     }
-    Ok(RgbImage { width: w, height: h, data })
+    Ok(RgbImage {
+        width: w,
+        height: h,
+        data,
+    })
 }
 
 #[cfg(test)]
@@ -71,8 +126,15 @@ mod tests {
     fn jpeg() -> Vec<u8> {
         let frame = edge_agent::decode::Frame::filled(16, 16, 200);
         let cfg = cascade_shared::config::edge::CropConfig::default();
-        let region = BoxPx { x1: 0.0, y1: 0.0, x2: 16.0, y2: 16.0 };
-        edge_agent::crop::make(&frame, &region, &cfg).expect("crop").jpeg
+        let region = BoxPx {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 16.0,
+            y2: 16.0,
+        };
+        edge_agent::crop::make(&frame, &region, &cfg)
+            .expect("crop")
+            .jpeg
     }
 
     fn crop(device: &str, jpeg: Vec<u8>) -> Crop {
@@ -82,8 +144,18 @@ mod tests {
             camera_id: "c".into(),
             frame_width: 100,
             frame_height: 100,
-            r#box: Some(BoxPx { x1: 1.0, y1: 1.0, x2: 10.0, y2: 10.0 }),
-            crop_region: Some(BoxPx { x1: 0.0, y1: 0.0, x2: 16.0, y2: 16.0 }),
+            r#box: Some(BoxPx {
+                x1: 1.0,
+                y1: 1.0,
+                x2: 10.0,
+                y2: 10.0,
+            }),
+            crop_region: Some(BoxPx {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 16.0,
+                y2: 16.0,
+            }),
             score: 0.5,
             jpeg,
             ..Crop::default()
@@ -104,10 +176,26 @@ mod tests {
     fn each_bad_input_has_its_reason() {
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("cascade/v1/dev/crops", vec![0xFF; 64], "malformed"),
-            ("cascade/v1/dev/crops", payload(&crop("other", jpeg())), "device_mismatch"),
-            ("cascade/v1/dev/crops", payload(&crop("dev", vec![1, 2, 3])), "jpeg"),
-            ("cascade/v1/dev/status", payload(&crop("dev", jpeg())), "topic"),
-            ("cascade/v1/dev/crops", vec![0; wire::MAX_ENVELOPE_BYTES + 1], "too_large"),
+            (
+                "cascade/v1/dev/crops",
+                payload(&crop("other", jpeg())),
+                "device_mismatch",
+            ),
+            (
+                "cascade/v1/dev/crops",
+                payload(&crop("dev", vec![1, 2, 3])),
+                "jpeg",
+            ),
+            (
+                "cascade/v1/dev/status",
+                payload(&crop("dev", jpeg())),
+                "topic",
+            ),
+            (
+                "cascade/v1/dev/crops",
+                vec![0; wire::MAX_ENVELOPE_BYTES + 1],
+                "too_large",
+            ),
         ];
         for (topic, bytes, reason) in cases {
             let r = validate(topic, &bytes).expect_err("refused");
@@ -120,9 +208,10 @@ mod tests {
 
     #[test]
     fn parseable_rejections_carry_the_crop_for_the_dead_letters() {
-        let r = validate("cascade/v1/dev/crops", &payload(&crop("other", jpeg()))).expect_err("refused");
-        assert!(r.parsed.is_some());
+        let r = validate("cascade/v1/dev/crops", &payload(&crop("other", jpeg())))
+            .expect_err("refused");
+        assert!(r.parsed);
         let r = validate("cascade/v1/dev/crops", &[0xFF; 10]).expect_err("refused");
-        assert!(r.parsed.is_none());
+        assert!(!r.parsed);
     }
 }

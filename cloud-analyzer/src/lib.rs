@@ -2,7 +2,12 @@
 //! dynamic batches, raise alerts, store everything, and serve an HTTP API.
 
 pub mod alert;
+pub mod analyzer;
+pub mod api;
 pub mod batch;
+pub mod broker;
+pub mod cli;
 pub mod confirm;
 pub mod ingest;
 pub mod store;
+pub mod telemetry;

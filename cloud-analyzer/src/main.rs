@@ -1,1 +1,51 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use cloud_analyzer::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match Cli::parse().command {
+        Command::Check { config } => match cli::check(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                eprintln!(
+                    "{}: {} problem(s):\n{problems}",
+                    config.display(),
+                    problems.len()
+                );
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config } => match run(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cloud-analyzer: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = cli::check(config)
+        .map_err(|p| anyhow::anyhow!("{}: {} problem(s):\n{p}", config.display(), p.len()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let shutdown = cascade_shared::shutdown::Shutdown::new();
+        tokio::spawn(cascade_shared::shutdown::on_signals(shutdown.clone()));
+        cloud_analyzer::analyzer::run(cfg, shutdown).await
+    })?;
+    Ok(())
+}

@@ -154,26 +154,47 @@ fn f4(b: Option<cascade_shared::wire::BoxPx>) -> [f32; 4] {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let bad = |reason: String| StoreError::Open { path: dir.display().to_string(), reason };
+        let bad = |reason: String| StoreError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
-        let mut conn = Connection::open(dir.join("cascade.sqlite")).map_err(|e| bad(e.to_string()))?;
+        let mut conn =
+            Connection::open(dir.join("cascade.sqlite")).map_err(|e| bad(e.to_string()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a write transaction can start (for `/readyz`).
+    pub fn writable(&self) -> bool {
+        let conn = self.lock();
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
     }
 
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        Ok(self.lock().pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
     }
 
     /// Stores a valid crop once; a message id seen before is a duplicate.
-    pub fn insert_crop(&self, crop: &Crop, upload_time_us: i64, received_us: i64) -> Result<Inserted, StoreError> {
+    pub fn insert_crop(
+        &self,
+        crop: &Crop,
+        upload_time_us: i64,
+        received_us: i64,
+    ) -> Result<Inserted, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -206,7 +227,11 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        Ok(if n == 1 { Inserted::New } else { Inserted::Duplicate })
+        Ok(if n == 1 {
+            Inserted::New
+        } else {
+            Inserted::Duplicate
+        })
     }
 
     /// Crops stored but not yet decided (after a restart, these are inferred again).
@@ -232,7 +257,18 @@ impl Store {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (message_id, device_id, camera_id, track, capture, upload, score, bbox, region, jpeg) = row?;
+            let (
+                message_id,
+                device_id,
+                camera_id,
+                track,
+                capture,
+                upload,
+                score,
+                bbox,
+                region,
+                jpeg,
+            ) = row?;
             out.push(Pending {
                 message_id,
                 device_id,
@@ -260,7 +296,11 @@ impl Store {
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let status = if verdict.confirmed { "confirmed" } else { "rejected" };
+        let status = if verdict.confirmed {
+            "confirmed"
+        } else {
+            "rejected"
+        };
         tx.execute(
             "UPDATE messages SET status = ?2, cloud_score = ?3, decided_us = ?4 WHERE message_id = ?1",
             params![message_id, status, f64::from(verdict.cloud_score), decided_us],
@@ -280,14 +320,19 @@ impl Store {
     }
 
     pub fn mark_published(&self, seq: i64) -> Result<(), StoreError> {
-        self.lock().execute("UPDATE alert_events SET published = 1 WHERE seq = ?1", [seq])?;
+        self.lock().execute(
+            "UPDATE alert_events SET published = 1 WHERE seq = ?1",
+            [seq],
+        )?;
         Ok(())
     }
 
     /// Events committed but not yet handed to the broker (after a crash).
     pub fn unpublished(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT seq, topic, payload FROM alert_events WHERE published = 0 ORDER BY seq")?;
+        let mut stmt = conn.prepare(
+            "SELECT seq, topic, payload FROM alert_events WHERE published = 0 ORDER BY seq",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -297,18 +342,38 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT alert_id, started_us, last_seen_us, crops, last_event FROM alerts WHERE ended_us IS NULL")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (alert_id, started_us, last_seen_us, crops, event) = row?;
             let best: AlertEvent = serde_json::from_str(&event)?;
-            out.push(Active { alert_id, started_us, last_seen_us, crops: crops as u32, best });
+            out.push(Active {
+                alert_id,
+                started_us,
+                last_seen_us,
+                crops: crops as u32,
+                best,
+            });
         }
         Ok(out)
     }
 
-    pub fn dead_letter(&self, received_us: i64, topic: &str, device_id: Option<&str>, reason: &str, detail: &str, payload: &[u8]) -> Result<(), StoreError> {
+    pub fn dead_letter(
+        &self,
+        received_us: i64,
+        topic: &str,
+        device_id: Option<&str>,
+        reason: &str,
+        detail: &str,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
         self.lock().execute(
             "INSERT INTO dead_letters (received_us, topic, device_id, reason, detail, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![received_us, topic, device_id, reason, detail, payload],
@@ -323,7 +388,12 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn device_status(&self, device_id: &str, status: &str, now_us: i64) -> Result<(), StoreError> {
+    pub fn device_status(
+        &self,
+        device_id: &str,
+        status: &str,
+        now_us: i64,
+    ) -> Result<(), StoreError> {
         self.lock().execute(
             "INSERT INTO devices (device_id, last_seen_us, last_status) VALUES (?1, ?2, ?3)
              ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), last_status = ?3",
@@ -340,7 +410,17 @@ impl Store {
                AND (?3 IS NULL OR started_us >= ?3) AND (?4 IS NULL OR started_us < ?4)
              ORDER BY started_us DESC, alert_id LIMIT ?5 OFFSET ?6",
         )?;
-        let rows = stmt.query_map(params![q.device_id, q.camera_id, q.since_us, q.until_us, q.limit, q.offset], alert_row)?;
+        let rows = stmt.query_map(
+            params![
+                q.device_id,
+                q.camera_id,
+                q.since_us,
+                q.until_us,
+                q.limit,
+                q.offset
+            ],
+            alert_row,
+        )?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r?);
@@ -362,7 +442,11 @@ impl Store {
     pub fn crop_jpeg(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.lock();
         Ok(conn
-            .query_row("SELECT jpeg FROM messages WHERE message_id = ?1 AND jpeg IS NOT NULL", [message_id], |r| r.get(0))
+            .query_row(
+                "SELECT jpeg FROM messages WHERE message_id = ?1 AND jpeg IS NOT NULL",
+                [message_id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -384,7 +468,8 @@ impl Store {
     /// Counts of messages by status (for tests and the summary).
     pub fn message_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status")?;
+        let mut stmt =
+            conn.prepare("SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -394,8 +479,14 @@ impl Store {
     pub fn apply_retention(&self, now_us: i64, retention_us: i64) -> Result<usize, StoreError> {
         let conn = self.lock();
         let cutoff = now_us - retention_us;
-        let mut n = conn.execute("UPDATE messages SET jpeg = NULL WHERE received_us < ?1 AND jpeg IS NOT NULL", [cutoff])?;
-        n += conn.execute("DELETE FROM messages WHERE received_us < ?1", [now_us - 2 * retention_us])?;
+        let mut n = conn.execute(
+            "UPDATE messages SET jpeg = NULL WHERE received_us < ?1 AND jpeg IS NOT NULL",
+            [cutoff],
+        )?;
+        n += conn.execute(
+            "DELETE FROM messages WHERE received_us < ?1",
+            [now_us - 2 * retention_us],
+        )?;
         n += conn.execute("DELETE FROM dead_letters WHERE received_us < ?1", [cutoff])?;
         Ok(n)
     }
@@ -416,7 +507,10 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
-fn record_changes(tx: &rusqlite::Transaction<'_>, changes: &Changes) -> Result<Vec<(i64, String, String)>, StoreError> {
+fn record_changes(
+    tx: &rusqlite::Transaction<'_>,
+    changes: &Changes,
+) -> Result<Vec<(i64, String, String)>, StoreError> {
     use crate::alert::EventType;
     let mut out = Vec::new();
     for e in &changes.events {
@@ -428,7 +522,10 @@ fn record_changes(tx: &rusqlite::Transaction<'_>, changes: &Changes) -> Result<V
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![e.alert_id, e.device_id, e.camera_id, e.track_id as i64, e.started_us, e.cloud_decision_time_us, e.crops, payload],
                 )?;
-                tx.execute("UPDATE devices SET alerts = alerts + 1 WHERE device_id = ?1", [&e.device_id])?;
+                tx.execute(
+                    "UPDATE devices SET alerts = alerts + 1 WHERE device_id = ?1",
+                    [&e.device_id],
+                )?;
             }
             EventType::Update => {
                 tx.execute(
@@ -437,11 +534,17 @@ fn record_changes(tx: &rusqlite::Transaction<'_>, changes: &Changes) -> Result<V
                 )?;
             }
             EventType::End => {
-                tx.execute("UPDATE alerts SET ended_us = ?2 WHERE alert_id = ?1", params![e.alert_id, e.cloud_decision_time_us])?;
+                tx.execute(
+                    "UPDATE alerts SET ended_us = ?2 WHERE alert_id = ?1",
+                    params![e.alert_id, e.cloud_decision_time_us],
+                )?;
             }
         }
         let topic = cascade_shared::topics::alerts(&e.device_id, &e.camera_id);
-        tx.execute("INSERT INTO alert_events (alert_id, topic, payload) VALUES (?1, ?2, ?3)", params![e.alert_id, topic, payload])?;
+        tx.execute(
+            "INSERT INTO alert_events (alert_id, topic, payload) VALUES (?1, ?2, ?3)",
+            params![e.alert_id, topic, payload],
+        )?;
         out.push((tx.last_insert_rowid(), topic, payload));
     }
     Ok(out)

@@ -183,10 +183,18 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> Result<(),
 #[derive(Debug, Clone, Default)]
 pub struct Received {
     pub payloads: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// The topic of each payload, in the same order.
+    pub topics: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Received {
+    /// (topic, payload) pairs received so far.
+    pub fn messages(&self) -> Vec<(String, Vec<u8>)> {
+        let topics = self.topics.lock().map(|v| v.clone()).unwrap_or_default();
+        topics.into_iter().zip(self.all()).collect()
+    }
+
     pub fn all(&self) -> Vec<Vec<u8>> {
         self.payloads.lock().map(|v| v.clone()).unwrap_or_default()
     }
@@ -240,7 +248,8 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(p))) => {
-                    if let Ok(mut v) = sink.payloads.lock() {
+                    if let (Ok(mut t), Ok(mut v)) = (sink.topics.lock(), sink.payloads.lock()) {
+                        t.push(p.topic.clone());
                         v.push(p.payload.to_vec());
                     }
                 }
@@ -257,4 +266,303 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
         }
     });
     got
+}
+
+/// Publishes each payload to `topic` at QoS 1 over TLS and waits for every PUBACK.
+pub fn publish_all(
+    port: u16,
+    certs: &Certs,
+    topic: &str,
+    payloads: Vec<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut o = rumqttc::MqttOptions::new(format!("pub-{}", free_port()), "localhost", port);
+    o.set_max_packet_size(16 << 20, 16 << 20);
+    let ca = std::fs::read(&certs.ca)?;
+    let client_auth = Some((
+        std::fs::read(&certs.client_cert)?,
+        std::fs::read(&certs.client_key)?,
+    ));
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        },
+    ));
+    let (client, mut conn) = rumqttc::Client::new(o, payloads.len() + 4);
+    let n = payloads.len();
+    for p in payloads {
+        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, p)?;
+    }
+    let (mut acked, start) = (0, Instant::now());
+    for ev in conn.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Incoming::PubAck(_))) => {
+                acked += 1;
+                if acked == n {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => anyhow::bail!("publisher: {e}"),
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "publisher: only {acked} of {n} acknowledged"
+        );
+    }
+    let _ = client.disconnect();
+    Ok(())
+}
+
+/// A binary of this workspace, built beside the running test (`cargo test --workspace` builds them).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status, body).
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 || b.len() < eol + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[(eol + 4 + size).min(b.len())..];
+    }
+    out
+}
+
+/// GET returning JSON.
+pub fn http_json(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let (status, body) = http_get(addr, path)?;
+    Ok((status, serde_json::from_slice(&body)?))
+}
+
+/// A running `cloud-analyzer` process.
+#[derive(Debug)]
+pub struct AnalyzerProcess {
+    pub api: std::net::SocketAddr,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl AnalyzerProcess {
+    /// Writes `config_text` to `dir/analyzer.toml` and starts the analyzer; waits for `/readyz`.
+    pub fn start(dir: &Path, config_text: &str, api: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let config = dir.join("analyzer.toml");
+        std::fs::write(&config, config_text)?;
+        let mut a = Self {
+            api,
+            config,
+            log: dir.join("analyzer.log"),
+            child: None,
+        };
+        a.restart()?;
+        Ok(a)
+    }
+
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(binary("cloud-analyzer"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        let api = self.api;
+        eventually(Duration::from_secs(30), || {
+            http_get(api, "/readyz").is_ok_and(|(s, _)| s == 200)
+        })
+        .map_err(|_| anyhow::anyhow!("analyzer not ready; log:\n{}", self.log_text()))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for AnalyzerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `edge-agent run --exit-when-done` on `config`; returns its log.
+pub fn run_edge(config: &Path) -> anyhow::Result<String> {
+    let out = Command::new(binary("edge-agent"))
+        .args(["run", "--exit-when-done", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .output()?;
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    anyhow::ensure!(out.status.success(), "edge-agent failed:\n{log}");
+    Ok(log)
+}
+
+/// An edge config for the walker clip against `port` with the harness's client certificate.
+pub fn edge_config(
+    dir: &Path,
+    repo: &Path,
+    port: u16,
+    certs: &Certs,
+    extra_tracker: &str,
+    realtime: bool,
+) -> PathBuf {
+    let text = format!(
+        r#"[device]
+id = "dev-e2e"
+
+[[camera]]
+id = "cam-1"
+source = {{ kind = "file", path = "{clip}", realtime = {realtime} }}
+
+[detector]
+manifest = "{manifest}"
+max_rate_hz = 10.0
+
+[tracker]
+{extra_tracker}
+
+[buffer]
+dir = "{buffer}"
+
+[uplink]
+host = "localhost"
+port = {port}
+ca_file = "{ca}"
+client_cert_file = "{cert}"
+client_key_file = "{key}"
+
+[telemetry]
+listen = "127.0.0.1:0"
+"#,
+        clip = repo.join("tests/fixtures/walker.mp4").display(),
+        manifest = repo.join("models/blob-yolov8-int8.toml").display(),
+        buffer = dir.join("edge-buffer").display(),
+        ca = certs.ca.display(),
+        cert = certs.client_cert.display(),
+        key = certs.client_key.display(),
+    );
+    let path = dir.join("edge.toml");
+    std::fs::write(&path, text).expect("edge config");
+    path
+}
+
+/// An analyzer config. `broker` is the TOML value of `broker = ...`.
+pub fn analyzer_config(
+    dir: &Path,
+    repo: &Path,
+    broker: &str,
+    api: std::net::SocketAddr,
+    cooldown_s: f64,
+) -> String {
+    format!(
+        r#"broker = {broker}
+
+[model]
+manifest = "{manifest}"
+threads = 1
+
+[batch]
+max_batch = 8
+max_wait_ms = 20
+
+[alerts]
+cooldown_s = {cooldown_s}
+
+[store]
+dir = "{store}"
+
+[api]
+listen = "{api}"
+"#,
+        manifest = repo.join("models/blob-yolov8-fp32.toml").display(),
+        store = dir.join("store").display(),
+    )
+}
+
+/// The repository root (for fixtures and models).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }

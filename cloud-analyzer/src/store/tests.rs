@@ -12,8 +12,18 @@ fn crop(id: &str) -> Crop {
         capture_time_us: 10,
         frame_width: 100,
         frame_height: 100,
-        r#box: Some(BoxPx { x1: 1.0, y1: 2.0, x2: 30.0, y2: 60.0 }),
-        crop_region: Some(BoxPx { x1: 0.0, y1: 0.0, x2: 40.0, y2: 70.0 }),
+        r#box: Some(BoxPx {
+            x1: 1.0,
+            y1: 2.0,
+            x2: 30.0,
+            y2: 60.0,
+        }),
+        crop_region: Some(BoxPx {
+            x1: 0.0,
+            y1: 0.0,
+            x2: 40.0,
+            y2: 70.0,
+        }),
         score: 0.7,
         track_id: 4,
         jpeg: vec![0xFF, 0xD8, 1],
@@ -27,11 +37,20 @@ fn message_ids_deduplicate_across_reopen() {
     {
         let s = Store::open(dir.path()).expect("open");
         assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
-        assert_eq!(s.insert_crop(&crop("a"), 1, 2).expect("insert"), Inserted::New);
-        assert_eq!(s.insert_crop(&crop("a"), 1, 3).expect("insert"), Inserted::Duplicate);
+        assert_eq!(
+            s.insert_crop(&crop("a"), 1, 2).expect("insert"),
+            Inserted::New
+        );
+        assert_eq!(
+            s.insert_crop(&crop("a"), 1, 3).expect("insert"),
+            Inserted::Duplicate
+        );
     }
     let s = Store::open(dir.path()).expect("reopen");
-    assert_eq!(s.insert_crop(&crop("a"), 1, 4).expect("insert"), Inserted::Duplicate);
+    assert_eq!(
+        s.insert_crop(&crop("a"), 1, 4).expect("insert"),
+        Inserted::Duplicate
+    );
     let p = s.pending().expect("pending");
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].bbox, [1.0, 2.0, 30.0, 60.0]);
@@ -56,7 +75,17 @@ fn a_verdict_and_its_alert_commit_together_and_survive_reopen() {
         bbox: [1.0, 2.0, 30.0, 60.0],
     };
     let changes = engine.confirm(&c, 100, "url".into());
-    let events = s.decide("a", Verdict { cloud_score: 0.9, confirmed: true }, 100, &changes).expect("decide");
+    let events = s
+        .decide(
+            "a",
+            Verdict {
+                cloud_score: 0.9,
+                confirmed: true,
+            },
+            100,
+            &changes,
+        )
+        .expect("decide");
     assert_eq!(events.len(), 1);
     assert!(s.pending().expect("pending").is_empty());
     assert_eq!(s.unpublished().expect("unpublished").len(), 1);
@@ -66,10 +95,27 @@ fn a_verdict_and_its_alert_commit_together_and_survive_reopen() {
     let s = Store::open(dir.path()).expect("reopen");
     let active = s.active_alerts().expect("active");
     assert_eq!(active.len(), 1);
-    let rows = s.alerts(&AlertQuery { device_id: Some("dev".into()), limit: 10, ..AlertQuery::default() }).expect("alerts");
+    let rows = s
+        .alerts(&AlertQuery {
+            device_id: Some("dev".into()),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .expect("alerts");
     assert_eq!(rows.len(), 1);
-    assert_eq!(s.alert(&rows[0].alert_id).expect("alert").map(|a| a.crops), Some(1));
-    assert!(s.alerts(&AlertQuery { device_id: Some("other".into()), limit: 10, ..AlertQuery::default() }).expect("alerts").is_empty());
+    assert_eq!(
+        s.alert(&rows[0].alert_id).expect("alert").map(|a| a.crops),
+        Some(1)
+    );
+    assert!(
+        s.alerts(&AlertQuery {
+            device_id: Some("other".into()),
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .expect("alerts")
+        .is_empty()
+    );
     assert_eq!(s.crop_jpeg("a").expect("jpeg"), Some(vec![0xFF, 0xD8, 1]));
     assert_eq!(s.devices().expect("devices")[0].alerts, 1);
 }
@@ -83,5 +129,9 @@ fn retention_drops_old_crops() {
     s.apply_retention(1_500, 1_000).expect("retention");
     assert_eq!(s.crop_jpeg("old").expect("jpeg"), None);
     assert!(s.crop_jpeg("new").expect("jpeg").is_some());
-    assert_eq!(s.insert_crop(&crop("old"), 0, 1_600).expect("insert"), Inserted::Duplicate, "id kept for dedup");
+    assert_eq!(
+        s.insert_crop(&crop("old"), 0, 1_600).expect("insert"),
+        Inserted::Duplicate,
+        "id kept for dedup"
+    );
 }

@@ -77,7 +77,12 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { client_id: "cascade-cloud-analyzer".into(), share_group: None, max_inflight: 32, max_packet_bytes: 4 * 1024 * 1024 }
+        Self {
+            client_id: "cascade-cloud-analyzer".into(),
+            share_group: None,
+            max_inflight: 32,
+            max_packet_bytes: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -104,7 +109,10 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self { max_batch: 8, max_wait_ms: 50 }
+        Self {
+            max_batch: 8,
+            max_wait_ms: 50,
+        }
     }
 }
 
@@ -118,7 +126,10 @@ pub struct ConfirmConfig {
 
 impl Default for ConfirmConfig {
     fn default() -> Self {
-        Self { min_score: 0.5, min_box_area: 0.05 }
+        Self {
+            min_score: 0.5,
+            min_box_area: 0.05,
+        }
     }
 }
 
@@ -157,7 +168,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: None }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
     }
 }
 
@@ -171,8 +185,18 @@ impl CloudConfig {
     fn resolve_paths(&mut self, base: &Path) {
         use super::resolve;
         let files: Vec<&mut Option<PathBuf>> = match &mut self.broker {
-            BrokerConfig::External { ca_file, client_cert_file, client_key_file, .. } => vec![ca_file, client_cert_file, client_key_file],
-            BrokerConfig::Embedded { cert_file, key_file, ca_file, .. } => vec![cert_file, key_file, ca_file],
+            BrokerConfig::External {
+                ca_file,
+                client_cert_file,
+                client_key_file,
+                ..
+            } => vec![ca_file, client_cert_file, client_key_file],
+            BrokerConfig::Embedded {
+                cert_file,
+                key_file,
+                ca_file,
+                ..
+            } => vec![cert_file, key_file, ca_file],
         };
         for p in files.into_iter().flatten() {
             *p = resolve(base, p);
@@ -187,31 +211,104 @@ impl CloudConfig {
     pub fn validate(&self) -> Problems {
         let mut p = Problems::new();
         match &self.broker {
-            BrokerConfig::External { host, port, tls, ca_file, client_cert_file, client_key_file, .. } => {
+            BrokerConfig::External {
+                host,
+                port,
+                tls,
+                ca_file,
+                client_cert_file,
+                client_key_file,
+                ..
+            } => {
                 p.check(!host.is_empty(), "broker.host", "must not be empty");
                 p.check(*port != 0, "broker.port", "must not be 0");
-                p.check(!*tls || ca_file.is_some(), "broker.ca_file", "is required when tls = true");
-                p.check(client_cert_file.is_some() == client_key_file.is_some(), "broker.client_cert_file", "client_cert_file and client_key_file go together");
+                p.check(
+                    !*tls || ca_file.is_some(),
+                    "broker.ca_file",
+                    "is required when tls = true",
+                );
+                p.check(
+                    client_cert_file.is_some() == client_key_file.is_some(),
+                    "broker.client_cert_file",
+                    "client_cert_file and client_key_file go together",
+                );
             }
-            BrokerConfig::Embedded { cert_file, key_file, ca_file, .. } => {
-                p.check(cert_file.is_some() == key_file.is_some(), "broker.cert_file", "cert_file and key_file go together");
-                p.check(ca_file.is_none() || cert_file.is_some(), "broker.ca_file", "needs cert_file and key_file (TLS)");
+            BrokerConfig::Embedded {
+                cert_file,
+                key_file,
+                ca_file,
+                ..
+            } => {
+                p.check(
+                    cert_file.is_some() == key_file.is_some(),
+                    "broker.cert_file",
+                    "cert_file and key_file go together",
+                );
+                p.check(
+                    ca_file.is_none() || cert_file.is_some(),
+                    "broker.ca_file",
+                    "needs cert_file and key_file (TLS)",
+                );
             }
         }
         let i = &self.ingest;
-        p.check(crate::topics::valid_id(&i.client_id), "ingest.client_id", "must be 1-64 characters of A-Z a-z 0-9 - _ .");
+        p.check(
+            crate::topics::valid_id(&i.client_id),
+            "ingest.client_id",
+            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        );
         if let Some(g) = &i.share_group {
-            p.check(crate::topics::valid_id(g), "ingest.share_group", "must be 1-64 characters of A-Z a-z 0-9 - _ .");
+            p.check(
+                crate::topics::valid_id(g),
+                "ingest.share_group",
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
         }
-        p.check(i.max_inflight >= 1, "ingest.max_inflight", "must be at least 1");
-        p.check(i.max_packet_bytes as usize >= crate::wire::MAX_ENVELOPE_BYTES, "ingest.max_packet_bytes", "must be at least 4 MiB (the largest valid crop)");
-        p.check((1..=64).contains(&self.model.threads), "model.threads", "must be 1..=64");
-        p.check((1..=256).contains(&self.batch.max_batch), "batch.max_batch", "must be 1..=256");
-        p.check(self.batch.max_wait_ms <= 10_000, "batch.max_wait_ms", "must be at most 10000");
-        p.check((0.0..=1.0).contains(&self.confirm.min_score), "confirm.min_score", "must be within 0..=1");
-        p.check((0.0..1.0).contains(&self.confirm.min_box_area), "confirm.min_box_area", "must be within 0..1");
-        p.check(self.alerts.cooldown_s > 0.0, "alerts.cooldown_s", "must be positive");
-        p.check(self.store.retention_days > 0.0, "store.retention_days", "must be positive");
+        p.check(
+            i.max_inflight >= 1,
+            "ingest.max_inflight",
+            "must be at least 1",
+        );
+        p.check(
+            i.max_packet_bytes as usize >= crate::wire::MAX_ENVELOPE_BYTES,
+            "ingest.max_packet_bytes",
+            "must be at least 4 MiB (the largest valid crop)",
+        );
+        p.check(
+            (1..=64).contains(&self.model.threads),
+            "model.threads",
+            "must be 1..=64",
+        );
+        p.check(
+            (1..=256).contains(&self.batch.max_batch),
+            "batch.max_batch",
+            "must be 1..=256",
+        );
+        p.check(
+            self.batch.max_wait_ms <= 10_000,
+            "batch.max_wait_ms",
+            "must be at most 10000",
+        );
+        p.check(
+            (0.0..=1.0).contains(&self.confirm.min_score),
+            "confirm.min_score",
+            "must be within 0..=1",
+        );
+        p.check(
+            (0.0..1.0).contains(&self.confirm.min_box_area),
+            "confirm.min_box_area",
+            "must be within 0..1",
+        );
+        p.check(
+            self.alerts.cooldown_s > 0.0,
+            "alerts.cooldown_s",
+            "must be positive",
+        );
+        p.check(
+            self.store.retention_days > 0.0,
+            "store.retention_days",
+            "must be positive",
+        );
         p
     }
 
@@ -245,7 +342,10 @@ mod tests {
 
     #[test]
     fn problems_are_reported_together() {
-        let text = MINIMAL.replace("[store]", "[batch]\nmax_batch = 0\n[ingest]\nshare_group = \"a/b\"\n[store]");
+        let text = MINIMAL.replace(
+            "[store]",
+            "[batch]\nmax_batch = 0\n[ingest]\nshare_group = \"a/b\"\n[store]",
+        );
         let cfg: CloudConfig = toml::from_str(&text).expect("parses");
         let p = cfg.validate();
         assert_eq!(p.len(), 2, "{p}");

@@ -1,0 +1,611 @@
+//! Runs the analyzer: (embedded broker), store, confirm model, HTTP API, and three tasks joined by
+//! channels: the MQTT loop, intake (validate, store, then acknowledge), and the batcher (confirm,
+//! alert, publish). One shutdown token reaches them all.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cascade_shared::clock::{SharedClock, SystemClock};
+use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
+use cascade_shared::manifest::ModelManifest;
+use cascade_shared::shutdown::Shutdown;
+use cascade_shared::topics;
+use edge_agent::detect::{DetectParams, OnnxDetector};
+use rumqttc::{
+    AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
+};
+use tokio::sync::mpsc;
+
+use crate::alert::{AlertEngine, Changes, Confirmed};
+use crate::api::{self, ApiState};
+use crate::batch::Batcher;
+use crate::confirm::{Confirmer, OnnxConfirmer};
+use crate::ingest::{self, Rejection};
+use crate::store::{Inserted, Pending, Store, Verdict};
+use crate::telemetry::Telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("broker TLS: {0}")]
+    Tls(String),
+    #[error("HTTP API: {0}")]
+    Api(std::io::Error),
+}
+
+/// Everything the tasks share.
+#[derive(Clone)]
+struct Ctx {
+    store: Arc<Store>,
+    telemetry: Arc<Telemetry>,
+    clock: SharedClock,
+    client: AsyncClient,
+    engine: Arc<Mutex<AlertEngine>>,
+    public_url: String,
+}
+
+/// Loads the confirm model its manifest describes.
+pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError> {
+    let (manifest, path) = ModelManifest::load(&cfg.model.manifest)
+        .map_err(|p| AnalyzerError::Model(p.to_string()))?;
+    manifest.verify_file(&path).map_err(AnalyzerError::Model)?;
+    // Keep weak candidates: the confirm rule decides; NMS still needs a floor.
+    let params = DetectParams {
+        score_threshold: 0.1,
+        nms_iou: 0.45,
+        min_box_area: 0.0,
+        class_id: Some(manifest.person_class_id),
+    };
+    let det = OnnxDetector::load(
+        manifest,
+        &path,
+        cfg.model.onnxruntime.as_deref(),
+        cfg.model.threads as usize,
+        params,
+    )
+    .map_err(|e| AnalyzerError::Model(e.to_string()))?;
+    Ok(OnnxConfirmer::new(det, &cfg.confirm))
+}
+
+/// MQTT options for ingest: a persistent session (the broker queues crops while we are down) and
+/// manual acknowledgements (a crop is acknowledged only once stored or rejected for good).
+fn mqtt_options(
+    cfg: &CloudConfig,
+    internal: Option<SocketAddr>,
+) -> Result<MqttOptions, AnalyzerError> {
+    let i = &cfg.ingest;
+    let mut o = match (&cfg.broker, internal) {
+        (_, Some(addr)) => {
+            MqttOptions::new(i.client_id.clone(), addr.ip().to_string(), addr.port())
+        }
+        (BrokerConfig::External { host, port, .. }, None) => {
+            MqttOptions::new(i.client_id.clone(), host.clone(), *port)
+        }
+        (BrokerConfig::Embedded { .. }, None) => {
+            return Err(AnalyzerError::Tls(
+                "embedded broker without its internal listener".into(),
+            ));
+        }
+    };
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    o.set_keep_alive(Duration::from_secs(15));
+    o.set_inflight(i.max_inflight);
+    o.set_max_packet_size(i.max_packet_bytes as usize, i.max_packet_bytes as usize);
+    if let (
+        BrokerConfig::External {
+            tls: true,
+            ca_file,
+            client_cert_file,
+            client_key_file,
+            username,
+            password,
+            ..
+        },
+        None,
+    ) = (&cfg.broker, internal)
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| AnalyzerError::Tls(format!("{}: {e}", p.display())))
+        };
+        let ca = read(
+            ca_file
+                .as_deref()
+                .ok_or_else(|| AnalyzerError::Tls("broker.ca_file is required".into()))?,
+        )?;
+        let client_auth = match (client_cert_file, client_key_file) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        }));
+        if let (Some(u), Some(p)) = (username, password) {
+            o.set_credentials(u.clone(), p.clone());
+        }
+    }
+    Ok(o)
+}
+
+/// Starts the embedded broker when configured; returns the plain loopback listener the analyzer
+/// itself uses.
+fn start_embedded(cfg: &CloudConfig) -> Result<Option<SocketAddr>, AnalyzerError> {
+    let BrokerConfig::Embedded {
+        listen,
+        cert_file,
+        key_file,
+        ca_file,
+    } = &cfg.broker
+    else {
+        return Ok(None);
+    };
+    let tls = match (cert_file, key_file) {
+        (Some(cert), Some(key)) => Some(crate::broker::Tls {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca_file.clone(),
+        }),
+        _ => None,
+    };
+    let internal = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    crate::broker::start(*listen, tls, internal)?;
+    Ok(Some(internal))
+}
+
+fn free_port() -> Result<u16, AnalyzerError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| AnalyzerError::Broker(crate::broker::BrokerError::Start(e.to_string())))
+}
+
+pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerError> {
+    let telemetry = Telemetry::new();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let internal = tokio::task::block_in_place(|| start_embedded(&cfg))?;
+    let dir = cfg.store.dir.clone();
+    let store = Arc::new(
+        tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .map_err(|e| AnalyzerError::Model(e.to_string()))??,
+    );
+    let confirmer: Arc<Mutex<dyn Confirmer>> =
+        Arc::new(Mutex::new(tokio::task::block_in_place(|| {
+            load_confirmer(&cfg)
+        })?));
+    telemetry
+        .model_up
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let api_state = ApiState {
+        store: store.clone(),
+        telemetry: telemetry.clone(),
+    };
+    let server = tokio::spawn(api::serve(
+        api_state,
+        cfg.api.listen,
+        shutdown.clone(),
+        bound_tx,
+    ));
+    let api_addr = match bound_rx.await {
+        Ok(a) => a,
+        Err(_) => {
+            return Err(AnalyzerError::Api(
+                server
+                    .await
+                    .ok()
+                    .and_then(Result::err)
+                    .unwrap_or_else(|| std::io::Error::other("stopped")),
+            ));
+        }
+    };
+
+    let options = mqtt_options(&cfg, internal)?;
+    let (client, eventloop) = AsyncClient::new(options, 64);
+    let restored = store.active_alerts()?;
+    let cooldown_us = (cfg.alerts.cooldown_s * 1e6) as i64;
+    let ctx = Ctx {
+        store: store.clone(),
+        telemetry: telemetry.clone(),
+        clock,
+        client: client.clone(),
+        engine: Arc::new(Mutex::new(AlertEngine::new(cooldown_us, restored))),
+        public_url: cfg
+            .api
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{api_addr}")),
+    };
+
+    let (intake_tx, intake_rx) = mpsc::channel::<Publish>(256);
+    let (batch_tx, batch_rx) = mpsc::unbounded_channel::<Pending>();
+    for p in store.pending()? {
+        let _ = batch_tx.send(p);
+    }
+    let filter = cfg.crops_filter();
+    let tasks = vec![
+        tokio::spawn(mqtt_loop(
+            ctx.clone(),
+            eventloop,
+            filter,
+            intake_tx,
+            shutdown.clone(),
+        )),
+        tokio::spawn(intake(ctx.clone(), intake_rx, batch_tx)),
+        tokio::spawn(batcher(
+            ctx.clone(),
+            confirmer,
+            batch_rx,
+            cfg.batch.max_batch,
+            cfg.batch.max_wait_ms,
+            shutdown.clone(),
+        )),
+        tokio::spawn(sweeper(
+            ctx.clone(),
+            cfg.store.retention_days,
+            shutdown.clone(),
+        )),
+    ];
+    shutdown.cancelled().await;
+    let _ = client.disconnect().await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = server.await;
+    tracing::info!(
+        received = telemetry.total("crops_received_total"),
+        rejected = telemetry.total("crops_rejected_total"),
+        duplicates = telemetry.total("crops_duplicate_total"),
+        decided = telemetry.total("crops_decided_total"),
+        alerts = telemetry.total("alerts_published_total"),
+        "summary"
+    );
+    Ok(())
+}
+
+async fn mqtt_loop(
+    ctx: Ctx,
+    mut eventloop: rumqttc::EventLoop,
+    filter: String,
+    intake: mpsc::Sender<Publish>,
+    shutdown: Shutdown,
+) {
+    let mut backoff = edge_agent::uplink::Backoff::new(10.0);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            ev = eventloop.poll() => match ev {
+                Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    backoff.reset();
+                    ctx.telemetry.mqtt(true, &"connected");
+                    let _ = ctx.client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                    let _ = ctx.client.try_subscribe(format!("{}/+/status", topics::PREFIX), QoS::AtLeastOnce);
+                    tokio::spawn(republish(ctx.clone()));
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    if intake.send(p).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    ctx.telemetry.mqtt(false, &e);
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What intake did with one message.
+enum Outcome {
+    New(Pending),
+    Duplicate(String),
+    Rejected(Rejection),
+    Status,
+    Failed(String),
+}
+
+fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcome {
+    let status_of = topic
+        .strip_prefix(&format!("{}/", topics::PREFIX))
+        .and_then(|t| t.strip_suffix("/status"));
+    if let Some(device) = status_of.filter(|d| topics::valid_id(d)) {
+        let status = String::from_utf8_lossy(&payload[..payload.len().min(64)]).to_string();
+        return match store.device_status(device, &status, now_us) {
+            Ok(()) => Outcome::Status,
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+    }
+    match ingest::validate(topic, payload) {
+        Ok(v) => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
+            Ok(Inserted::New) => Outcome::New(v.into_pending()),
+            Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.message_id),
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        Err(r) if r.parsed => match store.dead_letter(
+            now_us,
+            topic,
+            r.device_id.as_deref(),
+            r.reason,
+            &r.detail,
+            payload,
+        ) {
+            Ok(()) => Outcome::Rejected(r),
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        Err(r) => Outcome::Rejected(r),
+    }
+}
+
+/// Validates and stores each message, then acknowledges it. A store failure leaves it
+/// unacknowledged: the broker delivers it again after a reconnect.
+async fn intake(ctx: Ctx, mut rx: mpsc::Receiver<Publish>, batch: mpsc::UnboundedSender<Pending>) {
+    while let Some(p) = rx.recv().await {
+        let (store, now) = (ctx.store.clone(), ctx.clock.now_utc_us());
+        let (topic, payload) = (p.topic.clone(), p.payload.clone());
+        let outcome =
+            tokio::task::spawn_blocking(move || intake_one(&store, &topic, &payload, now)).await;
+        let ack = match outcome {
+            Ok(Outcome::New(pending)) => {
+                ctx.telemetry.received();
+                let _ = batch.send(pending);
+                true
+            }
+            Ok(Outcome::Duplicate(id)) => {
+                ctx.telemetry.received();
+                ctx.telemetry.duplicate(&id);
+                true
+            }
+            Ok(Outcome::Rejected(r)) => {
+                ctx.telemetry.received();
+                ctx.telemetry
+                    .rejected(r.device_id.as_deref(), r.reason, &r.detail);
+                true
+            }
+            Ok(Outcome::Status) => true,
+            Ok(Outcome::Failed(e)) => {
+                tracing::error!(error = %e, topic = %p.topic, "could not store a message; it stays unacknowledged");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "intake task failed");
+                false
+            }
+        };
+        if ack {
+            let _ = ctx.client.ack(&p).await;
+        }
+    }
+}
+
+async fn batcher(
+    ctx: Ctx,
+    confirmer: Arc<Mutex<dyn Confirmer>>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    max_batch: usize,
+    max_wait_ms: u64,
+    shutdown: Shutdown,
+) {
+    let origin = Instant::now();
+    let now_us = || i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX);
+    let mut b = Batcher::new(
+        max_batch,
+        i64::try_from(max_wait_ms * 1000).unwrap_or(i64::MAX),
+    );
+    loop {
+        ctx.telemetry.set_pending(b.len() + rx.len());
+        let wait = b
+            .deadline_us()
+            .map(|d| Duration::from_micros(u64::try_from(d - now_us()).unwrap_or(0)));
+        let ready = tokio::select! {
+            () = shutdown.cancelled() => return,
+            item = rx.recv() => match item {
+                Some(p) => b.push(p, now_us()),
+                None => return,
+            },
+            () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => b.poll(now_us()),
+        };
+        if let Some(batch) = ready {
+            process(&ctx, &confirmer, batch).await;
+        }
+    }
+}
+
+/// Confirms a batch on a blocking thread, then records verdicts and alerts and publishes them.
+async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pending>) {
+    let c = confirmer.clone();
+    let jpegs: Vec<Vec<u8>> = batch.iter().map(|p| p.jpeg.clone()).collect();
+    let started = Instant::now();
+    let verdicts = tokio::task::spawn_blocking(move || {
+        let images: Vec<_> = jpegs.iter().map(|j| ingest::decode_jpeg(j)).collect();
+        let ok: Vec<_> = images
+            .iter()
+            .filter_map(|i| i.as_ref().ok().cloned())
+            .collect();
+        let mut judged = c
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .confirm(&ok)?
+            .into_iter();
+        Ok::<_, String>(
+            images
+                .iter()
+                .map(|i| if i.is_ok() { judged.next() } else { None })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    let verdicts = match verdicts {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            return tracing::error!(error = %e, size = batch.len(), "confirm model failed; the crops stay pending");
+        }
+        Err(e) => return tracing::error!(error = %e, "confirm task failed"),
+    };
+    ctx.telemetry
+        .batch(batch.len(), started.elapsed().as_secs_f64());
+    for (p, v) in batch.into_iter().zip(verdicts) {
+        let verdict = v.unwrap_or(Verdict {
+            cloud_score: 0.0,
+            confirmed: false,
+        });
+        decide(ctx, p, verdict).await;
+    }
+}
+
+async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
+    let now = ctx.clock.now_utc_us();
+    let changes = if verdict.confirmed {
+        let c = Confirmed {
+            message_id: p.message_id.clone(),
+            device_id: p.device_id.clone(),
+            camera_id: p.camera_id.clone(),
+            track_id: p.track_id,
+            capture_time_us: p.capture_time_us,
+            upload_time_us: p.upload_time_us,
+            edge_score: p.edge_score,
+            cloud_score: verdict.cloud_score,
+            bbox: p.bbox,
+        };
+        let url = format!("{}/api/crops/{}.jpg", ctx.public_url, p.message_id);
+        ctx.engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .confirm(&c, now, url)
+    } else {
+        Changes::default()
+    };
+    let (store, id, ch) = (ctx.store.clone(), p.message_id.clone(), changes);
+    let recorded = tokio::task::spawn_blocking(move || {
+        store.decide(&id, verdict, now, &ch).map(|ev| (ev, ch))
+    })
+    .await;
+    match recorded {
+        Ok(Ok((events, ch))) => {
+            ctx.telemetry.decided(
+                &p.message_id,
+                verdict.confirmed,
+                verdict.cloud_score,
+                (now - p.capture_time_us) as f64 / 1e6,
+            );
+            publish(ctx, events, &ch).await;
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, message_id = %p.message_id, "verdict not recorded")
+        }
+        Err(e) => tracing::error!(error = %e, "store task failed"),
+    }
+}
+
+/// Publishes committed alert events (QoS 1) and camera states (retained), marking events published.
+async fn publish(ctx: &Ctx, events: Vec<(i64, String, String)>, changes: &Changes) {
+    for ((seq, topic, payload), e) in events.into_iter().zip(&changes.events) {
+        if ctx
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .is_ok()
+        {
+            let store = ctx.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            ctx.telemetry
+                .alert(&kind, &e.alert_id, &e.device_id, &e.camera_id);
+        }
+    }
+    for (device, camera, on) in &changes.states {
+        let _ = ctx
+            .client
+            .publish(
+                topics::camera_state(device, camera),
+                QoS::AtLeastOnce,
+                true,
+                if *on { "ON" } else { "OFF" },
+            )
+            .await;
+    }
+}
+
+/// After (re)connecting: events committed but never handed to the broker, and the ON states.
+async fn republish(ctx: Ctx) {
+    let store = ctx.store.clone();
+    if let Ok(Ok(events)) = tokio::task::spawn_blocking(move || store.unpublished()).await {
+        for (seq, topic, payload) in events {
+            if ctx
+                .client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .is_ok()
+            {
+                let store = ctx.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
+            }
+        }
+    }
+    let cameras: Vec<(String, String)> = {
+        let engine = ctx
+            .engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        engine
+            .active()
+            .map(|a| (a.best.device_id.clone(), a.best.camera_id.clone()))
+            .collect()
+    };
+    for (d, c) in cameras {
+        let _ = ctx
+            .client
+            .publish(topics::camera_state(&d, &c), QoS::AtLeastOnce, true, "ON")
+            .await;
+    }
+}
+
+/// Ends silent alerts every second; applies retention hourly.
+async fn sweeper(ctx: Ctx, retention_days: f64, shutdown: Shutdown) {
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let now = ctx.clock.now_utc_us();
+        let changes = ctx
+            .engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .expire(now);
+        if !changes.events.is_empty() {
+            let store = ctx.store.clone();
+            let recorded =
+                tokio::task::spawn_blocking(move || store.record(&changes).map(|ev| (ev, changes)))
+                    .await;
+            if let Ok(Ok((events, changes))) = recorded {
+                publish(&ctx, events, &changes).await;
+            }
+        }
+        ticks += 1;
+        if ticks % 3600 == 1 {
+            let store = ctx.store.clone();
+            let retention_us = (retention_days * 86_400e6) as i64;
+            let _ =
+                tokio::task::spawn_blocking(move || store.apply_retention(now, retention_us)).await;
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The HTTP API: health, metrics, alerts, crops and devices. JSON errors with proper status codes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use cascade_shared::shutdown::Shutdown;
+use serde::Deserialize;
+
+use crate::store::{AlertQuery, Store};
+use crate::telemetry::Telemetry;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<Store>,
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// An error answered as `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "API request failed");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+}
+
+/// Runs a store query off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    device: Option<String>,
+    camera: Option<String>,
+    /// Alerts started at or after this time (UTC microseconds).
+    since_us: Option<i64>,
+    until_us: Option<i64>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_alerts(
+    State(s): State<ApiState>,
+    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "limit must be 1..=500".into(),
+        ));
+    }
+    let q = AlertQuery {
+        device_id: p.device,
+        camera_id: p.camera,
+        since_us: p.since_us,
+        until_us: p.until_us,
+        limit,
+        offset: p.offset.unwrap_or(0),
+    };
+    let offset = q.offset;
+    let store = s.store.clone();
+    let rows = blocking(move || store.alerts(&q)).await?;
+    let next = (rows.len() == limit as usize).then_some(offset + limit);
+    Ok(Json(serde_json::json!({ "alerts": rows, "next_offset": next })).into_response())
+}
+
+async fn get_alert(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = s.store.clone();
+    let lookup = id.clone();
+    match blocking(move || store.alert(&lookup)).await? {
+        Some(a) => Ok(Json(a).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no alert {id}"))),
+    }
+}
+
+async fn get_crop(
+    State(s): State<ApiState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(id) = file
+        .strip_suffix(".jpg")
+        .filter(|id| cascade_shared::topics::valid_id(id))
+        .map(str::to_string)
+    else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no crop {file}")));
+    };
+    let store = s.store.clone();
+    match blocking(move || store.crop_jpeg(&id)).await? {
+        Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no crop {file} (unknown, or past retention)"),
+        )),
+    }
+}
+
+async fn devices(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let store = s.store.clone();
+    Ok(
+        Json(serde_json::json!({ "devices": blocking(move || store.devices()).await? }))
+            .into_response(),
+    )
+}
+
+async fn readyz(State(s): State<ApiState>) -> Response {
+    let store = s.store.clone();
+    let writable = tokio::task::spawn_blocking(move || store.writable())
+        .await
+        .unwrap_or(false);
+    let broker = s.telemetry.broker_up.load(Ordering::SeqCst);
+    let model = s.telemetry.model_up.load(Ordering::SeqCst);
+    let body = serde_json::json!({ "broker_connected": broker, "store_writable": writable, "model_loaded": model });
+    let code = if broker && writable && model {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(s): State<ApiState>| async move { s.telemetry.render() }),
+        )
+        .route("/api/alerts", get(list_alerts))
+        .route("/api/alerts/{id}", get(get_alert))
+        .route("/api/crops/{file}", get(get_crop))
+        .route("/api/devices", get(devices))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(state)
+}
+
+/// Serves until shutdown; reports the bound address.
+pub async fn serve(
+    state: ApiState,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "HTTP API listening");
+    let _ = bound.send(local);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,205 @@
+//! One telemetry event per happening: a log line and a Prometheus metric (base units).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Telemetry {
+    registry: Registry,
+    received: IntCounterVec,
+    rejected: IntCounterVec,
+    duplicates: IntCounterVec,
+    batch_size: Histogram,
+    inference_latency: Histogram,
+    verdicts: IntCounterVec,
+    alerts: IntCounterVec,
+    end_to_end: Histogram,
+    pending: IntGauge,
+    mqtt_connected: IntGauge,
+    /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
+    logged: Mutex<HashMap<(String, &'static str), u64>>,
+    pub broker_up: AtomicBool,
+    pub model_up: AtomicBool,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    r.register(Box::new(c.clone())).expect("unique metric name");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid histogram");
+    r.register(Box::new(h.clone())).expect("unique metric name");
+    h
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Self> {
+        let registry =
+            Registry::new_custom(Some("cascade_cloud".into()), None).expect("valid registry");
+        let r = &registry;
+        let pending = IntGauge::new(
+            "pending_crops",
+            "Crops stored and waiting for the confirm model (consumer lag)",
+        )
+        .expect("gauge");
+        r.register(Box::new(pending.clone()))
+            .expect("unique metric name");
+        let mqtt =
+            IntGauge::new("mqtt_connected", "1 while connected to the broker").expect("gauge");
+        r.register(Box::new(mqtt.clone()))
+            .expect("unique metric name");
+        let secs = vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        Arc::new(Self {
+            received: counter(r, "crops_received_total", "Crop messages received", &[]),
+            rejected: counter(
+                r,
+                "crops_rejected_total",
+                "Crop messages rejected, by reason",
+                &["reason"],
+            ),
+            duplicates: counter(
+                r,
+                "crops_duplicate_total",
+                "Crop messages already seen (by message id)",
+                &[],
+            ),
+            batch_size: histogram(
+                r,
+                "batch_size",
+                "Crops per confirm-model batch",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+            ),
+            inference_latency: histogram(
+                r,
+                "inference_latency_seconds",
+                "Confirm-model time per batch",
+                secs.clone(),
+            ),
+            verdicts: counter(
+                r,
+                "crops_decided_total",
+                "Crops decided by the confirm model",
+                &["verdict"],
+            ),
+            alerts: counter(
+                r,
+                "alerts_published_total",
+                "Alert events published",
+                &["type"],
+            ),
+            end_to_end: histogram(
+                r,
+                "end_to_end_latency_seconds",
+                "From frame capture on the edge to the cloud decision",
+                secs,
+            ),
+            pending,
+            mqtt_connected: mqtt,
+            registry,
+            logged: Mutex::new(HashMap::new()),
+            broker_up: AtomicBool::new(false),
+            model_up: AtomicBool::new(false),
+        })
+    }
+
+    pub fn received(&self) {
+        self.received.with_label_values::<&str>(&[]).inc();
+    }
+
+    /// Counts every rejection; logs the first of each (device, reason) and then every 100th.
+    pub fn rejected(&self, device: Option<&str>, reason: &'static str, detail: &str) {
+        self.rejected.with_label_values(&[reason]).inc();
+        let key = (device.unwrap_or("?").to_string(), reason);
+        let n = {
+            let mut logged = self
+                .logged
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = logged.entry(key).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if n == 1 || n % 100 == 0 {
+            tracing::warn!(
+                device = device.unwrap_or("?"),
+                reason,
+                detail,
+                count = n,
+                "crop rejected"
+            );
+        }
+    }
+
+    pub fn duplicate(&self, message_id: &str) {
+        tracing::debug!(message_id, "duplicate crop acknowledged and dropped");
+        self.duplicates.with_label_values::<&str>(&[]).inc();
+    }
+
+    pub fn batch(&self, size: usize, seconds: f64) {
+        tracing::debug!(size, seconds, "confirm batch");
+        self.batch_size.observe(size as f64);
+        self.inference_latency.observe(seconds);
+    }
+
+    pub fn decided(&self, message_id: &str, confirmed: bool, score: f32, latency_s: f64) {
+        tracing::info!(message_id, confirmed, score, latency_s, "crop decided");
+        self.verdicts
+            .with_label_values(&[if confirmed {
+                "confirmed"
+            } else {
+                "unconfirmed"
+            }])
+            .inc();
+        self.end_to_end.observe(latency_s.max(0.0));
+    }
+
+    pub fn alert(&self, kind: &str, alert_id: &str, device: &str, camera: &str) {
+        tracing::info!(kind, alert_id, device, camera, "alert published");
+        self.alerts.with_label_values(&[kind]).inc();
+    }
+
+    pub fn set_pending(&self, n: usize) {
+        self.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn mqtt(&self, up: bool, detail: &dyn std::fmt::Display) {
+        if up {
+            tracing::info!(%detail, "connected to the broker");
+        } else {
+            tracing::warn!(%detail, "broker connection lost; unacknowledged crops will be redelivered");
+        }
+        self.mqtt_connected.set(i64::from(up));
+        self.broker_up.store(up, Ordering::SeqCst);
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Sum of a metric across labels (counters and gauges), for summaries and tests.
+    pub fn total(&self, name: &str) -> f64 {
+        let full = format!("cascade_cloud_{name}");
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == full)
+            .flat_map(|f| {
+                f.get_metric()
+                    .iter()
+                    .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+}
