@@ -26,7 +26,7 @@ pub struct Tls {
 fn config(listen: SocketAddr, tls: Option<Tls>, internal: SocketAddr) -> Config {
     let connections = ConnectionSettings {
         connection_timeout_ms: 60_000,
-        max_payload_size: cascade_shared::wire::MAX_ENVELOPE_BYTES + 1024,
+        max_payload_size: 16 * 1024 * 1024,
         max_inflight_count: 200,
         auth: None,
         external_auth: None,

@@ -263,3 +263,140 @@ fn analyzer_killed_mid_stream_stores_every_crop_once_and_alerts_once() {
     );
     assert_eq!(news.len(), 1, "one walker, one track, one alert: {news:?}");
 }
+
+/// A valid crop message of the walker (a real JPEG the confirm model finds a person-like blob in).
+fn good_crop(device: &str, id: &str) -> cascade_shared::wire::Crop {
+    use cascade_shared::wire::BoxPx;
+    let mut frame = edge_agent::decode::Frame::filled(320, 240, 48);
+    for y in 70..166 {
+        for x in 100..136 {
+            frame.y[y * 320 + x] = 235;
+        }
+    }
+    let bbox = BoxPx {
+        x1: 100.0,
+        y1: 70.0,
+        x2: 136.0,
+        y2: 166.0,
+    };
+    let c = edge_agent::crop::make(
+        &frame,
+        &bbox,
+        &cascade_shared::config::edge::CropConfig::default(),
+    )
+    .expect("crop");
+    cascade_shared::wire::Crop {
+        message_id: id.into(),
+        device_id: device.into(),
+        camera_id: "cam-1".into(),
+        sequence: 1,
+        capture_time_us: 1_700_000_000_000_000,
+        frame_width: 320,
+        frame_height: 240,
+        r#box: Some(bbox),
+        crop_region: Some(c.region),
+        class_id: 0,
+        class_name: "person".into(),
+        score: 0.9,
+        model_name: "test".into(),
+        model_version: "1".into(),
+        track_id: 7,
+        jpeg: c.jpeg,
+    }
+}
+
+fn envelope(crop: &cascade_shared::wire::Crop) -> Vec<u8> {
+    use prost::Message;
+    let body = crop.encode_body(cascade_shared::wire::Compression::None);
+    cascade_shared::wire::CropEnvelope::wrap(&body, 1_700_000_000_100_000).encode_to_vec()
+}
+
+#[test]
+fn bad_inputs_are_rejected_by_reason_and_good_crops_still_alert() {
+    use cascade_shared::wire::{BodyEncoding, CropEnvelope, SCHEMA_VERSION};
+    use prost::Message;
+    let c = embedded(60.0);
+    let alerts = subscribe(c.port, &c.certs, "cascade/v1/alerts/#");
+    eventually(Duration::from_secs(10), || alerts.is_subscribed()).expect("subscriber");
+    let topic = "cascade/v1/dev-bad/crops";
+    let mut x = 0x9E37_79B9u32;
+    let random: Vec<u8> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let good = envelope(&good_crop("dev-bad", "good-1"));
+    let truncated = good[..good.len() / 2].to_vec();
+    let mut wrong_version = CropEnvelope::decode(good.as_slice()).expect("envelope");
+    wrong_version.schema_version = SCHEMA_VERSION + 1;
+    let bomb = CropEnvelope {
+        schema_version: SCHEMA_VERSION,
+        encoding: BodyEncoding::Zstd as i32,
+        uncompressed_size: 10_000,
+        body: zstd::bulk::compress(&vec![0u8; 256 << 20], 19).expect("bomb"),
+        upload_time_us: 0,
+    };
+    let mismatch = envelope(&good_crop("someone-else", "bad-device"));
+    let mut not_jpeg = good_crop("dev-bad", "not-jpeg");
+    not_jpeg.jpeg = b"GIF89a definitely not a jpeg".to_vec();
+    let oversized = vec![0u8; 5 << 20];
+    let bad = vec![
+        random,
+        truncated,
+        wrong_version.encode_to_vec(),
+        bomb.encode_to_vec(),
+        mismatch,
+        envelope(&not_jpeg),
+        oversized,
+    ];
+    publish_all(c.port, &c.certs, topic, bad).expect("bad inputs published");
+    publish_all(c.port, &c.certs, topic, vec![good.clone(), good])
+        .expect("good crop published twice");
+
+    eventually(Duration::from_secs(20), || {
+        events(&alerts)
+            .0
+            .iter()
+            .any(|e| e["message_id"] == "good-1")
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "the good crop raised no alert; log:\n{}",
+            c.analyzer.log_text()
+        )
+    });
+    eventually(Duration::from_secs(10), || {
+        metric(&c, "cascade_cloud_crops_received_total") >= 9.0
+    })
+    .expect("all received");
+    for (reason, n) in [
+        ("malformed", 2.0),
+        ("schema_version", 1.0),
+        ("decompress", 1.0),
+        ("device_mismatch", 1.0),
+        ("jpeg", 1.0),
+        ("too_large", 1.0),
+    ] {
+        let got = metric(
+            &c,
+            &format!("cascade_cloud_crops_rejected_total{{reason=\"{reason}\"}}"),
+        );
+        assert_eq!(got, n, "rejections for {reason}");
+    }
+    assert_eq!(
+        metric(&c, "cascade_cloud_crops_duplicate_total"),
+        1.0,
+        "the resent good crop is a duplicate"
+    );
+    let news = count_new_per_alert(&events(&alerts).0);
+    assert_eq!(news.len(), 1, "{news:?}");
+    let log = c.analyzer.log_text();
+    assert_eq!(
+        log.matches("crop rejected").count(),
+        6,
+        "each (device, reason) logged once:\n{log}"
+    );
+}

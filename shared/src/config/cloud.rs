@@ -72,6 +72,8 @@ pub struct IngestConfig {
     /// Shared subscription group: replicas with the same group split the crops (`$share/GROUP/...`).
     pub share_group: Option<String>,
     pub max_inflight: u16,
+    /// Larger than the largest valid crop, so an oversized one is received, counted and
+    /// acknowledged instead of breaking the connection again and again. Limit it at the broker too.
     pub max_packet_bytes: u32,
 }
 
@@ -81,7 +83,7 @@ impl Default for IngestConfig {
             client_id: "cascade-cloud-analyzer".into(),
             share_group: None,
             max_inflight: 32,
-            max_packet_bytes: 4 * 1024 * 1024,
+            max_packet_bytes: 16 * 1024 * 1024,
         }
     }
 }
