@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: a real Mosquitto over TLS, the edge agent on a clip (the real
-# clip and INT8 model when present, else the generated ones), and what a subscriber received.
-# Extra arguments go to cascade-demo: --clip FILE --manifest MODEL.toml
+# The main job on embedded defaults: the cloud analyzer with its embedded broker (TLS), the edge
+# agent on a clip, an MQTT subscriber printing the alerts, and a summary. Uses the real models and
+# clip when present (scripts/fetch-models.sh, ../shared/samples), else generated ones, and says so.
+# Extra arguments go to cascade-demo: --clip FILE, --realtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/fetch-models.sh >/dev/null 2>&1 || echo "[demo] real models not available here; using the generated test model"
-cargo build --release --locked -p edge-agent -p cascade-tests --bins
+scripts/fetch-models.sh >/dev/null 2>&1 || echo "[demo] real models not available here; using the generated test models"
+cargo build --release --locked -p edge-agent -p cloud-analyzer -p cascade-tests --bins
 exec target/release/cascade-demo "$@"

@@ -254,10 +254,7 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
                     }
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    if sink.is_subscribed() {
-                        eprintln!("test subscriber: connection lost: {e}");
-                    }
+                Err(_) => {
                     sink.subscribed
                         .store(false, std::sync::atomic::Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(100));
@@ -319,11 +316,18 @@ pub fn publish_all(
 /// A binary of this workspace, built beside the running test (`cargo test --workspace` builds them).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let path = dir.join(name);
+    // Beside a binary (target/<profile>/), or one level up from a test (target/<profile>/deps/).
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join(name))
+        .collect();
+    let path = candidates
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or(&candidates[0])
+        .clone();
     assert!(
         path.is_file(),
         "{} is not built: run `cargo build --workspace --bins` (or `cargo test --workspace`)",

@@ -1,145 +1,310 @@
-//! The main job on embedded defaults: starts a real Mosquitto over TLS (generated certificates, temp
-//! dir, free port), runs the edge agent on a clip until its crops are acknowledged, and prints what a
-//! subscriber received and a summary. Uses the real INT8 detector and real clip when given (or found
-//! in ../shared), else the generated test model and clip, and says which.
+//! The main job on embedded defaults: the cloud analyzer with its embedded broker (TLS, generated
+//! certificates), the edge agent on a clip, an independent MQTT subscriber for alerts, and a summary.
+//! Uses the real models and clip when present (models/downloads/, ../shared/samples/), else the
+//! generated test models and clip, and says which.
 //!
-//! Usage: cascade-demo [--clip FILE] [--manifest MODEL.toml]
+//! Usage: cascade-demo [--clip FILE] [--realtime]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cascade_shared::wire;
-use cascade_tests::{Mosquitto, eventually, mosquitto_binary, subscribe};
+use cascade_tests::{
+    AnalyzerProcess, Certs, Received, eventually, free_port, http_get, make_certs, run_edge,
+    subscribe,
+};
 
-fn arg(name: &str) -> Option<PathBuf> {
+struct Setup {
+    clip: PathBuf,
+    edge_manifest: PathBuf,
+    cloud_manifest: PathBuf,
+    realtime: bool,
+    what: String,
+}
+
+fn setup(repo: &Path) -> Setup {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
+    let given = args
+        .iter()
+        .position(|a| a == "--clip")
         .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
+        .map(PathBuf::from);
+    let real_clip = repo.join("../shared/samples/one-by-one-person-detection.mp4");
+    let real = repo.join("models/downloads/yolov8n_int8.onnx").is_file()
+        && repo
+            .join("models/downloads/yolov8n_fp32_dequant.onnx")
+            .is_file();
+    let (clip, clip_what) = match given {
+        Some(c) => (c, "the given clip".to_string()),
+        None if real && real_clip.is_file() => (
+            real_clip,
+            "the real sample clip (Intel sample-videos, CC BY 4.0)".into(),
+        ),
+        None => (
+            repo.join("tests/fixtures/walker.mp4"),
+            "the GENERATED 8 s test clip".into(),
+        ),
+    };
+    let (edge, cloud, models_what) = if real {
+        (
+            repo.join("models/yolov8n-int8.toml"),
+            repo.join("models/yolov8n-fp32.toml"),
+            "real YOLOv8n INT8 (edge) and FP32 (cloud)",
+        )
+    } else {
+        (
+            repo.join("models/blob-yolov8-int8.toml"),
+            repo.join("models/blob-yolov8-fp32.toml"),
+            "GENERATED test detectors (scripts/fetch-models.sh fetches the real ones)",
+        )
+    };
+    let realtime = args.iter().any(|a| a == "--realtime") || clip.ends_with("walker.mp4");
+    Setup {
+        clip,
+        edge_manifest: edge,
+        cloud_manifest: cloud,
+        realtime,
+        what: format!("{clip_what}, {models_what}"),
+    }
+}
+
+/// The analyzer's starter config on its embedded defaults, with TLS and a free port.
+fn analyzer_toml(
+    repo: &Path,
+    s: &Setup,
+    dir: &Path,
+    certs: &Certs,
+    port: u16,
+    api: SocketAddr,
+) -> anyhow::Result<String> {
+    let starter = std::fs::read_to_string(repo.join("deploy/cloud-analyzer.toml"))?;
+    let broker = format!(
+        r#"broker = {{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca.display()
+    );
+    Ok(starter
+        .replacen(
+            r#"broker = { mode = "embedded", listen = "127.0.0.1:1883" }"#,
+            &broker,
+            1,
+        )
+        .replace(
+            "\"../models/blob-yolov8-fp32.toml\"",
+            &quote(&s.cloud_manifest),
+        )
+        .replace("\"/var/lib/cascade-cloud\"", &quote(&dir.join("store")))
+        .replace("cooldown_s = 30.0", "cooldown_s = 3.0")
+        .replace("127.0.0.1:8080", &api.to_string()))
+}
+
+/// The edge agent's starter config, pointed at the clip, the broker and the certificates.
+fn edge_toml(
+    repo: &Path,
+    s: &Setup,
+    dir: &Path,
+    certs: &Certs,
+    port: u16,
+) -> anyhow::Result<String> {
+    let starter = std::fs::read_to_string(repo.join("deploy/edge-agent.toml"))?;
+    Ok(starter
+        .replace(
+            "\"../tests/fixtures/walker.mp4\", realtime = false",
+            &format!("{}, realtime = {}", quote(&s.clip), s.realtime),
+        )
+        .replace(
+            "\"../models/blob-yolov8-int8.toml\"",
+            &quote(&s.edge_manifest),
+        )
+        .replace(
+            "\"../hardware-profiles/",
+            &format!("\"{}/hardware-profiles/", repo.display()),
+        )
+        .replace("\"/var/lib/cascade/buffer\"", &quote(&dir.join("buffer")))
+        .replace("port = 8883", &format!("port = {port}"))
+        .replace("\"/etc/cascade/ca.pem\"", &quote(&certs.ca))
+        .replace("\"/etc/cascade/client.pem\"", &quote(&certs.client_cert))
+        .replace("\"/etc/cascade/client.key\"", &quote(&certs.client_key))
+        .replace("127.0.0.1:9464", "127.0.0.1:0"))
+}
+
+fn quote(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
 }
 
 fn main() -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .canonicalize()?;
-    let real_model = repo.join("models/downloads/yolov8n_int8.onnx");
-    let real_clip = repo.join("../shared/samples/one-by-one-person-detection.mp4");
-    let (clip, manifest, what) = match (arg("--clip"), arg("--manifest")) {
-        (Some(c), Some(m)) => (c, m, "the given clip and model"),
-        (clip, _) if real_model.is_file() && (clip.is_some() || real_clip.is_file()) => (
-            clip.unwrap_or(real_clip),
-            repo.join("models/yolov8n-int8.toml"),
-            "the real YOLOv8n INT8 detector",
-        ),
-        (clip, _) => (
-            clip.unwrap_or_else(|| repo.join("tests/fixtures/walker.mp4")),
-            repo.join("models/blob-yolov8-int8.toml"),
-            "the GENERATED test detector (scripts/fetch-models.sh fetches the real one)",
-        ),
-    };
-    println!("cascade demo: {} with {what}", clip.display());
-    let bin = mosquitto_binary()
-        .ok_or_else(|| anyhow::anyhow!("mosquitto is required: run scripts/setup.sh"))?;
-    let dir = tempfile::tempdir()?;
-    let broker = Mosquitto::start(bin, dir.path(), true)?;
-    let sub = subscribe(broker.port, &broker.certs, "cascade/v1/+/crops");
-    eventually(Duration::from_secs(10), || sub.is_subscribed())
+    let s = setup(&repo);
+    println!("cascade demo: {}", s.what);
+    println!(
+        "clip: {} ({})\n",
+        s.clip.display(),
+        if s.realtime {
+            "real time"
+        } else {
+            "as fast as possible"
+        }
+    );
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let certs = make_certs(dir)?;
+    let (port, api) = (free_port(), SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let mut analyzer =
+        AnalyzerProcess::start(dir, &analyzer_toml(&repo, &s, dir, &certs, port, api)?, api)?;
+    let alerts = subscribe(port, &certs, "cascade/v1/alerts/#");
+    eventually(Duration::from_secs(10), || alerts.is_subscribed())
         .map_err(|_| anyhow::anyhow!("subscriber did not connect"))?;
-    let config = dir.path().join("edge.toml");
-    let starter = std::fs::read_to_string(repo.join("deploy/edge-agent.toml"))?;
-    let cfg = starter
-        .replace(
-            "\"../tests/fixtures/walker.mp4\"",
-            &format!("{:?}", clip.display().to_string()),
-        )
-        .replace(
-            "\"../models/blob-yolov8-int8.toml\"",
-            &format!("{:?}", manifest.display().to_string()),
-        )
-        .replace(
-            "\"/var/lib/cascade/buffer\"",
-            &format!("{:?}", dir.path().join("buffer").display().to_string()),
-        )
-        .replace("port = 8883", &format!("port = {}", broker.port))
-        .replace(
-            "\"/etc/cascade/ca.pem\"",
-            &format!("{:?}", broker.certs.ca.display().to_string()),
-        )
-        .replace(
-            "\"/etc/cascade/client.pem\"",
-            &format!("{:?}", broker.certs.client_cert.display().to_string()),
-        )
-        .replace(
-            "\"/etc/cascade/client.key\"",
-            &format!("{:?}", broker.certs.client_key.display().to_string()),
-        )
-        .replace(
-            "\"../hardware-profiles/",
-            &format!("\"{}/hardware-profiles/", repo.display()),
-        )
-        .replace("127.0.0.1:9464", "127.0.0.1:0");
-    std::fs::write(&config, cfg)?;
-    let agent = std::env::current_exe()?.with_file_name("edge-agent");
+
+    let edge_path = dir.join("edge.toml");
+    std::fs::write(&edge_path, edge_toml(&repo, &s, dir, &certs, port)?)?;
     let started = Instant::now();
-    let out = Command::new(&agent)
-        .args(["run", "--exit-when-done", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .output()?;
-    let log = String::from_utf8_lossy(&out.stderr);
-    anyhow::ensure!(out.status.success(), "edge-agent failed:\n{log}");
-    let expected = log.matches("crops committed to the buffer").count();
-    let _ = eventually(Duration::from_secs(10), || sub.len() >= expected);
-    println!("\ncrops received by an independent MQTT subscriber:");
-    for p in sub.all() {
-        let (_, c) = wire::decode(&p)?;
-        let b = c.r#box.unwrap_or_default();
-        println!(
-            "  {} {}/{} seq {:>3} track {:>2} {} {:.2} box [{:.0}, {:.0}, {:.0}, {:.0}] jpeg {} B",
-            c.message_id,
-            c.device_id,
-            c.camera_id,
-            c.sequence,
-            c.track_id,
-            c.class_name,
-            c.score,
-            b.x1,
-            b.y1,
-            b.x2,
-            b.y2,
-            c.jpeg.len()
-        );
-    }
+    let log = run_edge(&edge_path)?;
+    let edge_secs = started.elapsed().as_secs_f64();
     let summary = log
         .lines()
         .find(|l| l.contains(" summary"))
-        .unwrap_or("(no summary line)");
+        .unwrap_or("")
+        .to_string();
+    let uploaded = field(&summary, "crops_uploaded").unwrap_or(0.0);
+    eventually(Duration::from_secs(120), || {
+        metric(api, "cascade_cloud_crops_decided_total") >= uploaded
+    })
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "the analyzer did not decide every crop; log:\n{}",
+            analyzer.log_text()
+        )
+    })?;
+    // Let alerts end (cooldown 3 s) so the subscriber sees whole stories.
+    std::thread::sleep(Duration::from_secs(5));
+    let (mut capture_lat, mut upload_lat) = print_alerts(&alerts);
+    let (_, devices) = http_get(api, "/api/devices")?;
     println!(
-        "\nagent summary ({:.1} s): {}",
-        started.elapsed().as_secs_f64(),
-        summary.split("summary").last().unwrap_or(summary).trim()
+        "\nGET /api/devices -> {}",
+        String::from_utf8_lossy(&devices)
     );
-    if let (Some(i), Some(u)) = (
-        field(summary, "input_bytes"),
-        field(summary, "uploaded_bytes"),
-    ) {
+    print_summary(&summary, edge_secs, api);
+    if s.realtime {
+        println!("  capture -> alert       {}", percentiles(&mut capture_lat));
+    } else {
         println!(
-            "uploaded {u:.0} B for {i:.0} B of video: {:.2} % of the input",
-            100.0 * u / i.max(1.0)
+            "  capture -> alert       n/a (clip played faster than real time; --realtime measures it)"
         );
     }
-    if let (Some(f), Some(d)) = (field(summary, "frames"), field(summary, "detector_runs")) {
-        println!(
-            "detector ran on {d:.0} of {f:.0} frames ({:.1} %)",
-            100.0 * d / f.max(1.0)
-        );
-    }
+    println!("  edge upload -> alert   {}", percentiles(&mut upload_lat));
+    analyzer.stop();
     Ok(())
+}
+
+/// Prints every alert event and state; returns (capture -> decision, upload -> decision) latencies.
+fn print_alerts(alerts: &Received) -> (Vec<f64>, Vec<f64>) {
+    println!("alerts received by an independent MQTT subscriber (cascade/v1/alerts/#):");
+    let (mut capture_lat, mut upload_lat) = (Vec::new(), Vec::new());
+    for (topic, payload) in alerts.messages() {
+        let Ok(e) = serde_json::from_slice::<serde_json::Value>(&payload) else {
+            println!("  state  {topic} = {}", String::from_utf8_lossy(&payload));
+            continue;
+        };
+        let t = |k: &str| e[k].as_f64();
+        if let (true, Some(c), Some(u), Some(d)) = (
+            e["type"] != "end",
+            t("capture_time_us"),
+            t("edge_upload_time_us"),
+            t("cloud_decision_time_us"),
+        ) {
+            capture_lat.push((d - c) / 1e6);
+            upload_lat.push((d - u) / 1e6);
+        }
+        let id = e["alert_id"].as_str().unwrap_or("?");
+        println!(
+            "  {:<6} alert {} {}/{} track {} edge {:.2} cloud {:.2} crops {} {}",
+            e["type"].as_str().unwrap_or("?"),
+            &id[..8.min(id.len())],
+            e["device_id"].as_str().unwrap_or("?"),
+            e["camera_id"].as_str().unwrap_or("?"),
+            e["track_id"],
+            t("edge_score").unwrap_or(0.0),
+            t("cloud_score").unwrap_or(0.0),
+            e["crops"],
+            e["crop_url"].as_str().unwrap_or("")
+        );
+    }
+    (capture_lat, upload_lat)
+}
+
+fn print_summary(summary: &str, edge_secs: f64, api: SocketAddr) {
+    let f = |n: &str| field(summary, n).unwrap_or(0.0);
+    let pct = |a: f64, b: f64| 100.0 * a / b.max(1.0);
+    println!("\nsummary");
+    println!("  edge run               {edge_secs:.1} s");
+    println!("  frames decoded         {:.0}", f("frames"));
+    println!(
+        "  motion frames          {:.0} ({:.1} %)",
+        f("motion_frames"),
+        pct(f("motion_frames"), f("frames"))
+    );
+    println!(
+        "  detector runs          {:.0} ({:.1} % of frames)",
+        f("detector_runs"),
+        pct(f("detector_runs"), f("frames"))
+    );
+    println!("  crops uploaded         {:.0}", f("crops_uploaded"));
+    println!(
+        "  bytes uploaded         {:.0} B of {:.0} B of video ({:.2} %)",
+        f("uploaded_bytes"),
+        f("input_bytes"),
+        pct(f("uploaded_bytes"), f("input_bytes"))
+    );
+    let confirmed = metric(
+        api,
+        "cascade_cloud_crops_decided_total{verdict=\"confirmed\"}",
+    );
+    println!(
+        "  crops confirmed        {confirmed:.0} of {:.0}",
+        metric(api, "cascade_cloud_crops_decided_total")
+    );
+    println!(
+        "  alert events           {:.0}",
+        metric(api, "cascade_cloud_alerts_published_total")
+    );
+    println!(
+        "  edge peak RSS          {:.1} MiB",
+        f("peak_rss_bytes") / 1_048_576.0
+    );
+}
+
+fn percentiles(v: &mut [f64]) -> String {
+    if v.is_empty() {
+        return "no alerts".into();
+    }
+    v.sort_by(f64::total_cmp);
+    let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] * 1e3;
+    format!(
+        "p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms ({} events)",
+        p(0.5),
+        p(0.9),
+        p(1.0),
+        v.len()
+    )
 }
 
 fn field(line: &str, name: &str) -> Option<f64> {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{name}="))?.parse().ok())
+}
+
+fn metric(api: SocketAddr, name: &str) -> f64 {
+    let Ok((_, body)) = http_get(api, "/metrics") else {
+        return 0.0;
+    };
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| {
+            l.starts_with(name) && (name.contains('{') || l[name.len()..].starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
