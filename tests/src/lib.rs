@@ -434,6 +434,11 @@ impl AnalyzerProcess {
         .map_err(|_| anyhow::anyhow!("analyzer not ready; log:\n{}", self.log_text()))
     }
 
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

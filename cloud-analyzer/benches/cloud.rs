@@ -1,0 +1,184 @@
+//! Cloud benchmarks: `cargo bench -p cloud-analyzer --bench cloud` prints the figures.
+//! 1. crops/s through validation + store + FP32 confirm + alert, batch 1 against batch 8 (in process);
+//! 2. end-to-end latency capture -> alert through the real binary and its embedded broker on
+//!    loopback, and the analyzer's peak RSS.
+//!    Uses ../shared (real clip and models) when present, else the generated ones.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cascade_shared::config::cloud::ConfirmConfig;
+use cascade_shared::config::edge::CropConfig;
+use cascade_shared::manifest::ModelManifest;
+use cascade_shared::wire::{Compression, Crop, CropEnvelope};
+use cloud_analyzer::alert::{AlertEngine, Changes, Confirmed};
+use cloud_analyzer::confirm::{Confirmer, OnnxConfirmer};
+use cloud_analyzer::ingest;
+use cloud_analyzer::store::{Inserted, Store};
+use edge_agent::decode::{H264Decoder, VideoDecoder};
+use edge_agent::detect::{DetectParams, Detector, OnnxDetector};
+use edge_agent::source::{Mp4File, Source};
+use prost::Message;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn detector(manifest: &Path, model: Option<PathBuf>, threshold: f32) -> OnnxDetector {
+    let (m, path) = ModelManifest::load(manifest).expect("manifest");
+    let p = DetectParams { score_threshold: threshold, nms_iou: 0.45, min_box_area: 0.0, class_id: Some(m.person_class_id) };
+    OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model")
+}
+
+/// Real crops: the edge INT8 detector on frames of the clip, cut and encoded as the edge does.
+fn crops(clip: &Path, edge: &mut OnnxDetector, want: usize) -> Vec<Vec<u8>> {
+    let mut src = Mp4File::open(clip).expect("clip");
+    let mut dec = H264Decoder::new().expect("decoder");
+    let (mut frames, mut out, mut i) = (Vec::new(), Vec::new(), 0u64);
+    while let Some(au) = src.next_unit().expect("read") {
+        let _ = dec.decode(&au, &mut frames);
+        for f in frames.drain(..) {
+            i += 1;
+            if i % 15 != 0 || out.len() >= want {
+                continue;
+            }
+            for d in edge.detect(&f).expect("detect") {
+                let c = edge_agent::crop::make(&f, &d.bbox, &CropConfig::default()).expect("crop");
+                let crop = Crop {
+                    message_id: format!("bench-{}", out.len()),
+                    device_id: "bench".into(),
+                    camera_id: "cam".into(),
+                    frame_width: f.width as u32,
+                    frame_height: f.height as u32,
+                    r#box: Some(d.bbox),
+                    crop_region: Some(c.region),
+                    score: d.score,
+                    track_id: out.len() as u64,
+                    jpeg: c.jpeg,
+                    ..Crop::default()
+                };
+                out.push(CropEnvelope::wrap(&crop.encode_body(Compression::None), 0).encode_to_vec());
+            }
+        }
+    }
+    out
+}
+
+fn throughput(payloads: &[Vec<u8>], confirm_manifest: &Path, model: Option<PathBuf>, max_batch: usize) -> (f64, usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("store");
+    let (m, path) = ModelManifest::load(confirm_manifest).expect("manifest");
+    let p = DetectParams { score_threshold: 0.1, nms_iou: 0.45, min_box_area: 0.0, class_id: Some(m.person_class_id) };
+    let det = OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model");
+    let mut confirmer = OnnxConfirmer::new(det, &ConfirmConfig::default());
+    let mut engine = AlertEngine::new(30_000_000, Vec::new());
+    let (mut confirmed, start) = (0, Instant::now());
+    for chunk in payloads.chunks(max_batch) {
+        let mut valid = Vec::new();
+        for p in chunk {
+            let v = ingest::validate("cascade/v1/bench/crops", p).expect("valid");
+            if store.insert_crop(&v.crop, 0, 0).expect("insert") == Inserted::New {
+                valid.push(v.into_pending());
+            }
+        }
+        let images: Vec<_> = valid.iter().map(|p| ingest::decode_jpeg(&p.jpeg).expect("jpeg")).collect();
+        let verdicts = confirmer.confirm(&images).expect("confirm");
+        for (p, v) in valid.iter().zip(verdicts) {
+            let changes = if v.confirmed {
+                confirmed += 1;
+                let c = Confirmed {
+                    message_id: p.message_id.clone(),
+                    device_id: p.device_id.clone(),
+                    camera_id: p.camera_id.clone(),
+                    track_id: p.track_id,
+                    capture_time_us: 0,
+                    upload_time_us: 0,
+                    edge_score: p.edge_score,
+                    cloud_score: v.cloud_score,
+                    bbox: p.bbox,
+                };
+                engine.confirm(&c, 1, String::new())
+            } else {
+                Changes::default()
+            };
+            store.decide(&p.message_id, v, 1, &changes).expect("decide");
+        }
+    }
+    (payloads.len() as f64 / start.elapsed().as_secs_f64(), confirmed)
+}
+
+fn main() {
+    let shared = repo().join("../shared");
+    let real = shared.join("models").is_dir();
+    println!("cascade cloud benchmarks ({} inputs)", if real { "real ../shared" } else { "generated" });
+    let (clip, edge_manifest, edge_model, cloud_manifest, cloud_model) = if real {
+        (
+            shared.join("samples/one-by-one-person-detection.mp4"),
+            repo().join("models/yolov8n-int8.toml"),
+            Some(shared.join("models/yolov8n_int8.onnx")),
+            repo().join("models/yolov8n-fp32.toml"),
+            Some(shared.join("models/yolov8n_fp32_dequant.onnx")),
+        )
+    } else {
+        (repo().join("tests/fixtures/walker.mp4"), repo().join("models/blob-yolov8-int8.toml"), None, repo().join("models/blob-yolov8-fp32.toml"), None)
+    };
+    let mut edge = detector(&edge_manifest, edge_model, 0.5);
+    let payloads = crops(&clip, &mut edge, 48);
+    println!("{} crops from {}", payloads.len(), clip.display());
+    for batch in [1, 8] {
+        let (rate, confirmed) = throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
+        println!("ingest + FP32 confirm + alert, max_batch {batch}: {rate:.1} crops/s ({confirmed} confirmed)");
+    }
+    loopback(&payloads, &cloud_manifest);
+}
+
+/// Publishes crops (capture time = now) to the real analyzer binary at a steady pace; reports
+/// capture -> alert latency percentiles and the analyzer's peak RSS.
+fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
+    use cascade_tests::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = make_certs(dir.path()).expect("certs");
+    let (port, api) = (free_port(), std::net::SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let broker = format!(
+        r#"{{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca.display()
+    );
+    let mut cfg = analyzer_config(dir.path(), &repo(), &broker, api, 60.0);
+    cfg = cfg.replace(&repo().join("models/blob-yolov8-fp32.toml").display().to_string(), &cloud_manifest.display().to_string());
+    let Ok(analyzer) = AnalyzerProcess::start(dir.path(), &cfg, api) else {
+        println!("loopback: the analyzer binary is not built (cargo build --release --bins), skipped");
+        return;
+    };
+    let alerts = subscribe(port, &certs, "cascade/v1/alerts/+/+");
+    let _ = eventually(Duration::from_secs(10), || alerts.is_subscribed());
+    for (i, p) in payloads.iter().enumerate() {
+        let mut env = CropEnvelope::decode(p.as_slice()).expect("envelope");
+        let mut crop = Crop::decode(env.body.as_slice()).expect("crop");
+        let now = cascade_shared::clock::Clock::now_utc_us(&cascade_shared::clock::SystemClock);
+        crop.message_id = format!("loop-{i}");
+        crop.capture_time_us = now;
+        env = CropEnvelope::wrap(&crop.encode_body(Compression::None), now);
+        publish_all(port, &certs, "cascade/v1/bench/crops", vec![env.encode_to_vec()]).expect("publish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = eventually(Duration::from_secs(30), || alerts.len() >= payloads.len() / 2);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut lat: Vec<f64> = alerts
+        .all()
+        .iter()
+        .filter_map(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .filter_map(|e| Some((e["cloud_decision_time_us"].as_f64()? - e["capture_time_us"].as_f64()?) / 1e3))
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    if !lat.is_empty() {
+        let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+        println!("loopback capture -> alert ({} alerts, 10 crops/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms", lat.len(), p(0.5), p(0.9), p(0.99));
+    }
+    if let Some(pid) = analyzer.pid() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: ?");
+        println!("analyzer peak RSS: {}", hwm.trim_start_matches("VmHWM:").trim());
+    }
+}
