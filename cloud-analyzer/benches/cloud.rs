@@ -26,7 +26,12 @@ fn repo() -> PathBuf {
 
 fn detector(manifest: &Path, model: Option<PathBuf>, threshold: f32) -> OnnxDetector {
     let (m, path) = ModelManifest::load(manifest).expect("manifest");
-    let p = DetectParams { score_threshold: threshold, nms_iou: 0.45, min_box_area: 0.0, class_id: Some(m.person_class_id) };
+    let p = DetectParams {
+        score_threshold: threshold,
+        nms_iou: 0.45,
+        min_box_area: 0.0,
+        class_id: Some(m.person_class_id),
+    };
     OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model")
 }
 
@@ -57,18 +62,30 @@ fn crops(clip: &Path, edge: &mut OnnxDetector, want: usize) -> Vec<Vec<u8>> {
                     jpeg: c.jpeg,
                     ..Crop::default()
                 };
-                out.push(CropEnvelope::wrap(&crop.encode_body(Compression::None), 0).encode_to_vec());
+                out.push(
+                    CropEnvelope::wrap(&crop.encode_body(Compression::None), 0).encode_to_vec(),
+                );
             }
         }
     }
     out
 }
 
-fn throughput(payloads: &[Vec<u8>], confirm_manifest: &Path, model: Option<PathBuf>, max_batch: usize) -> (f64, usize) {
+fn throughput(
+    payloads: &[Vec<u8>],
+    confirm_manifest: &Path,
+    model: Option<PathBuf>,
+    max_batch: usize,
+) -> (f64, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
     let (m, path) = ModelManifest::load(confirm_manifest).expect("manifest");
-    let p = DetectParams { score_threshold: 0.1, nms_iou: 0.45, min_box_area: 0.0, class_id: Some(m.person_class_id) };
+    let p = DetectParams {
+        score_threshold: 0.1,
+        nms_iou: 0.45,
+        min_box_area: 0.0,
+        class_id: Some(m.person_class_id),
+    };
     let det = OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model");
     let mut confirmer = OnnxConfirmer::new(det, &ConfirmConfig::default());
     let mut engine = AlertEngine::new(30_000_000, Vec::new());
@@ -81,7 +98,10 @@ fn throughput(payloads: &[Vec<u8>], confirm_manifest: &Path, model: Option<PathB
                 valid.push(v.into_pending());
             }
         }
-        let images: Vec<_> = valid.iter().map(|p| ingest::decode_jpeg(&p.jpeg).expect("jpeg")).collect();
+        let images: Vec<_> = valid
+            .iter()
+            .map(|p| ingest::decode_jpeg(&p.jpeg).expect("jpeg"))
+            .collect();
         let verdicts = confirmer.confirm(&images).expect("confirm");
         for (p, v) in valid.iter().zip(verdicts) {
             let changes = if v.confirmed {
@@ -104,13 +124,19 @@ fn throughput(payloads: &[Vec<u8>], confirm_manifest: &Path, model: Option<PathB
             store.decide(&p.message_id, v, 1, &changes).expect("decide");
         }
     }
-    (payloads.len() as f64 / start.elapsed().as_secs_f64(), confirmed)
+    (
+        payloads.len() as f64 / start.elapsed().as_secs_f64(),
+        confirmed,
+    )
 }
 
 fn main() {
     let shared = repo().join("../shared");
     let real = shared.join("models").is_dir();
-    println!("cascade cloud benchmarks ({} inputs)", if real { "real ../shared" } else { "generated" });
+    println!(
+        "cascade cloud benchmarks ({} inputs)",
+        if real { "real ../shared" } else { "generated" }
+    );
     let (clip, edge_manifest, edge_model, cloud_manifest, cloud_model) = if real {
         (
             shared.join("samples/one-by-one-person-detection.mp4"),
@@ -120,14 +146,22 @@ fn main() {
             Some(shared.join("models/yolov8n_fp32_dequant.onnx")),
         )
     } else {
-        (repo().join("tests/fixtures/walker.mp4"), repo().join("models/blob-yolov8-int8.toml"), None, repo().join("models/blob-yolov8-fp32.toml"), None)
+        (
+            repo().join("tests/fixtures/walker.mp4"),
+            repo().join("models/blob-yolov8-int8.toml"),
+            None,
+            repo().join("models/blob-yolov8-fp32.toml"),
+            None,
+        )
     };
     let mut edge = detector(&edge_manifest, edge_model, 0.5);
     let payloads = crops(&clip, &mut edge, 48);
     println!("{} crops from {}", payloads.len(), clip.display());
     for batch in [1, 8] {
         let (rate, confirmed) = throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
-        println!("ingest + FP32 confirm + alert, max_batch {batch}: {rate:.1} crops/s ({confirmed} confirmed)");
+        println!(
+            "ingest + FP32 confirm + alert, max_batch {batch}: {rate:.1} crops/s ({confirmed} confirmed)"
+        );
     }
     loopback(&payloads, &cloud_manifest);
 }
@@ -138,7 +172,10 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
     use cascade_tests::*;
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = make_certs(dir.path()).expect("certs");
-    let (port, api) = (free_port(), std::net::SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let (port, api) = (
+        free_port(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
+    );
     let broker = format!(
         r#"{{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
         certs.server_cert.display(),
@@ -146,9 +183,17 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
         certs.ca.display()
     );
     let mut cfg = analyzer_config(dir.path(), &repo(), &broker, api, 60.0);
-    cfg = cfg.replace(&repo().join("models/blob-yolov8-fp32.toml").display().to_string(), &cloud_manifest.display().to_string());
+    cfg = cfg.replace(
+        &repo()
+            .join("models/blob-yolov8-fp32.toml")
+            .display()
+            .to_string(),
+        &cloud_manifest.display().to_string(),
+    );
     let Ok(analyzer) = AnalyzerProcess::start(dir.path(), &cfg, api) else {
-        println!("loopback: the analyzer binary is not built (cargo build --release --bins), skipped");
+        println!(
+            "loopback: the analyzer binary is not built (cargo build --release --bins), skipped"
+        );
         return;
     };
     let alerts = subscribe(port, &certs, "cascade/v1/alerts/+/+");
@@ -160,25 +205,47 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
         crop.message_id = format!("loop-{i}");
         crop.capture_time_us = now;
         env = CropEnvelope::wrap(&crop.encode_body(Compression::None), now);
-        publish_all(port, &certs, "cascade/v1/bench/crops", vec![env.encode_to_vec()]).expect("publish");
+        publish_all(
+            port,
+            &certs,
+            "cascade/v1/bench/crops",
+            vec![env.encode_to_vec()],
+        )
+        .expect("publish");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = eventually(Duration::from_secs(30), || alerts.len() >= payloads.len() / 2);
+    let _ = eventually(Duration::from_secs(30), || {
+        alerts.len() >= payloads.len() / 2
+    });
     std::thread::sleep(Duration::from_secs(1));
     let mut lat: Vec<f64> = alerts
         .all()
         .iter()
         .filter_map(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
-        .filter_map(|e| Some((e["cloud_decision_time_us"].as_f64()? - e["capture_time_us"].as_f64()?) / 1e3))
+        .filter_map(|e| {
+            Some((e["cloud_decision_time_us"].as_f64()? - e["capture_time_us"].as_f64()?) / 1e3)
+        })
         .collect();
     lat.sort_by(f64::total_cmp);
     if !lat.is_empty() {
         let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
-        println!("loopback capture -> alert ({} alerts, 10 crops/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms", lat.len(), p(0.5), p(0.9), p(0.99));
+        println!(
+            "loopback capture -> alert ({} alerts, 10 crops/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            lat.len(),
+            p(0.5),
+            p(0.9),
+            p(0.99)
+        );
     }
     if let Some(pid) = analyzer.pid() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: ?");
-        println!("analyzer peak RSS: {}", hwm.trim_start_matches("VmHWM:").trim());
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .unwrap_or("VmHWM: ?");
+        println!(
+            "analyzer peak RSS: {}",
+            hwm.trim_start_matches("VmHWM:").trim()
+        );
     }
 }

@@ -27,6 +27,16 @@ pub enum EventType {
     End,
 }
 
+impl EventType {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Update => "update",
+            Self::End => "end",
+        }
+    }
+}
+
 /// One event on `cascade/v1/alerts/{device}/{camera}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {

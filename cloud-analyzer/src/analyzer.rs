@@ -511,33 +511,38 @@ async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
     }
 }
 
-/// Publishes committed alert events (QoS 1) and camera states (retained), marking events published.
+/// Hands one committed event to the broker (QoS 1) and marks it published.
+async fn publish_event(ctx: &Ctx, seq: i64, topic: String, payload: String) -> bool {
+    if ctx
+        .client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let store = ctx.store.clone();
+    let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
+    true
+}
+
+/// Publishes committed alert events and camera states (retained).
 async fn publish(ctx: &Ctx, events: Vec<(i64, String, String)>, changes: &Changes) {
     for ((seq, topic, payload), e) in events.into_iter().zip(&changes.events) {
-        if ctx
-            .client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .is_ok()
-        {
-            let store = ctx.store.clone();
-            let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
-            let kind = serde_json::to_value(e.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+        if publish_event(ctx, seq, topic, payload).await {
             ctx.telemetry
-                .alert(&kind, &e.alert_id, &e.device_id, &e.camera_id);
+                .alert(e.kind.label(), &e.alert_id, &e.device_id, &e.camera_id);
         }
     }
     for (device, camera, on) in &changes.states {
+        let state = if *on { "ON" } else { "OFF" };
         let _ = ctx
             .client
             .publish(
                 topics::camera_state(device, camera),
                 QoS::AtLeastOnce,
                 true,
-                if *on { "ON" } else { "OFF" },
+                state,
             )
             .await;
     }
@@ -548,15 +553,7 @@ async fn republish(ctx: Ctx) {
     let store = ctx.store.clone();
     if let Ok(Ok(events)) = tokio::task::spawn_blocking(move || store.unpublished()).await {
         for (seq, topic, payload) in events {
-            if ctx
-                .client
-                .publish(topic, QoS::AtLeastOnce, false, payload)
-                .await
-                .is_ok()
-            {
-                let store = ctx.store.clone();
-                let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
-            }
+            publish_event(&ctx, seq, topic, payload).await;
         }
     }
     let cameras: Vec<(String, String)> = {

@@ -4,13 +4,7 @@ use clap::Parser;
 use cloud_analyzer::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    cascade_shared::telemetry::init_logging();
     match Cli::parse().command {
         Command::Check { config } => match cli::check(&config) {
             Ok(_) => {

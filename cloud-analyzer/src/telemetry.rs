@@ -189,17 +189,6 @@ impl Telemetry {
 
     /// Sum of a metric across labels (counters and gauges), for summaries and tests.
     pub fn total(&self, name: &str) -> f64 {
-        let full = format!("cascade_cloud_{name}");
-        self.registry
-            .gather()
-            .iter()
-            .filter(|f| f.name() == full)
-            .flat_map(|f| {
-                f.get_metric()
-                    .iter()
-                    .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
-                    .collect::<Vec<_>>()
-            })
-            .sum()
+        cascade_shared::telemetry::metric_total(&self.registry, &format!("cascade_cloud_{name}"))
     }
 }

@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod problems;
 pub mod profile;
 pub mod shutdown;
+pub mod telemetry;
 pub mod topics;
 pub mod wire;
 
