@@ -48,7 +48,7 @@ fn crops(clip: &Path, edge: &mut OnnxDetector, want: usize) -> Vec<Vec<u8>> {
                 continue;
             }
             for d in edge.detect(&f).expect("detect") {
-                let c = edge_agent::crop::make(&f, &d.bbox, &CropConfig::default()).expect("crop");
+                let c = edge_agent::crop::make(&f, &d.bbox, &crop_config()).expect("crop");
                 let crop = Crop {
                     message_id: format!("bench-{}", out.len()),
                     device_id: "bench".into(),
@@ -71,12 +71,26 @@ fn crops(clip: &Path, edge: &mut OnnxDetector, want: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// A crop the cloud did not confirm: edge score, cloud score, JPEG width and height.
+type Missed = (f32, f32, usize, usize);
+
+/// The edge's crop settings; `CASCADE_BENCH_CROP=padding,max_side` tries others.
+fn crop_config() -> CropConfig {
+    let mut c = CropConfig::default();
+    if let Ok(v) = std::env::var("CASCADE_BENCH_CROP") {
+        let mut it = v.split(',');
+        c.padding = it.next().and_then(|x| x.parse().ok()).unwrap_or(c.padding);
+        c.max_side = it.next().and_then(|x| x.parse().ok()).unwrap_or(c.max_side);
+    }
+    c
+}
+
 fn throughput(
     payloads: &[Vec<u8>],
     confirm_manifest: &Path,
     model: Option<PathBuf>,
     max_batch: usize,
-) -> (f64, usize) {
+) -> (f64, usize, Vec<Missed>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
     let (m, path) = ModelManifest::load(confirm_manifest).expect("manifest");
@@ -89,7 +103,7 @@ fn throughput(
     let det = OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model");
     let mut confirmer = OnnxConfirmer::new(det, &ConfirmConfig::default());
     let mut engine = AlertEngine::new(30_000_000, Vec::new());
-    let (mut confirmed, start) = (0, Instant::now());
+    let (mut confirmed, start, mut missed) = (0, Instant::now(), Vec::new());
     for chunk in payloads.chunks(max_batch) {
         let mut valid = Vec::new();
         for p in chunk {
@@ -103,7 +117,10 @@ fn throughput(
             .map(|p| ingest::decode_jpeg(&p.jpeg).expect("jpeg"))
             .collect();
         let verdicts = confirmer.confirm(&images).expect("confirm");
-        for (p, v) in valid.iter().zip(verdicts) {
+        for ((p, v), img) in valid.iter().zip(verdicts).zip(&images) {
+            if !v.confirmed {
+                missed.push((p.edge_score, v.cloud_score, img.width, img.height));
+            }
             let changes = if v.confirmed {
                 confirmed += 1;
                 let c = Confirmed {
@@ -127,6 +144,7 @@ fn throughput(
     (
         payloads.len() as f64 / start.elapsed().as_secs_f64(),
         confirmed,
+        missed,
     )
 }
 
@@ -158,12 +176,28 @@ fn main() {
     let payloads = crops(&clip, &mut edge, 48);
     println!("{} crops from {}", payloads.len(), clip.display());
     for batch in [1, 8] {
-        let (rate, confirmed) = throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
+        let (rate, confirmed, missed) =
+            throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
         println!(
             "ingest + FP32 confirm + alert, max_batch {batch}: {rate:.1} crops/s ({confirmed} confirmed)"
         );
+        if batch == 1 {
+            let m: Vec<String> = missed
+                .iter()
+                .map(|(e, c, w, h)| format!("edge {e:.2} cloud {c:.2} {w}x{h}"))
+                .collect();
+            println!("  not confirmed: {}", m.join(", "));
+        }
     }
-    loopback(&payloads, &cloud_manifest);
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+    println!(
+        "crop settings {:?}: {:.0} bytes per crop message on average",
+        crop_config(),
+        bytes as f64 / payloads.len().max(1) as f64
+    );
+    if std::env::var("CASCADE_BENCH_CROP").is_err() {
+        loopback(&payloads, &cloud_manifest);
+    }
 }
 
 /// Publishes crops (capture time = now) to the real analyzer binary at a steady pace; reports

@@ -241,3 +241,38 @@ fn real_detector_on_real_clip_uploads_the_people() {
         assert!(b.height() > 100.0, "a standing person is tall: {b:?}");
     }
 }
+
+#[test]
+fn starter_config_checks_clean_apart_from_its_deployment_paths() {
+    // deploy/edge-agent.toml works as written once its buffer folder and certificates exist.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = cascade_tests::make_certs(dir.path()).expect("certs");
+    let text = std::fs::read_to_string(repo().join("deploy/edge-agent.toml"))
+        .expect("starter")
+        .replace(
+            "/var/lib/cascade/buffer",
+            &dir.path().join("buffer").display().to_string(),
+        )
+        .replace("/etc/cascade/ca.pem", &certs.ca.display().to_string())
+        .replace(
+            "/etc/cascade/client.pem",
+            &certs.client_cert.display().to_string(),
+        )
+        .replace(
+            "/etc/cascade/client.key",
+            &certs.client_key.display().to_string(),
+        )
+        .replace("\"../", &format!("\"{}/", repo().display()));
+    let path = dir.path().join("edge.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -400,3 +400,59 @@ fn bad_inputs_are_rejected_by_reason_and_good_crops_still_alert() {
         "each (device, reason) logged once:\n{log}"
     );
 }
+
+#[test]
+fn analyzer_check_reports_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"broker = { mode = "external", host = "", port = 0, ca_file = "missing.pem" }
+[ingest]
+share_group = "a/b"
+[model]
+manifest = "missing.toml"
+[batch]
+max_batch = 0
+[store]
+dir = "store"
+"#,
+    )
+    .expect("write");
+    let out = std::process::Command::new(binary("cloud-analyzer"))
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in [
+        "broker.host",
+        "broker.port",
+        "ingest.share_group",
+        "batch.max_batch",
+    ] {
+        assert!(err.contains(field), "{field} not reported:\n{err}");
+    }
+    let starter = repo_root().join("deploy/cloud-analyzer.toml");
+    let text = std::fs::read_to_string(&starter).expect("starter").replace(
+        "/var/lib/cascade-cloud",
+        &dir.path().join("s").display().to_string(),
+    );
+    let ok = dir.path().join("deploy-copy.toml");
+    std::fs::write(
+        &ok,
+        text.replace("../models/", &format!("{}/models/", repo_root().display())),
+    )
+    .expect("write");
+    let out = std::process::Command::new(binary("cloud-analyzer"))
+        .args(["check", "--config"])
+        .arg(&ok)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "the starter config works as written: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

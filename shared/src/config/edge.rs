@@ -177,7 +177,7 @@ impl Default for CropConfig {
     fn default() -> Self {
         Self {
             padding: 0.15,
-            max_side: 320,
+            max_side: 640,
             jpeg_quality: 80,
         }
     }
