@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests run the binaries as processes: build them all first.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -98,25 +98,15 @@ fn capture_loop(
     looped: bool,
 ) -> Result<(), PipelineError> {
     let cam = ctx.camera_id.as_str();
-    let start_utc = ctx.clock.now_utc_us();
-    let started = Instant::now();
-    let min_gap_us = (1e6 / f64::from(ctx.max_rate_hz)) as i64;
-    let (mut last_sent, mut offset_us, mut last_pts) = (i64::MIN / 2, 0i64, 0i64);
+    let started_us = ctx.clock.monotonic_us();
+    let mut dispatch = Dispatch::new(ctx, tx);
+    let (mut offset_us, mut last_pts) = (0i64, 0i64);
     let mut frames = Vec::new();
     while !ctx.shutdown.is_cancelled() {
         let Some(au) = src.next_unit()? else {
             decoder.flush(&mut frames)?;
+            dispatch.frames(&mut frames, &mut *motion, offset_us);
             if !looped {
-                handle(
-                    ctx,
-                    &mut frames,
-                    &mut *motion,
-                    tx,
-                    start_utc,
-                    offset_us,
-                    &mut last_sent,
-                    min_gap_us,
-                );
                 break;
             }
             src.rewind()?;
@@ -124,10 +114,7 @@ fn capture_loop(
             continue;
         };
         if realtime {
-            let due = Duration::from_micros(u64::try_from(offset_us + au.pts_us).unwrap_or(0));
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                ctx.clock.sleep_blocking(wait.min(Duration::from_secs(1)));
-            }
+            pace(ctx, started_us + offset_us + au.pts_us);
         }
         ctx.telemetry.unit_read(cam, au.data.len());
         match decoder.decode(&au, &mut frames) {
@@ -136,67 +123,87 @@ fn capture_loop(
             Err(e) => return Err(e.into()),
         }
         last_pts = last_pts.max(offset_us + au.pts_us);
-        handle(
-            ctx,
-            &mut frames,
-            &mut *motion,
-            tx,
-            start_utc,
-            offset_us,
-            &mut last_sent,
-            min_gap_us,
-        );
+        dispatch.frames(&mut frames, &mut *motion, offset_us);
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle(
-    ctx: &Context,
-    frames: &mut Vec<Frame>,
-    motion: &mut dyn MotionDetector,
-    tx: &SyncSender<Job>,
+/// Waits (on the injected clock) until monotonic time `due_us`, or shutdown.
+fn pace(ctx: &Context, due_us: i64) {
+    loop {
+        let left = due_us - ctx.clock.monotonic_us();
+        if left <= 0 || ctx.shutdown.is_cancelled() {
+            return;
+        }
+        ctx.clock
+            .sleep_blocking(Duration::from_micros(left.min(200_000) as u64));
+    }
+}
+
+/// Runs motion on decoded frames and hands motion frames to the detector, at most at the
+/// configured rate (by stream time).
+struct Dispatch<'a> {
+    ctx: &'a Context,
+    tx: &'a SyncSender<Job>,
     start_utc: i64,
-    offset_us: i64,
-    last_sent: &mut i64,
     min_gap_us: i64,
-) {
-    let cam = ctx.camera_id.as_str();
-    for mut frame in frames.drain(..) {
-        frame.pts_us += offset_us;
-        ctx.telemetry.frame_only(cam);
-        let m = motion.detect(&frame);
-        ctx.telemetry.motion(cam, m.boxes.len(), m.recalibrated);
-        if m.boxes.is_empty() {
-            continue;
+    last_sent: i64,
+}
+
+impl<'a> Dispatch<'a> {
+    fn new(ctx: &'a Context, tx: &'a SyncSender<Job>) -> Self {
+        let min_gap_us = (1e6 / f64::from(ctx.max_rate_hz)) as i64;
+        Self {
+            ctx,
+            tx,
+            start_utc: ctx.clock.now_utc_us(),
+            min_gap_us,
+            last_sent: i64::MIN / 2,
         }
-        if frame.pts_us - *last_sent < min_gap_us {
-            ctx.telemetry.detector_dropped(cam, "rate_limit");
-            continue;
+    }
+
+    fn frames(&mut self, frames: &mut Vec<Frame>, motion: &mut dyn MotionDetector, offset_us: i64) {
+        let cam = self.ctx.camera_id.as_str();
+        for mut frame in frames.drain(..) {
+            frame.pts_us += offset_us;
+            self.ctx.telemetry.frame_only(cam);
+            let m = motion.detect(&frame);
+            self.ctx
+                .telemetry
+                .motion(cam, m.boxes.len(), m.recalibrated);
+            if m.boxes.is_empty() {
+                continue;
+            }
+            if frame.pts_us - self.last_sent < self.min_gap_us {
+                self.ctx.telemetry.detector_dropped(cam, "rate_limit");
+                continue;
+            }
+            let pts = frame.pts_us;
+            if self.send(Job {
+                frame,
+                capture_us: self.start_utc + pts,
+            }) {
+                self.last_sent = pts;
+            }
         }
-        let capture_us = start_utc + frame.pts_us;
-        let pts = frame.pts_us;
-        let job = Job { frame, capture_us };
-        // A live source must never wait for the detector: drop and count. A file played as fast
-        // as possible has no clock to keep up with, so it waits instead (results do not depend on
-        // CPU speed).
-        let sent = if ctx.live {
-            match tx.try_send(job) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    ctx.telemetry.detector_dropped(cam, "busy");
-                    false
-                }
-                Err(TrySendError::Disconnected(_)) => return,
+    }
+
+    /// A live source never waits for the detector: the frame is dropped and counted. A file
+    /// played as fast as possible has no clock to keep up with, so it waits instead (results do
+    /// not depend on CPU speed).
+    fn send(&self, job: Job) -> bool {
+        if !self.ctx.live {
+            return self.tx.send(job).is_ok();
+        }
+        match self.tx.try_send(job) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.ctx
+                    .telemetry
+                    .detector_dropped(&self.ctx.camera_id, "busy");
+                false
             }
-        } else {
-            if tx.send(job).is_err() {
-                return;
-            }
-            true
-        };
-        if sent {
-            *last_sent = pts;
+            Err(TrySendError::Disconnected(_)) => false,
         }
     }
 }

@@ -456,3 +456,67 @@ dir = "store"
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn replicas_in_a_shared_subscription_split_the_crops() {
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let mosquitto = Mosquitto::start(bin, dir, true).expect("mosquitto");
+    let certs = mosquitto.certs.clone();
+    let broker = format!(
+        r#"{{ mode = "external", host = "localhost", port = {}, ca_file = "{}", client_cert_file = "{}", client_key_file = "{}" }}"#,
+        mosquitto.port,
+        certs.ca.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    );
+    let mut replicas = Vec::new();
+    for i in 0..2 {
+        let rdir = dir.join(format!("replica-{i}"));
+        std::fs::create_dir_all(&rdir).expect("dir");
+        let api = api_addr();
+        let cfg = analyzer_config(&rdir, &repo_root(), &broker, api, 60.0).replace(
+            "[model]",
+            &format!(
+                "[ingest]\nclient_id = \"analyzer-{i}\"\nshare_group = \"analyzers\"\n\n[model]"
+            ),
+        );
+        replicas.push(AnalyzerProcess::start(&rdir, &cfg, api).expect("replica starts"));
+    }
+    let crops = subscribe(mosquitto.port, &certs, "cascade/v1/+/crops");
+    eventually(Duration::from_secs(10), || crops.is_subscribed()).expect("subscriber");
+    let edge = edge_config(
+        dir,
+        &repo_root(),
+        mosquitto.port,
+        &certs,
+        "reupload_interval_s = 0.05\nbetter_score = 0.0",
+        false,
+    );
+    run_edge(&edge).expect("edge agent");
+    let sent = crops.len();
+    assert!(sent >= 10, "enough crops: {sent}");
+    let stored = |r: &AnalyzerProcess| {
+        http_json(r.api, "/api/devices")
+            .ok()
+            .and_then(|(_, d)| d["devices"][0]["crops"].as_u64())
+            .unwrap_or(0)
+    };
+    eventually(Duration::from_secs(20), || {
+        replicas.iter().map(stored).sum::<u64>() == sent as u64
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "stored {:?} of {sent}",
+            replicas.iter().map(stored).collect::<Vec<_>>()
+        )
+    });
+    assert!(
+        replicas.iter().all(|r| stored(r) > 0),
+        "both replicas got crops: {:?}",
+        replicas.iter().map(stored).collect::<Vec<_>>()
+    );
+}
