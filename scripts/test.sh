@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README; .ci/run calls exactly this). Idempotent set-up first, then
-# formatting, lints, and every test: unit, property, SIGKILL, real ONNX Runtime, real Mosquitto/TLS.
+# formatting, lints, and every test: unit, property, SIGKILL, real ONNX Runtime, real Mosquitto/TLS,
+# end to end. Ends with one line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -8,4 +9,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the binaries as processes: build them all first.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
