@@ -156,13 +156,6 @@ impl Telemetry {
         })
     }
 
-    pub fn frame_decoded(&self, camera: &str, unit_bytes: usize) {
-        self.frames.with_label_values(&[camera]).inc();
-        self.input_bytes
-            .with_label_values(&[camera])
-            .inc_by(unit_bytes as u64);
-    }
-
     pub fn unit_read(&self, camera: &str, unit_bytes: usize) {
         self.input_bytes
             .with_label_values(&[camera])
