@@ -35,7 +35,8 @@ pub struct BackgroundMotion {
     mask: Vec<u8>,
     dilated: Vec<u8>,
     ignore: Vec<bool>,
-    row_acc: Vec<u32>,
+    /// Column sums of the current band of `factor` rows (u16: at most 257 rows of 255).
+    row_acc: Vec<u16>,
     warmup_left: u32,
 }
 
@@ -64,7 +65,8 @@ impl BackgroundMotion {
     }
 
     fn setup(&mut self, frame: &Frame) -> Geometry {
-        let factor = (frame.width / self.cfg.width.max(1) as usize).max(1);
+        // At most 128 rows per band keeps the u16 column sums from overflowing.
+        let factor = (frame.width / self.cfg.width.max(1) as usize).clamp(1, 128);
         let g = Geometry {
             src_w: frame.width,
             src_h: frame.height,
@@ -91,12 +93,12 @@ impl BackgroundMotion {
             self.row_acc.fill(0);
             for row in frame.y[sy * f * g.src_w..].chunks_exact(g.src_w).take(f) {
                 for (acc, &p) in self.row_acc.iter_mut().zip(row) {
-                    *acc += u32::from(p);
+                    *acc += u16::from(p);
                 }
             }
             let out = &mut self.small[sy * g.w..(sy + 1) * g.w];
             for (o, block) in out.iter_mut().zip(self.row_acc.chunks_exact(f)) {
-                *o = (block.iter().sum::<u32>() / area) as u8;
+                *o = (block.iter().map(|&v| u32::from(v)).sum::<u32>() / area) as u8;
             }
         }
     }
