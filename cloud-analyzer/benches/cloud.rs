@@ -210,12 +210,7 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
         free_port(),
         std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
     );
-    let broker = format!(
-        r#"{{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
-        certs.server_cert.display(),
-        certs.server_key.display(),
-        certs.ca.display()
-    );
+    let broker = embedded_broker_toml(port, &certs);
     let mut cfg = analyzer_config(dir.path(), &repo(), &broker, api, 60.0);
     cfg = cfg.replace(
         &repo()

@@ -17,45 +17,15 @@ fn write_config(
     broker: &Mosquitto,
     clip: &Path,
     manifest: &Path,
-    extra: &str,
+    detector: &str,
 ) -> std::path::PathBuf {
-    let cfg = format!(
-        r#"
-[device]
-id = "dev-e2e"
-
-[[camera]]
-id = "cam-1"
-source = {{ kind = "file", path = "{clip}", realtime = false }}
-
-[detector]
-manifest = "{manifest}"
-{extra}
-
-[buffer]
-dir = "{buffer}"
-
-[uplink]
-host = "localhost"
-port = {port}
-ca_file = "{ca}"
-client_cert_file = "{cert}"
-client_key_file = "{key}"
-
-[telemetry]
-listen = "127.0.0.1:0"
-"#,
-        clip = clip.display(),
-        manifest = manifest.display(),
-        buffer = dir.join("buffer").display(),
-        port = broker.port,
-        ca = broker.certs.ca.display(),
-        cert = broker.certs.client_cert.display(),
-        key = broker.certs.client_key.display(),
-    );
-    let path = dir.join("edge.toml");
-    std::fs::write(&path, cfg).expect("config");
-    path
+    let o = cascade_tests::EdgeOptions {
+        clip: clip.to_path_buf(),
+        manifest: manifest.to_path_buf(),
+        detector: detector.into(),
+        ..cascade_tests::EdgeOptions::walker(&repo())
+    };
+    cascade_tests::write_edge_config(dir, broker.port, &broker.certs, &o)
 }
 
 /// Runs the agent to completion (`--exit-when-done`) and returns the decoded crops received.

@@ -489,15 +489,33 @@ pub fn run_edge(config: &Path) -> anyhow::Result<String> {
     Ok(log)
 }
 
-/// An edge config for the walker clip against `port` with the harness's client certificate.
-pub fn edge_config(
-    dir: &Path,
-    repo: &Path,
-    port: u16,
-    certs: &Certs,
-    extra_tracker: &str,
-    realtime: bool,
-) -> PathBuf {
+/// What an edge test config varies.
+#[derive(Debug, Clone)]
+pub struct EdgeOptions {
+    pub clip: PathBuf,
+    pub manifest: PathBuf,
+    /// Extra lines for `[detector]` and `[tracker]`.
+    pub detector: String,
+    pub tracker: String,
+    pub realtime: bool,
+}
+
+impl EdgeOptions {
+    /// The generated walker clip and INT8 test detector at 10 Hz, as fast as possible.
+    pub fn walker(repo: &Path) -> Self {
+        Self {
+            clip: repo.join("tests/fixtures/walker.mp4"),
+            manifest: repo.join("models/blob-yolov8-int8.toml"),
+            detector: "max_rate_hz = 10.0".into(),
+            tracker: String::new(),
+            realtime: false,
+        }
+    }
+}
+
+/// Writes `dir/edge.toml`: device `dev-e2e`, camera `cam-1`, uploading to `port` over TLS with
+/// the harness's client certificate.
+pub fn write_edge_config(dir: &Path, port: u16, certs: &Certs, o: &EdgeOptions) -> PathBuf {
     let text = format!(
         r#"[device]
 id = "dev-e2e"
@@ -508,10 +526,10 @@ source = {{ kind = "file", path = "{clip}", realtime = {realtime} }}
 
 [detector]
 manifest = "{manifest}"
-max_rate_hz = 10.0
+{detector}
 
 [tracker]
-{extra_tracker}
+{tracker}
 
 [buffer]
 dir = "{buffer}"
@@ -526,8 +544,11 @@ client_key_file = "{key}"
 [telemetry]
 listen = "127.0.0.1:0"
 "#,
-        clip = repo.join("tests/fixtures/walker.mp4").display(),
-        manifest = repo.join("models/blob-yolov8-int8.toml").display(),
+        clip = o.clip.display(),
+        manifest = o.manifest.display(),
+        detector = o.detector,
+        tracker = o.tracker,
+        realtime = o.realtime,
         buffer = dir.join("edge-buffer").display(),
         ca = certs.ca.display(),
         cert = certs.client_cert.display(),
@@ -536,6 +557,43 @@ listen = "127.0.0.1:0"
     let path = dir.join("edge.toml");
     std::fs::write(&path, text).expect("edge config");
     path
+}
+
+/// The walker clip against `port`, with extra `[tracker]` lines.
+pub fn edge_config(
+    dir: &Path,
+    repo: &Path,
+    port: u16,
+    certs: &Certs,
+    tracker: &str,
+    realtime: bool,
+) -> PathBuf {
+    let o = EdgeOptions {
+        tracker: tracker.into(),
+        realtime,
+        ..EdgeOptions::walker(repo)
+    };
+    write_edge_config(dir, port, certs, &o)
+}
+
+/// `broker = ...` value for an analyzer with its embedded broker on `port`, TLS, client certificates.
+pub fn embedded_broker_toml(port: u16, certs: &Certs) -> String {
+    format!(
+        r#"{{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca.display()
+    )
+}
+
+/// `broker = ...` value for an analyzer on an external broker (Mosquitto) on `port`, TLS, client certificates.
+pub fn external_broker_toml(port: u16, certs: &Certs) -> String {
+    format!(
+        r#"{{ mode = "external", host = "localhost", port = {port}, ca_file = "{}", client_cert_file = "{}", client_key_file = "{}" }}"#,
+        certs.ca.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    )
 }
 
 /// An analyzer config. `broker` is the TOML value of `broker = ...`.

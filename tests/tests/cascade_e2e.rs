@@ -27,12 +27,7 @@ fn embedded(cooldown_s: f64) -> Cascade {
     let dir = tmp.path().to_path_buf();
     let certs = make_certs(&dir).expect("certs");
     let (port, api) = (free_port(), api_addr());
-    let broker = format!(
-        r#"{{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
-        certs.server_cert.display(),
-        certs.server_key.display(),
-        certs.ca.display()
-    );
+    let broker = embedded_broker_toml(port, &certs);
     let analyzer = AnalyzerProcess::start(
         &dir,
         &analyzer_config(&dir, &repo_root(), &broker, api, cooldown_s),
@@ -58,13 +53,7 @@ fn on_mosquitto(cooldown_s: f64) -> Option<Cascade> {
     let mosquitto = Mosquitto::start(bin, &dir, true).expect("mosquitto");
     let certs = mosquitto.certs.clone();
     let api = api_addr();
-    let broker = format!(
-        r#"{{ mode = "external", host = "localhost", port = {}, ca_file = "{}", client_cert_file = "{}", client_key_file = "{}" }}"#,
-        mosquitto.port,
-        certs.ca.display(),
-        certs.client_cert.display(),
-        certs.client_key.display()
-    );
+    let broker = external_broker_toml(mosquitto.port, &certs);
     let analyzer = AnalyzerProcess::start(
         &dir,
         &analyzer_config(&dir, &repo_root(), &broker, api, cooldown_s),
@@ -466,13 +455,7 @@ fn replicas_in_a_shared_subscription_split_the_crops() {
     let dir = tmp.path();
     let mosquitto = Mosquitto::start(bin, dir, true).expect("mosquitto");
     let certs = mosquitto.certs.clone();
-    let broker = format!(
-        r#"{{ mode = "external", host = "localhost", port = {}, ca_file = "{}", client_cert_file = "{}", client_key_file = "{}" }}"#,
-        mosquitto.port,
-        certs.ca.display(),
-        certs.client_cert.display(),
-        certs.client_key.display()
-    );
+    let broker = external_broker_toml(mosquitto.port, &certs);
     let mut replicas = Vec::new();
     for i in 0..2 {
         let rdir = dir.join(format!("replica-{i}"));

@@ -79,10 +79,8 @@ fn analyzer_toml(
 ) -> anyhow::Result<String> {
     let starter = std::fs::read_to_string(repo.join("deploy/cloud-analyzer.toml"))?;
     let broker = format!(
-        r#"broker = {{ mode = "embedded", listen = "127.0.0.1:{port}", cert_file = "{}", key_file = "{}", ca_file = "{}" }}"#,
-        certs.server_cert.display(),
-        certs.server_key.display(),
-        certs.ca.display()
+        "broker = {}",
+        cascade_tests::embedded_broker_toml(port, certs)
     );
     Ok(starter
         .replacen(
