@@ -246,3 +246,23 @@ fn starter_config_checks_clean_apart_from_its_deployment_paths() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn interlaced_camera_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = cascade_tests::make_certs(dir.path()).expect("certs");
+    let o = cascade_tests::EdgeOptions {
+        clip: repo().join("tests/fixtures/interlaced.h264"),
+        ..cascade_tests::EdgeOptions::walker(&repo())
+    };
+    // No broker needed: the pipeline stops before anything is uploaded.
+    let config = cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
+    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+        .args(["run", "--exit-when-done", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interlaced") && err.contains("progressive"), "{err}");
+}
