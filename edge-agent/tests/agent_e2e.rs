@@ -256,7 +256,8 @@ fn interlaced_camera_is_refused_with_a_clear_message() {
         ..cascade_tests::EdgeOptions::walker(&repo())
     };
     // No broker needed: the pipeline stops before anything is uploaded.
-    let config = cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
+    let config =
+        cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
     let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
         .args(["run", "--exit-when-done", "--config"])
         .arg(&config)
@@ -264,5 +265,8 @@ fn interlaced_camera_is_refused_with_a_clear_message() {
         .expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("interlaced") && err.contains("progressive"), "{err}");
+    assert!(
+        err.contains("interlaced") && err.contains("progressive"),
+        "{err}"
+    );
 }

@@ -165,3 +165,132 @@ fn broker_killed_mid_stream_loses_nothing() {
         sub.len() - N
     );
 }
+
+/// A broker that accepts connections and publishes but never acknowledges them (a stuck session).
+/// Returns (connections, publishes) counters.
+async fn silent_broker(
+    listener: tokio::net::TcpListener,
+) -> (
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (conns, pubs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, p) = (conns.clone(), pubs.clone());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let p = p.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Fixed header: type byte, then the remaining length as a varint.
+                    let Ok(kind) = sock.read_u8().await else {
+                        return;
+                    };
+                    let (mut len, mut shift) = (0usize, 0);
+                    loop {
+                        let Ok(b) = sock.read_u8().await else { return };
+                        len |= usize::from(b & 0x7F) << shift;
+                        shift += 7;
+                        if b & 0x80 == 0 {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if sock.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let reply: &[u8] = match kind >> 4 {
+                        1 => &[0x20, 0x02, 0x00, 0x00], // CONNECT -> CONNACK accepted
+                        12 => &[0xD0, 0x00],            // PINGREQ -> PINGRESP
+                        3 => {
+                            p.fetch_add(1, Ordering::SeqCst); // PUBLISH: never acknowledged
+                            &[]
+                        }
+                        _ => &[],
+                    };
+                    if !reply.is_empty() && sock.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (conns, pubs)
+}
+
+#[test]
+fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
+    use std::sync::atomic::Ordering;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (conns, pubs) = rt.block_on(silent_broker(listener));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let buffer = Arc::new(
+        Buffer::open(
+            dir.path(),
+            Limits {
+                max_bytes: 1 << 30,
+                max_age_us: i64::MAX / 2,
+            },
+        )
+        .expect("buffer"),
+    );
+    let c = crop(1);
+    buffer
+        .push(
+            0,
+            vec![NewRecord {
+                camera: "cam-1",
+                build: Box::new(move |seq| {
+                    store_body(&Crop { sequence: seq, ..c }.encode_body(Compression::None))
+                }),
+            }],
+        )
+        .expect("push");
+    // Plain TCP is allowed on loopback for this stand-in broker.
+    let cfg: UplinkConfig = toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {port}\ntls = false\nack_timeout_s = 5.0\nkeep_alive_s = 30"
+    ))
+    .expect("config");
+    let telemetry = Telemetry::new("dev-1");
+    let clock: SharedClock = Arc::new(SystemClock);
+    let uplink = Uplink::new(
+        "dev-1",
+        &cfg,
+        buffer.clone(),
+        telemetry.clone(),
+        clock,
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let options = uplink.options(&cfg).expect("options");
+    let shutdown = Shutdown::new();
+    let task = rt.spawn(uplink.run(options, shutdown.clone()));
+    // The status and the crop, then after 5 s without PUBACK a reconnect and both again.
+    eventually(Duration::from_secs(20), || {
+        conns.load(Ordering::SeqCst) >= 2 && pubs.load(Ordering::SeqCst) >= 4
+    })
+    .unwrap_or_else(|_| {
+        panic!(
+            "connections {}, publishes {}",
+            conns.load(Ordering::SeqCst),
+            pubs.load(Ordering::SeqCst)
+        )
+    });
+    shutdown.cancel();
+    rt.block_on(task).expect("uplink");
+    assert_eq!(
+        buffer.stats().records,
+        1,
+        "never acknowledged, so still buffered"
+    );
+    assert!(telemetry.total("mqtt_disconnects_total") >= 1.0);
+}

@@ -17,7 +17,8 @@ pub enum Slot {
 pub struct AckTracker {
     window: u16,
     free: Vec<u16>,
-    inflight: HashMap<u16, Slot>,
+    /// Each in-flight packet id: what it carries and when it was sent (monotonic us).
+    inflight: HashMap<u16, (Slot, i64)>,
     /// Highest buffer key sent in this session; the next fill starts after it.
     cursor: u64,
 }
@@ -54,19 +55,24 @@ impl AckTracker {
         self.cursor
     }
 
-    /// Takes a packet id for `slot`, or `None` when the window is full.
-    pub fn send(&mut self, slot: Slot) -> Option<u16> {
+    /// Takes a packet id for `slot` sent at `now_us`, or `None` when the window is full.
+    pub fn send(&mut self, slot: Slot, now_us: i64) -> Option<u16> {
         let pkid = self.free.pop()?;
         if let Slot::Record { key, .. } = slot {
             self.cursor = self.cursor.max(key);
         }
-        self.inflight.insert(pkid, slot);
+        self.inflight.insert(pkid, (slot, now_us));
         Some(pkid)
+    }
+
+    /// When the longest-waiting publish was sent (a PUBACK that never comes stalls the window).
+    pub fn oldest_sent_us(&self) -> Option<i64> {
+        self.inflight.values().map(|(_, t)| *t).min()
     }
 
     /// A PUBACK arrived: what it acknowledges, if the id was in flight in this session.
     pub fn ack(&mut self, pkid: u16) -> Option<Slot> {
-        let slot = self.inflight.remove(&pkid)?;
+        let (slot, _) = self.inflight.remove(&pkid)?;
         self.free.push(pkid);
         Some(slot)
     }
@@ -87,21 +93,32 @@ mod tests {
     #[test]
     fn ids_are_reused_only_after_their_ack() {
         let mut t = AckTracker::new(2);
-        let a = t.send(rec(1)).expect("room");
-        let b = t.send(rec(2)).expect("room");
+        let a = t.send(rec(1), 0).expect("room");
+        let b = t.send(rec(2), 0).expect("room");
         assert_ne!(a, b);
-        assert!(t.send(rec(3)).is_none(), "window full");
+        assert!(t.send(rec(3), 0).is_none(), "window full");
         assert_eq!(t.ack(b), Some(rec(2)));
         assert_eq!(t.ack(b), None, "a duplicate PUBACK acknowledges nothing");
-        assert_eq!(t.send(rec(3)), Some(b));
+        assert_eq!(t.send(rec(3), 0), Some(b));
         assert_eq!(t.cursor(), 3);
+    }
+
+    #[test]
+    fn the_oldest_unacknowledged_send_is_known() {
+        let mut t = AckTracker::new(4);
+        assert_eq!(t.oldest_sent_us(), None);
+        let a = t.send(rec(1), 100).expect("room");
+        t.send(rec(2), 200).expect("room");
+        assert_eq!(t.oldest_sent_us(), Some(100));
+        t.ack(a);
+        assert_eq!(t.oldest_sent_us(), Some(200));
     }
 
     #[test]
     fn reset_forgets_everything_in_flight() {
         let mut t = AckTracker::new(4);
-        let a = t.send(rec(1)).expect("room");
-        t.send(Slot::Status).expect("room");
+        let a = t.send(rec(1), 0).expect("room");
+        t.send(Slot::Status, 0).expect("room");
         t.reset();
         assert_eq!(
             t.ack(a),
@@ -126,7 +143,7 @@ mod tests {
                         // Fill the window from the buffer, after the cursor.
                         let next: Vec<u64> = buffer.range(t.cursor() + 1..).take(t.room()).copied().collect();
                         for key in next {
-                            let pkid = t.send(rec(key)).expect("room");
+                            let pkid = t.send(rec(key), 0).expect("room");
                             wire.push((pkid, key));
                         }
                     }
@@ -150,7 +167,7 @@ mod tests {
             while !buffer.is_empty() {
                 let next: Vec<u64> = buffer.range(t.cursor() + 1..).take(t.room()).copied().collect();
                 for key in next {
-                    let pkid = t.send(rec(key)).expect("room");
+                    let pkid = t.send(rec(key), 0).expect("room");
                     let acked = t.ack(pkid);
                     prop_assert_eq!(acked, Some(rec(key)));
                     prop_assert!(deleted.insert(key));

@@ -93,6 +93,8 @@ pub struct Uplink {
     connected: bool,
     /// The retained `online` status is to be published (after each connect).
     status_due: bool,
+    /// A publish unacknowledged this long means a stuck session: reconnect and resend.
+    ack_timeout_us: i64,
 }
 
 impl Uplink {
@@ -117,6 +119,7 @@ impl Uplink {
             backoff: Backoff::new(cfg.reconnect_max_s),
             connected: false,
             status_due: false,
+            ack_timeout_us: (cfg.ack_timeout_s * 1e6) as i64,
         }
     }
 
@@ -152,8 +155,11 @@ impl Uplink {
             if self.connected {
                 self.fill(&mut eventloop).await;
             }
-            let can_wake =
-                self.connected && eventloop.pending.is_empty() && self.tracker.room() > 0;
+            // Racing poll() is safe only while nothing is queued: then it waits on the socket or an
+            // empty channel, where dropping it loses nothing.
+            let idle = self.connected && eventloop.pending.is_empty();
+            let can_wake = idle && self.tracker.room() > 0;
+            let ack_wait = self.ack_wait().filter(|_| idle);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -161,13 +167,36 @@ impl Uplink {
                     Ok(ev) => self.on_event(ev).await,
                     Err(e) => self.on_error(&e, &shutdown).await,
                 },
-                // Only while nothing is queued: then poll is waiting on the socket or an empty
-                // channel, where dropping it loses nothing.
                 () = self.wake.notified(), if can_wake => {}
+                () = tokio::time::sleep(ack_wait.unwrap_or_default()), if ack_wait.is_some() => {
+                    self.on_ack_timeout(&mut eventloop);
+                }
             }
         }
         self.goodbye(&mut eventloop).await;
         drop(client);
+    }
+
+    /// How long until the oldest unacknowledged publish times out (`None` when none is in flight).
+    fn ack_wait(&self) -> Option<Duration> {
+        let oldest = self.tracker.oldest_sent_us()?;
+        let left = oldest + self.ack_timeout_us - self.clock.monotonic_us();
+        Some(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+    }
+
+    /// A PUBACK that never came: drop the connection; the next poll reconnects and everything
+    /// unacknowledged is sent again.
+    fn on_ack_timeout(&mut self, eventloop: &mut EventLoop) {
+        if self.ack_wait().is_some_and(|w| !w.is_zero()) {
+            return;
+        }
+        eventloop.clean();
+        eventloop.network = None;
+        self.connected = false;
+        self.tracker.reset();
+        let timeout = format!("no PUBACK for {} s", self.ack_timeout_us / 1_000_000);
+        self.telemetry
+            .mqtt_disconnected("ack_timeout", &timeout, 0.0);
     }
 
     async fn on_event(&mut self, ev: Event) {
@@ -220,7 +249,7 @@ impl Uplink {
     /// Queues the status (when due) and buffered crops up to the in-flight window.
     async fn fill(&mut self, eventloop: &mut EventLoop) {
         if self.status_due
-            && let Some(pkid) = self.tracker.send(Slot::Status)
+            && let Some(pkid) = self.tracker.send(Slot::Status, self.clock.monotonic_us())
         {
             {
                 let mut p =
@@ -253,10 +282,11 @@ impl Uplink {
             return;
         };
         let payload = CropEnvelope::wrap(&body, now_us).encode_to_vec();
-        let Some(pkid) = self.tracker.send(Slot::Record {
+        let slot = Slot::Record {
             key: rec.key,
             bytes: payload.len(),
-        }) else {
+        };
+        let Some(pkid) = self.tracker.send(slot, self.clock.monotonic_us()) else {
             return;
         };
         let mut p = Publish::new(&self.crops_topic, QoS::AtLeastOnce, payload);

@@ -229,6 +229,9 @@ pub struct UplinkConfig {
     pub max_inflight: u16,
     #[serde(default = "default_backoff_max")]
     pub reconnect_max_s: f64,
+    /// A publish unacknowledged this long means a stuck session: reconnect and resend.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_s: f64,
     #[serde(default = "default_compression")]
     pub compression: Compression,
 }
@@ -247,6 +250,9 @@ fn default_inflight() -> u16 {
 }
 fn default_backoff_max() -> f64 {
     30.0
+}
+fn default_ack_timeout() -> f64 {
+    60.0
 }
 fn default_compression() -> Compression {
     Compression::None
@@ -475,6 +481,11 @@ impl EdgeConfig {
         p.check(
             u.keep_alive_s >= 5,
             "uplink.keep_alive_s",
+            "must be at least 5",
+        );
+        p.check(
+            u.ack_timeout_s >= 5.0,
+            "uplink.ack_timeout_s",
             "must be at least 5",
         );
         p.check(
