@@ -19,6 +19,7 @@ pub struct Telemetry {
     alerts: IntCounterVec,
     end_to_end: Histogram,
     pending: IntGauge,
+    confirm_ratio: prometheus::Gauge,
     mqtt_connected: IntGauge,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
@@ -50,6 +51,13 @@ impl Telemetry {
         )
         .expect("gauge");
         r.register(Box::new(pending.clone()))
+            .expect("unique metric name");
+        let ratio = prometheus::Gauge::new(
+            "confirm_ratio",
+            "Share of decided crops the confirm model confirmed",
+        )
+        .expect("gauge");
+        r.register(Box::new(ratio.clone()))
             .expect("unique metric name");
         let mqtt =
             IntGauge::new("mqtt_connected", "1 while connected to the broker").expect("gauge");
@@ -103,6 +111,7 @@ impl Telemetry {
                 secs,
             ),
             pending,
+            confirm_ratio: ratio,
             mqtt_connected: mqtt,
             registry,
             logged: Mutex::new(HashMap::new()),
@@ -160,6 +169,9 @@ impl Telemetry {
             }])
             .inc();
         self.end_to_end.observe(latency_s.max(0.0));
+        let yes = self.verdicts.with_label_values(&["confirmed"]).get() as f64;
+        let no = self.verdicts.with_label_values(&["unconfirmed"]).get() as f64;
+        self.confirm_ratio.set(yes / (yes + no).max(1.0));
     }
 
     pub fn alert(&self, kind: &str, alert_id: &str, device: &str, camera: &str) {
