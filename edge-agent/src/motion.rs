@@ -34,6 +34,7 @@ pub struct BackgroundMotion {
     small: Vec<u8>,
     mask: Vec<u8>,
     dilated: Vec<u8>,
+    scratch: Vec<u8>,
     ignore: Vec<bool>,
     /// Column sums of the current band of `factor` rows (u16: at most 257 rows of 255).
     row_acc: Vec<u16>,
@@ -59,6 +60,7 @@ impl BackgroundMotion {
             small: Vec::new(),
             mask: Vec::new(),
             dilated: Vec::new(),
+            scratch: Vec::new(),
             ignore: Vec::new(),
             row_acc: Vec::new(),
         }
@@ -78,6 +80,7 @@ impl BackgroundMotion {
         self.small = vec![0; n];
         self.mask = vec![0; n];
         self.dilated = vec![0; n];
+        self.scratch = vec![0; n];
         self.row_acc = vec![0; frame.width];
         self.ignore = rasterize_masks(&self.cfg.masks, g.w, g.h);
         self.geom = Some(g);
@@ -136,7 +139,7 @@ impl BackgroundMotion {
     }
 
     fn boxes(&mut self, g: Geometry) -> Vec<BoxPx> {
-        dilate3(&self.mask, &mut self.dilated, g.w, g.h);
+        dilate3(&self.mask, &mut self.scratch, &mut self.dilated, g.w, g.h);
         let min_px = (self.cfg.min_area * (g.w * g.h) as f32).max(1.0) as usize;
         let scale_x = g.src_w as f32 / g.w as f32;
         let scale_y = g.src_h as f32 / g.h as f32;
@@ -197,9 +200,8 @@ impl MotionDetector for BackgroundMotion {
     }
 }
 
-/// 3x3 binary dilation, separable.
-fn dilate3(src: &[u8], dst: &mut [u8], w: usize, h: usize) {
-    let mut tmp = vec![0u8; src.len()];
+/// 3x3 binary dilation, separable; `tmp` is scratch of the same size.
+fn dilate3(src: &[u8], tmp: &mut [u8], dst: &mut [u8], w: usize, h: usize) {
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
         let out = &mut tmp[y * w..(y + 1) * w];
