@@ -33,8 +33,8 @@ pub enum Command {
 }
 
 pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
-    let cfg = CloudConfig::load(path)?;
-    let mut p = Problems::new();
+    let cfg = CloudConfig::read(path)?;
+    let mut p = cfg.validate();
     match ModelManifest::load(&cfg.model.manifest) {
         Ok((m, model)) => {
             if let Err(e) = m.verify_file(&model) {

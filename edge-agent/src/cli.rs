@@ -38,8 +38,8 @@ pub enum Command {
 
 /// Every problem with a config file and what it points to. Loads nothing heavy.
 pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
-    let cfg = EdgeConfig::load(path)?;
-    let mut p = Problems::new();
+    let cfg = EdgeConfig::read(path)?;
+    let mut p = cfg.validate();
     for (i, cam) in cfg.cameras.iter().enumerate() {
         let SourceConfig::File { path, .. } = &cam.source;
         p.check(
@@ -72,6 +72,11 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
                 Err(e) => p.push(field, format!("{}: {e}", f.display())),
             }
         }
+    }
+    if cfg.uplink.tls
+        && let Err(e) = crate::uplink::tls::client_config(&cfg.uplink)
+    {
+        p.push("uplink", e);
     }
     check_writable(&cfg.buffer.dir, &mut p);
     if let Some(profile) = &cfg.device.profile

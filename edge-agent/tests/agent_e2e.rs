@@ -144,7 +144,7 @@ port = 0
         .expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for field in ["device.id", "uplink.port", "uplink.ca_file"] {
+    for field in ["device.id", "uplink.port", "missing.mp4", "missing.toml"] {
         assert!(err.contains(field), "{field} not reported:\n{err}");
     }
     let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))

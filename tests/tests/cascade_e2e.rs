@@ -420,6 +420,8 @@ dir = "store"
         "broker.port",
         "ingest.share_group",
         "batch.max_batch",
+        "missing.toml",
+        "missing.pem",
     ] {
         assert!(err.contains(field), "{field} not reported:\n{err}");
     }

@@ -6,7 +6,7 @@
 //! between polls, so the mapping from packet id to record never depends on rumqttc's internals.
 
 pub mod acks;
-mod tls;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

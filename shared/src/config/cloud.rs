@@ -179,9 +179,16 @@ impl Default for ApiConfig {
 
 impl CloudConfig {
     pub fn load(path: &Path) -> Result<Self, Problems> {
+        let cfg = Self::read(path)?;
+        cfg.validate().into_result(cfg)
+    }
+
+    /// Parses (strictly) and resolves relative paths against the file's folder, without the range
+    /// checks of [`Self::validate`]: `check` reports both kinds of problem together.
+    pub fn read(path: &Path) -> Result<Self, Problems> {
         let mut cfg: Self = super::read_toml(path)?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        cfg.validate().into_result(cfg)
+        Ok(cfg)
     }
 
     fn resolve_paths(&mut self, base: &Path) {

@@ -208,7 +208,7 @@ pub struct UplinkConfig {
     /// TLS is on unless explicitly turned off (for a broker on loopback only).
     #[serde(default = "yes")]
     pub tls: bool,
-    /// CA certificate (PEM) the broker's certificate must chain to.
+    /// CA certificate (PEM) the broker's certificate must chain to; the system's roots when unset.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key (PEM), for brokers that require them.
@@ -276,9 +276,16 @@ impl Default for TelemetryConfig {
 impl EdgeConfig {
     /// Reads, resolves relative paths against the file's folder, and validates.
     pub fn load(path: &Path) -> Result<Self, Problems> {
+        let cfg = Self::read(path)?;
+        cfg.validate().into_result(cfg)
+    }
+
+    /// Parses (strictly) and resolves relative paths against the file's folder, without the range
+    /// checks of [`Self::validate`]: `check` reports both kinds of problem together.
+    pub fn read(path: &Path) -> Result<Self, Problems> {
         let mut cfg: Self = super::read_toml(path)?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        cfg.validate().into_result(cfg)
+        Ok(cfg)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -462,11 +469,6 @@ impl EdgeConfig {
             u.tls || u.ca_file.is_none(),
             "uplink.ca_file",
             "is set but tls = false",
-        );
-        p.check(
-            !u.tls || u.ca_file.is_some(),
-            "uplink.ca_file",
-            "is required when tls = true",
         );
         p.check(
             (1..=60_000).contains(&u.max_inflight),
