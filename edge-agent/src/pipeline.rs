@@ -166,7 +166,7 @@ impl<'a> Dispatch<'a> {
         let cam = self.ctx.camera_id.as_str();
         for mut frame in frames.drain(..) {
             frame.pts_us += offset_us;
-            self.ctx.telemetry.frame_only(cam);
+            self.ctx.telemetry.frame_decoded(cam, frame.pts_us);
             let m = motion.detect(&frame);
             self.ctx
                 .telemetry

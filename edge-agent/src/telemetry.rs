@@ -157,12 +157,14 @@ impl Telemetry {
     }
 
     pub fn unit_read(&self, camera: &str, unit_bytes: usize) {
+        tracing::trace!(camera, unit_bytes, "access unit read");
         self.input_bytes
             .with_label_values(&[camera])
             .inc_by(unit_bytes as u64);
     }
 
-    pub fn frame_only(&self, camera: &str) {
+    pub fn frame_decoded(&self, camera: &str, pts_us: i64) {
+        tracing::trace!(camera, pts_us, "frame decoded");
         self.frames.with_label_values(&[camera]).inc();
     }
 
