@@ -104,34 +104,25 @@ fn mqtt_options(
             ca_file,
             client_cert_file,
             client_key_file,
-            username,
-            password,
             ..
         },
         None,
     ) = (&cfg.broker, internal)
     {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| AnalyzerError::Tls(format!("{}: {e}", p.display())))
-        };
-        let ca = read(
-            ca_file
-                .as_deref()
-                .ok_or_else(|| AnalyzerError::Tls("broker.ca_file is required".into()))?,
-        )?;
-        let client_auth = match (client_cert_file, client_key_file) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
-        };
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth,
-        }));
-        if let (Some(u), Some(p)) = (username, password) {
-            o.set_credentials(u.clone(), p.clone());
-        }
+        let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
+        let tls = edge_agent::uplink::tls::tls_client_config("broker", ca_file.as_deref(), client)
+            .map_err(AnalyzerError::Tls)?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+    }
+    if let BrokerConfig::External {
+        username: Some(u),
+        password: Some(p),
+        ..
+    } = &cfg.broker
+    {
+        o.set_credentials(u.clone(), p.clone());
     }
     Ok(o)
 }

@@ -81,6 +81,21 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
             }
         }
     }
+    if let BrokerConfig::External {
+        tls: true,
+        ca_file,
+        client_cert_file,
+        client_key_file,
+        ..
+    } = &cfg.broker
+    {
+        let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
+        if let Err(e) =
+            edge_agent::uplink::tls::tls_client_config("broker", ca_file.as_deref(), client)
+        {
+            p.push("broker", e);
+        }
+    }
     let probe = cfg.store.dir.join(".cascade-write-check");
     let ok = std::fs::create_dir_all(&cfg.store.dir)
         .and_then(|()| std::fs::write(&probe, b"ok"))

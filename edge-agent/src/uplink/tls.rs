@@ -33,14 +33,15 @@ fn certificates(field: &str, p: &Path) -> Result<Vec<CertificateDer<'static>>, S
     Ok(certs)
 }
 
-fn roots(cfg: &UplinkConfig) -> Result<RootCertStore, String> {
+fn roots(prefix: &str, ca_file: Option<&Path>) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
-    match &cfg.ca_file {
+    let field = format!("{prefix}.ca_file");
+    match ca_file {
         Some(ca) => {
-            for c in certificates("uplink.ca_file", ca)? {
+            for c in certificates(&field, ca)? {
                 roots
                     .add(c)
-                    .map_err(|e| format!("uplink.ca_file: {}: {e}", ca.display()))?;
+                    .map_err(|e| format!("{field}: {}: {e}", ca.display()))?;
             }
         }
         None => {
@@ -48,9 +49,9 @@ fn roots(cfg: &UplinkConfig) -> Result<RootCertStore, String> {
                 let _ = roots.add(c);
             }
             if roots.is_empty() {
-                return Err(
-                    "uplink.ca_file: not set, and no system CA certificates were found".into(),
-                );
+                return Err(format!(
+                    "{field}: not set, and no system CA certificates were found"
+                ));
             }
         }
     }
@@ -59,18 +60,33 @@ fn roots(cfg: &UplinkConfig) -> Result<RootCertStore, String> {
 
 /// The rustls client configuration the uplink uses (also run by `edge-agent check`).
 pub fn client_config(cfg: &UplinkConfig) -> Result<ClientConfig, String> {
+    let (cert, key) = (
+        cfg.client_cert_file.as_deref(),
+        cfg.client_key_file.as_deref(),
+    );
+    tls_client_config("uplink", cfg.ca_file.as_deref(), cert.zip(key))
+}
+
+/// A rustls client configuration: the CA file's certificates or the system's roots, and an optional
+/// client certificate and key. Errors name `{prefix}.ca_file` and the like, and the file.
+pub fn tls_client_config(
+    prefix: &str,
+    ca_file: Option<&Path>,
+    client: Option<(&Path, &Path)>,
+) -> Result<ClientConfig, String> {
     install_crypto_provider();
-    let builder = ClientConfig::builder().with_root_certificates(roots(cfg)?);
-    match (&cfg.client_cert_file, &cfg.client_key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = certificates("uplink.client_cert_file", cert)?;
-            let key = PrivateKeyDer::from_pem_slice(&read("uplink.client_key_file", key)?)
-                .map_err(|e| format!("uplink.client_key_file: {}: {e}", key.display()))?;
+    let builder = ClientConfig::builder().with_root_certificates(roots(prefix, ca_file)?);
+    match client {
+        Some((cert, key)) => {
+            let chain = certificates(&format!("{prefix}.client_cert_file"), cert)?;
+            let key_field = format!("{prefix}.client_key_file");
+            let key = PrivateKeyDer::from_pem_slice(&read(&key_field, key)?)
+                .map_err(|e| format!("{key_field}: {}: {e}", key.display()))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("uplink.client_cert_file: {e}"))
+                .map_err(|e| format!("{prefix}.client_cert_file: {e}"))
         }
-        _ => Ok(builder.with_no_client_auth()),
+        None => Ok(builder.with_no_client_auth()),
     }
 }
 

@@ -223,19 +223,12 @@ impl CloudConfig {
             BrokerConfig::External {
                 host,
                 port,
-                tls,
-                ca_file,
                 client_cert_file,
                 client_key_file,
                 ..
             } => {
                 p.check(!host.is_empty(), "broker.host", "must not be empty");
                 p.check(*port != 0, "broker.port", "must not be 0");
-                p.check(
-                    !*tls || ca_file.is_some(),
-                    "broker.ca_file",
-                    "is required when tls = true",
-                );
                 p.check(
                     client_cert_file.is_some() == client_key_file.is_some(),
                     "broker.client_cert_file",
