@@ -93,7 +93,7 @@ fn analyzer_toml(
             &quote(&s.cloud_manifest),
         )
         .replace("\"/var/lib/cascade-cloud\"", &quote(&dir.join("store")))
-        .replace("cooldown_s = 30.0", "cooldown_s = 3.0")
+        .replace("cooldown_s = 30.0", "cooldown_s = 8.0")
         .replace("127.0.0.1:8080", &api.to_string()))
 }
 
@@ -176,8 +176,8 @@ fn main() -> anyhow::Result<()> {
             analyzer.log_text()
         )
     })?;
-    // Let alerts end (cooldown 3 s) so the subscriber sees whole stories.
-    std::thread::sleep(Duration::from_secs(5));
+    // Let alerts end (cooldown 8 s) so the subscriber sees whole stories.
+    std::thread::sleep(Duration::from_secs(10));
     let (mut capture_lat, mut upload_lat) = print_alerts(&alerts);
     let (_, devices) = http_get(api, "/api/devices")?;
     println!(
