@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cascade_shared::Problems;
+use cascade_shared::config::ConfigFile;
 use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
 use cascade_shared::manifest::ModelManifest;
 use clap::{Parser, Subcommand};

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cascade_shared::Problems;
+use cascade_shared::config::ConfigFile;
 use cascade_shared::config::edge::{EdgeConfig, SourceConfig};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::HardwareProfile;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::ConfigFile;
 use crate::Problems;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,19 +179,16 @@ impl Default for ApiConfig {
 }
 
 impl CloudConfig {
-    pub fn load(path: &Path) -> Result<Self, Problems> {
-        let cfg = Self::read(path)?;
-        cfg.validate().into_result(cfg)
+    /// The crops subscription, with the shared-subscription prefix when a group is set.
+    pub fn crops_filter(&self) -> String {
+        match &self.ingest.share_group {
+            Some(g) => format!("$share/{g}/{}", crate::topics::all_crops()),
+            None => crate::topics::all_crops(),
+        }
     }
+}
 
-    /// Parses (strictly) and resolves relative paths against the file's folder, without the range
-    /// checks of [`Self::validate`]: `check` reports both kinds of problem together.
-    pub fn read(path: &Path) -> Result<Self, Problems> {
-        let mut cfg: Self = super::read_toml(path)?;
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        Ok(cfg)
-    }
-
+impl ConfigFile for CloudConfig {
     fn resolve_paths(&mut self, base: &Path) {
         use super::resolve;
         let files: Vec<&mut Option<PathBuf>> = match &mut self.broker {
@@ -217,7 +215,7 @@ impl CloudConfig {
         self.store.dir = resolve(base, &self.store.dir);
     }
 
-    pub fn validate(&self) -> Problems {
+    fn validate(&self) -> Problems {
         let mut p = Problems::new();
         match &self.broker {
             BrokerConfig::External {
@@ -312,14 +310,6 @@ impl CloudConfig {
             "must be positive",
         );
         p
-    }
-
-    /// The crops subscription, with the shared-subscription prefix when a group is set.
-    pub fn crops_filter(&self) -> String {
-        match &self.ingest.share_group {
-            Some(g) => format!("$share/{g}/{}", crate::topics::all_crops()),
-            None => crate::topics::all_crops(),
-        }
     }
 }
 

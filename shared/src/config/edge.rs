@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ConfigFile;
 use crate::Problems;
 use crate::topics::valid_id;
 use crate::wire::Compression;
@@ -274,20 +275,90 @@ impl Default for TelemetryConfig {
 }
 
 impl EdgeConfig {
-    /// Reads, resolves relative paths against the file's folder, and validates.
-    pub fn load(path: &Path) -> Result<Self, Problems> {
-        let cfg = Self::read(path)?;
-        cfg.validate().into_result(cfg)
+    fn validate_motion(&self, p: &mut Problems) {
+        let m = &self.motion;
+        p.check(
+            (32..=1920).contains(&m.width),
+            "motion.width",
+            "must be 32..=1920",
+        );
+        p.check(m.threshold >= 1, "motion.threshold", "must be at least 1");
+        p.check(
+            (0.0..1.0).contains(&m.min_area),
+            "motion.min_area",
+            "must be within 0..1",
+        );
+        p.check(
+            m.learning_rate > 0.0 && m.learning_rate <= 1.0,
+            "motion.learning_rate",
+            "must be in (0, 1]",
+        );
+        p.check(
+            m.global_change > 0.0 && m.global_change <= 1.0,
+            "motion.global_change",
+            "must be in (0, 1]",
+        );
+        for (i, poly) in m.masks.iter().enumerate() {
+            p.check(
+                poly.len() >= 3,
+                format!("motion.masks[{i}]"),
+                "a polygon needs at least 3 vertices",
+            );
+            p.check(
+                poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
+                format!("motion.masks[{i}]"),
+                "vertices are fractions of the frame, within 0..=1",
+            );
+        }
     }
 
-    /// Parses (strictly) and resolves relative paths against the file's folder, without the range
-    /// checks of [`Self::validate`]: `check` reports both kinds of problem together.
-    pub fn read(path: &Path) -> Result<Self, Problems> {
-        let mut cfg: Self = super::read_toml(path)?;
-        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        Ok(cfg)
+    fn validate_uplink(&self, p: &mut Problems) {
+        let u = &self.uplink;
+        p.check(!u.host.is_empty(), "uplink.host", "must not be empty");
+        p.check(u.port != 0, "uplink.port", "must not be 0");
+        p.check(
+            u.client_cert_file.is_some() == u.client_key_file.is_some(),
+            "uplink.client_cert_file",
+            "client_cert_file and client_key_file go together",
+        );
+        p.check(
+            u.tls || u.ca_file.is_none(),
+            "uplink.ca_file",
+            "is set but tls = false",
+        );
+        p.check(
+            (1..=60_000).contains(&u.max_inflight),
+            "uplink.max_inflight",
+            "must be 1..=60000",
+        );
+        p.check(
+            u.max_packet_bytes as usize >= crate::wire::MAX_JPEG_BYTES / 8,
+            "uplink.max_packet_bytes",
+            "must be at least 384 KiB",
+        );
+        p.check(
+            u.keep_alive_s >= 5,
+            "uplink.keep_alive_s",
+            "must be at least 5",
+        );
+        p.check(
+            u.ack_timeout_s >= 5.0,
+            "uplink.ack_timeout_s",
+            "must be at least 5",
+        );
+        p.check(
+            u.reconnect_max_s >= 1.0,
+            "uplink.reconnect_max_s",
+            "must be at least 1",
+        );
     }
 
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.uplink.keep_alive_s)
+    }
+}
+
+impl ConfigFile for EdgeConfig {
     fn resolve_paths(&mut self, base: &Path) {
         use super::resolve;
         if let Some(p) = &mut self.device.profile {
@@ -316,7 +387,7 @@ impl EdgeConfig {
     }
 
     /// Every range and consistency problem (files are checked by `edge-agent check`).
-    pub fn validate(&self) -> Problems {
+    fn validate(&self) -> Problems {
         let mut p = Problems::new();
         p.check(
             valid_id(&self.device.id),
@@ -417,88 +488,6 @@ impl EdgeConfig {
         );
         self.validate_uplink(&mut p);
         p
-    }
-
-    fn validate_motion(&self, p: &mut Problems) {
-        let m = &self.motion;
-        p.check(
-            (32..=1920).contains(&m.width),
-            "motion.width",
-            "must be 32..=1920",
-        );
-        p.check(m.threshold >= 1, "motion.threshold", "must be at least 1");
-        p.check(
-            (0.0..1.0).contains(&m.min_area),
-            "motion.min_area",
-            "must be within 0..1",
-        );
-        p.check(
-            m.learning_rate > 0.0 && m.learning_rate <= 1.0,
-            "motion.learning_rate",
-            "must be in (0, 1]",
-        );
-        p.check(
-            m.global_change > 0.0 && m.global_change <= 1.0,
-            "motion.global_change",
-            "must be in (0, 1]",
-        );
-        for (i, poly) in m.masks.iter().enumerate() {
-            p.check(
-                poly.len() >= 3,
-                format!("motion.masks[{i}]"),
-                "a polygon needs at least 3 vertices",
-            );
-            p.check(
-                poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
-                format!("motion.masks[{i}]"),
-                "vertices are fractions of the frame, within 0..=1",
-            );
-        }
-    }
-
-    fn validate_uplink(&self, p: &mut Problems) {
-        let u = &self.uplink;
-        p.check(!u.host.is_empty(), "uplink.host", "must not be empty");
-        p.check(u.port != 0, "uplink.port", "must not be 0");
-        p.check(
-            u.client_cert_file.is_some() == u.client_key_file.is_some(),
-            "uplink.client_cert_file",
-            "client_cert_file and client_key_file go together",
-        );
-        p.check(
-            u.tls || u.ca_file.is_none(),
-            "uplink.ca_file",
-            "is set but tls = false",
-        );
-        p.check(
-            (1..=60_000).contains(&u.max_inflight),
-            "uplink.max_inflight",
-            "must be 1..=60000",
-        );
-        p.check(
-            u.max_packet_bytes as usize >= crate::wire::MAX_JPEG_BYTES / 8,
-            "uplink.max_packet_bytes",
-            "must be at least 384 KiB",
-        );
-        p.check(
-            u.keep_alive_s >= 5,
-            "uplink.keep_alive_s",
-            "must be at least 5",
-        );
-        p.check(
-            u.ack_timeout_s >= 5.0,
-            "uplink.ack_timeout_s",
-            "must be at least 5",
-        );
-        p.check(
-            u.reconnect_max_s >= 1.0,
-            "uplink.reconnect_max_s",
-            "must be at least 1",
-        );
-    }
-
-    pub fn keep_alive(&self) -> Duration {
-        Duration::from_secs(self.uplink.keep_alive_s)
     }
 }
 

@@ -8,6 +8,29 @@ use std::path::{Path, PathBuf};
 
 use crate::Problems;
 
+/// A config file: strict TOML, relative paths resolved against its folder, then validated.
+pub trait ConfigFile: serde::de::DeserializeOwned {
+    /// Makes relative paths relative to `base`, the config file's folder.
+    fn resolve_paths(&mut self, base: &Path);
+
+    /// Every range and consistency problem (files are checked by the binaries' `check`).
+    fn validate(&self) -> Problems;
+
+    /// Parses (strictly) and resolves paths, without [`ConfigFile::validate`]: `check` reports
+    /// both kinds of problem together.
+    fn read(path: &Path) -> Result<Self, Problems> {
+        let mut cfg: Self = read_toml(path)?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Reads and validates.
+    fn load(path: &Path) -> Result<Self, Problems> {
+        let cfg = Self::read(path)?;
+        cfg.validate().into_result(cfg)
+    }
+}
+
 /// Reads a TOML file into `T`, naming the file in any error.
 pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Problems> {
     let at = path.display().to_string();
