@@ -11,7 +11,7 @@ use cascade_shared::config::cloud::ConfirmConfig;
 use cascade_shared::config::edge::CropConfig;
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::wire::{Compression, Crop, CropEnvelope};
-use cloud_analyzer::alert::{AlertEngine, Changes, Confirmed};
+use cloud_analyzer::alert::{AlertEngine, Changes};
 use cloud_analyzer::confirm::{Confirmer, OnnxConfirmer};
 use cloud_analyzer::ingest;
 use cloud_analyzer::store::{Inserted, Store};
@@ -123,17 +123,7 @@ fn throughput(
             }
             let changes = if v.confirmed {
                 confirmed += 1;
-                let c = Confirmed {
-                    message_id: p.message_id.clone(),
-                    device_id: p.device_id.clone(),
-                    camera_id: p.camera_id.clone(),
-                    track_id: p.track_id,
-                    capture_time_us: 0,
-                    upload_time_us: 0,
-                    edge_score: p.edge_score,
-                    cloud_score: v.cloud_score,
-                    bbox: p.bbox,
-                };
+                let c = p.confirmed(v.cloud_score);
                 engine.confirm(&c, 1, String::new())
             } else {
                 Changes::default()

@@ -17,7 +17,7 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
-use crate::alert::{AlertEngine, Changes, Confirmed};
+use crate::alert::{AlertEngine, Changes};
 use crate::api::{self, ApiState};
 use crate::batch::Batcher;
 use crate::confirm::{Confirmer, OnnxConfirmer};
@@ -419,59 +419,56 @@ async fn batcher(
 /// Confirms a batch on a blocking thread, then records verdicts and alerts and publishes them.
 async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pending>) {
     let c = confirmer.clone();
-    let jpegs: Vec<Vec<u8>> = batch.iter().map(|p| p.jpeg.clone()).collect();
     let started = Instant::now();
-    let verdicts = tokio::task::spawn_blocking(move || {
-        let images: Vec<_> = jpegs.iter().map(|j| ingest::decode_jpeg(j)).collect();
-        let ok: Vec<_> = images
-            .iter()
-            .filter_map(|i| i.as_ref().ok().cloned())
-            .collect();
-        let mut judged = c
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .confirm(&ok)?
-            .into_iter();
-        Ok::<_, String>(
-            images
-                .iter()
-                .map(|i| if i.is_ok() { judged.next() } else { None })
-                .collect::<Vec<_>>(),
-        )
+    let judged = tokio::task::spawn_blocking(move || {
+        let mut confirmer = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let verdicts = confirm_jpegs(&mut *confirmer, batch.iter().map(|p| p.jpeg.as_slice()));
+        (batch, verdicts)
     })
     .await;
-    let verdicts = match verdicts {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
+    let (batch, verdicts) = match judged {
+        Ok((batch, Ok(v))) => (batch, v),
+        Ok((batch, Err(e))) => {
             return tracing::error!(error = %e, size = batch.len(), "confirm model failed; the crops stay pending");
         }
         Err(e) => return tracing::error!(error = %e, "confirm task failed"),
     };
     ctx.telemetry
         .batch(batch.len(), started.elapsed().as_secs_f64());
-    for (p, v) in batch.into_iter().zip(verdicts) {
-        let verdict = v.unwrap_or(Verdict {
-            cloud_score: 0.0,
-            confirmed: false,
-        });
+    for (p, verdict) in batch.into_iter().zip(verdicts) {
         decide(ctx, p, verdict).await;
     }
+}
+
+/// Decodes and confirms a batch of JPEGs; one that does not decode is not confirmed.
+fn confirm_jpegs<'a>(
+    confirmer: &mut dyn Confirmer,
+    jpegs: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<Verdict>, String> {
+    let decoded: Vec<_> = jpegs.map(ingest::decode_jpeg).collect();
+    let ok: Vec<bool> = decoded.iter().map(Result::is_ok).collect();
+    let images: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
+    let mut judged = confirmer.confirm(&images)?.into_iter();
+    let rejected = Verdict {
+        cloud_score: 0.0,
+        confirmed: false,
+    };
+    Ok(ok
+        .into_iter()
+        .map(|ok| {
+            if ok {
+                judged.next().unwrap_or(rejected)
+            } else {
+                rejected
+            }
+        })
+        .collect())
 }
 
 async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
     let now = ctx.clock.now_utc_us();
     let changes = if verdict.confirmed {
-        let c = Confirmed {
-            message_id: p.message_id.clone(),
-            device_id: p.device_id.clone(),
-            camera_id: p.camera_id.clone(),
-            track_id: p.track_id,
-            capture_time_us: p.capture_time_us,
-            upload_time_us: p.upload_time_us,
-            edge_score: p.edge_score,
-            cloud_score: verdict.cloud_score,
-            bbox: p.bbox,
-        };
+        let c = p.confirmed(verdict.cloud_score);
         let url = format!("{}/api/crops/{}.jpg", ctx.public_url, p.message_id);
         ctx.engine
             .lock()

@@ -10,7 +10,7 @@ use cascade_shared::wire::Crop;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::alert::{Active, AlertEvent, Changes};
+use crate::alert::{Active, AlertEvent, Changes, Confirmed};
 
 /// Each entry moves the schema one version up; never edit a released one, append.
 const MIGRATIONS: &[&str] = &[
@@ -97,6 +97,23 @@ pub struct Pending {
     pub bbox: [f32; 4],
     pub region: [f32; 4],
     pub jpeg: Vec<u8>,
+}
+
+impl Pending {
+    /// What this crop contributes to the alerts once the cloud confirmed it with `cloud_score`.
+    pub fn confirmed(&self, cloud_score: f32) -> Confirmed {
+        Confirmed {
+            message_id: self.message_id.clone(),
+            device_id: self.device_id.clone(),
+            camera_id: self.camera_id.clone(),
+            track_id: self.track_id,
+            capture_time_us: self.capture_time_us,
+            upload_time_us: self.upload_time_us,
+            edge_score: self.edge_score,
+            cloud_score,
+            bbox: self.bbox,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
