@@ -165,11 +165,6 @@ pub async fn serve(
     shutdown: Shutdown,
     bound: tokio::sync::oneshot::Sender<SocketAddr>,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "HTTP API listening");
-    let _ = bound.send(local);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    edge_agent::telemetry::serve_router(router(state), addr, shutdown, bound, "HTTP API listening")
         .await
 }

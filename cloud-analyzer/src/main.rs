@@ -12,11 +12,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(problems) => {
-                eprintln!(
-                    "{}: {} problem(s):\n{problems}",
-                    config.display(),
-                    problems.len()
-                );
+                eprintln!("{}", problems.report(&config));
                 ExitCode::FAILURE
             }
         },
@@ -31,8 +27,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = cli::check(config)
-        .map_err(|p| anyhow::anyhow!("{}: {} problem(s):\n{p}", config.display(), p.len()))?;
+    let cfg = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

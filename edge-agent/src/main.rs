@@ -13,11 +13,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(problems) => {
-                eprintln!(
-                    "{}: {} problem(s):\n{problems}",
-                    config.display(),
-                    problems.len()
-                );
+                eprintln!("{}", problems.report(&config));
                 ExitCode::FAILURE
             }
         },
@@ -35,8 +31,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path, exit_when_done: bool) -> anyhow::Result<()> {
-    let cfg = cli::check(config)
-        .map_err(|p| anyhow::anyhow!("{}: {} problem(s):\n{p}", config.display(), p.len()))?;
+    let cfg = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -304,10 +304,6 @@ pub async fn serve(
     shutdown: Shutdown,
     bound: tokio::sync::oneshot::Sender<SocketAddr>,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "telemetry endpoint: /metrics /livez /readyz");
-    let _ = bound.send(local);
     let t_metrics = telemetry.clone();
     let t_ready = telemetry;
     let app = Router::new()
@@ -323,6 +319,28 @@ pub async fn serve(
                 }
             }),
         );
+    serve_router(
+        app,
+        addr,
+        shutdown,
+        bound,
+        "telemetry endpoint: /metrics /livez /readyz",
+    )
+    .await
+}
+
+/// Binds `addr` (port 0 picks one), reports the bound address, and serves `app` until shutdown.
+pub async fn serve_router(
+    app: Router,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    bound: tokio::sync::oneshot::Sender<SocketAddr>,
+    what: &str,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "{what}");
+    let _ = bound.send(local);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

@@ -38,6 +38,11 @@ impl Problems {
         self.0.iter().map(String::as_str)
     }
 
+    /// The report for a config file: `FILE: N problem(s):` and one line each.
+    pub fn report(&self, file: &std::path::Path) -> String {
+        format!("{}: {} problem(s):\n{self}", file.display(), self.len())
+    }
+
     /// `Ok(value)` when no problem was recorded.
     pub fn into_result<T>(self, value: T) -> Result<T, Problems> {
         if self.is_empty() {
