@@ -203,7 +203,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
 
     let options = mqtt_options(&cfg, internal)?;
     let (client, eventloop) = AsyncClient::new(options, 64);
-    let restored = store.active_alerts()?;
+    let restored = tokio::task::block_in_place(|| store.active_alerts())?;
     let cooldown_us = (cfg.alerts.cooldown_s * 1e6) as i64;
     let ctx = Ctx {
         store: store.clone(),
@@ -220,7 +220,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
 
     let (intake_tx, intake_rx) = mpsc::channel::<Publish>(256);
     let (batch_tx, batch_rx) = mpsc::unbounded_channel::<Pending>();
-    for p in store.pending()? {
+    for p in tokio::task::block_in_place(|| store.pending())? {
         let _ = batch_tx.send(p);
     }
     let filter = cfg.crops_filter();
