@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The crate rule: the cloud container builds neither the edge agent nor its decoder or buffer.
+if cargo tree -p cloud-analyzer --locked --prefix none | grep -E '^(edge-agent|openh264|redb) '; then
+  echo "cloud-analyzer depends on edge-only crates (above): see ARCHITECTURE.md, the dependency rule" >&2
+  exit 1
+fi
+# The fuzz targets (not in the workspace) still compile against the crates they fuzz.
+cargo check --manifest-path fuzz/Cargo.toml --bins
 # The end-to-end tests run the binaries as processes: build them all first.
 cargo build --workspace --bins --locked
 log=$(mktemp)

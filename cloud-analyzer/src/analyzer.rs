@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 
 use cascade_shared::clock::{SharedClock, SystemClock};
 use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
-use cascade_shared::manifest::ModelManifest;
+
+use cascade_infer::backend::BackendOptions;
+use cascade_infer::{Classes, LoadOptions};
+use cascade_shared::config::BackendKind;
+use cascade_shared::retry::Backoff;
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::topics;
-use edge_agent::detect::{DetectParams, OnnxDetector};
 use rumqttc::{
     AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
 };
@@ -33,8 +36,10 @@ pub enum AnalyzerError {
     Broker(#[from] crate::broker::BrokerError),
     #[error("model: {0}")]
     Model(String),
+    #[error("model: {0}")]
+    Load(#[from] cascade_infer::model::LoadError),
     #[error("broker TLS: {0}")]
-    Tls(String),
+    Tls(#[from] cascade_shared::tls::TlsError),
     #[error("HTTP API: {0}")]
     Api(std::io::Error),
 }
@@ -52,25 +57,27 @@ struct Ctx {
 
 /// Loads the confirm model its manifest describes.
 pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError> {
-    let (manifest, path) = ModelManifest::load(&cfg.model.manifest)
-        .map_err(|p| AnalyzerError::Model(p.to_string()))?;
-    manifest.verify_file(&path).map_err(AnalyzerError::Model)?;
     // Keep weak candidates: the confirm rule decides; NMS still needs a floor.
-    let params = DetectParams {
+    let opts = LoadOptions {
+        manifest: cfg.model.manifest.clone(),
+        model_file: None,
+        backend: backend_options(cfg),
         score_threshold: 0.1,
         nms_iou: 0.45,
         min_box_area: 0.0,
-        class_id: Some(manifest.person_class_id),
+        classes: Classes::Person,
     };
-    let det = OnnxDetector::load(
-        manifest,
-        &path,
-        cfg.model.onnxruntime.as_deref(),
-        cfg.model.threads as usize,
-        params,
-    )
-    .map_err(|e| AnalyzerError::Model(e.to_string()))?;
+    let det = cascade_infer::load_detector(&opts)?;
     Ok(OnnxConfirmer::new(det, &cfg.confirm))
+}
+
+/// The backend the `[model]` section asks for.
+pub fn backend_options(cfg: &CloudConfig) -> BackendOptions {
+    BackendOptions {
+        kind: BackendKind::Onnxruntime,
+        library: cfg.model.onnxruntime.clone(),
+        threads: cfg.model.threads as usize,
+    }
 }
 
 /// MQTT options for ingest: a persistent session (the broker queues crops while we are down) and
@@ -88,9 +95,9 @@ fn mqtt_options(
             MqttOptions::new(i.client_id.clone(), host.clone(), *port)
         }
         (BrokerConfig::Embedded { .. }, None) => {
-            return Err(AnalyzerError::Tls(
+            return Err(AnalyzerError::Broker(crate::broker::BrokerError::Start(
                 "embedded broker without its internal listener".into(),
-            ));
+            )));
         }
     };
     o.set_clean_session(false);
@@ -110,8 +117,7 @@ fn mqtt_options(
     ) = (&cfg.broker, internal)
     {
         let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
-        let tls = edge_agent::uplink::tls::tls_client_config("broker", ca_file.as_deref(), client)
-            .map_err(AnalyzerError::Tls)?;
+        let tls = cascade_shared::tls::client_config("broker", ca_file.as_deref(), client)?;
         o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
             Arc::new(tls),
         )));
@@ -271,7 +277,7 @@ async fn mqtt_loop(
     intake: mpsc::Sender<Publish>,
     shutdown: Shutdown,
 ) {
-    let mut backoff = edge_agent::uplink::Backoff::new(10.0);
+    let mut backoff = Backoff::new(Duration::from_secs(10));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -165,6 +165,5 @@ pub async fn serve(
     shutdown: Shutdown,
     bound: tokio::sync::oneshot::Sender<SocketAddr>,
 ) -> std::io::Result<()> {
-    edge_agent::telemetry::serve_router(router(state), addr, shutdown, bound, "HTTP API listening")
-        .await
+    cascade_shared::http::serve(router(state), addr, shutdown, bound, "HTTP API listening").await
 }

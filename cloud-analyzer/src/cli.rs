@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cascade_shared::Problems;
 use cascade_shared::config::ConfigFile;
 use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
 use cascade_shared::manifest::ModelManifest;
+use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -44,10 +44,11 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         }
         Err(e) => p.extend(e),
     }
-    if let Err(e) = edge_agent::detect::runtime::locate(cfg.model.onnxruntime.as_deref()) {
-        p.push("model.onnxruntime", e);
+    if let Err(e) = cascade_infer::backend::locate_runtime(&crate::analyzer::backend_options(&cfg))
+    {
+        p.push("model.onnxruntime", e.reason);
     }
-    let files: Vec<(&str, &Option<PathBuf>)> = match &cfg.broker {
+    let files: Vec<(&str, Option<&Path>)> = match &cfg.broker {
         BrokerConfig::External {
             ca_file,
             client_cert_file,
@@ -55,9 +56,9 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
             ..
         } => {
             vec![
-                ("broker.ca_file", ca_file),
-                ("broker.client_cert_file", client_cert_file),
-                ("broker.client_key_file", client_key_file),
+                ("broker.ca_file", ca_file.as_deref()),
+                ("broker.client_cert_file", client_cert_file.as_deref()),
+                ("broker.client_key_file", client_key_file.as_deref()),
             ]
         }
         BrokerConfig::Embedded {
@@ -67,21 +68,13 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
             ..
         } => {
             vec![
-                ("broker.cert_file", cert_file),
-                ("broker.key_file", key_file),
-                ("broker.ca_file", ca_file),
+                ("broker.cert_file", cert_file.as_deref()),
+                ("broker.key_file", key_file.as_deref()),
+                ("broker.ca_file", ca_file.as_deref()),
             ]
         }
     };
-    for (field, file) in files {
-        if let Some(f) = file {
-            match std::fs::read_to_string(f) {
-                Ok(text) if text.contains("-----BEGIN ") => {}
-                Ok(_) => p.push(field, format!("{}: not a PEM file", f.display())),
-                Err(e) => p.push(field, format!("{}: {e}", f.display())),
-            }
-        }
-    }
+    checks::pem_files(&files, &mut p);
     if let BrokerConfig::External {
         tls: true,
         ca_file,
@@ -91,21 +84,10 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
     } = &cfg.broker
     {
         let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
-        if let Err(e) =
-            edge_agent::uplink::tls::tls_client_config("broker", ca_file.as_deref(), client)
-        {
+        if let Err(e) = cascade_shared::tls::client_config("broker", ca_file.as_deref(), client) {
             p.push("broker", e);
         }
     }
-    let probe = cfg.store.dir.join(".cascade-write-check");
-    let ok = std::fs::create_dir_all(&cfg.store.dir)
-        .and_then(|()| std::fs::write(&probe, b"ok"))
-        .and_then(|()| std::fs::remove_file(&probe));
-    if let Err(e) = ok {
-        p.push(
-            "store.dir",
-            format!("{}: not writable: {e}", cfg.store.dir.display()),
-        );
-    }
+    checks::writable_dir("store.dir", &cfg.store.dir, &mut p);
     p.into_result(cfg)
 }

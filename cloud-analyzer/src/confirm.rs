@@ -1,8 +1,8 @@
-//! Confirming crops with the large FP32 model. Pre-processing and output decoding are the edge
-//! agent's (`edge_agent::detect`), reused, not copied.
+//! Confirming crops with the large FP32 model. Pre-processing and output decoding are
+//! `cascade-infer`'s, shared with the edge agent.
 
+use cascade_infer::{Detection, Detector, RgbImage, RgbSource};
 use cascade_shared::config::cloud::ConfirmConfig;
-use edge_agent::detect::{Detection, OnnxDetector, RgbImage, RgbSource};
 
 use crate::store::Verdict;
 
@@ -48,13 +48,13 @@ impl Rule {
 }
 
 pub struct OnnxConfirmer {
-    detector: OnnxDetector,
+    detector: Detector,
     rule: Rule,
 }
 
 impl OnnxConfirmer {
-    pub fn new(detector: OnnxDetector, cfg: &ConfirmConfig) -> Self {
-        let rule = Rule::new(cfg, detector.manifest_ref().person_class_id);
+    pub fn new(detector: Detector, cfg: &ConfirmConfig) -> Self {
+        let rule = Rule::new(cfg, detector.manifest().person_class_id);
         Self { detector, rule }
     }
 }
@@ -63,7 +63,7 @@ impl Confirmer for OnnxConfirmer {
     fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, String> {
         let results = self
             .detector
-            .detect_images(crops)
+            .detect_batch(crops)
             .map_err(|e| e.to_string())?;
         Ok(results
             .iter()
@@ -73,7 +73,7 @@ impl Confirmer for OnnxConfirmer {
     }
 
     fn model(&self) -> String {
-        let m = self.detector.manifest_ref();
+        let m = self.detector.manifest();
         format!("{} {}", m.name, m.version)
     }
 }

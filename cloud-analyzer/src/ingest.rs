@@ -1,9 +1,9 @@
 //! Validating crops from the wire: topic, envelope (schema version, sizes, zstd bombs), fields,
 //! device id in the payload against the topic, and a JPEG that decodes. Never panics.
 
+use cascade_infer::RgbImage;
 use cascade_shared::topics;
 use cascade_shared::wire::{self, Crop, CropEnvelope};
-use edge_agent::detect::RgbImage;
 
 /// Largest JPEG pixel count accepted (guards the decoder's allocation).
 const MAX_JPEG_PIXELS: usize = 4096 * 4096;
@@ -122,19 +122,13 @@ mod tests {
 
     use super::*;
 
-    /// A real 16x16 JPEG, made by the edge agent's crop encoder.
+    /// A real 16x16 JPEG.
     fn jpeg() -> Vec<u8> {
-        let frame = edge_agent::decode::Frame::filled(16, 16, 200);
-        let cfg = cascade_shared::config::edge::CropConfig::default();
-        let region = BoxPx {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 16.0,
-            y2: 16.0,
-        };
-        edge_agent::crop::make(&frame, &region, &cfg)
-            .expect("crop")
-            .jpeg
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 80)
+            .encode(&[200u8; 16 * 16 * 3], 16, 16, jpeg_encoder::ColorType::Rgb)
+            .expect("encodes");
+        out
     }
 
     fn crop(device: &str, jpeg: Vec<u8>) -> Crop {

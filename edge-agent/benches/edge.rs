@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use cascade_infer::{Detector, LoadOptions};
 use cascade_shared::config::edge::{CropConfig, MotionConfig};
-use cascade_shared::manifest::ModelManifest;
 use cascade_shared::wire::{BoxPx, Compression, Crop};
 use edge_agent::buffer::{Buffer, Limits, NewRecord};
 use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
-use edge_agent::detect::{DetectParams, Detector, OnnxDetector};
 use edge_agent::motion::{BackgroundMotion, MotionDetector};
 use edge_agent::source::{Mp4File, Source};
 
@@ -95,19 +94,14 @@ fn bench_decode(clip: &Path) -> Vec<Frame> {
     frames
 }
 
-fn load(manifest: &Path, model: Option<PathBuf>, threads: usize) -> OnnxDetector {
-    let (m, path) = ModelManifest::load(manifest).expect("manifest");
-    let path = model.unwrap_or(path);
-    let p = DetectParams {
-        score_threshold: 0.5,
-        nms_iou: 0.45,
-        min_box_area: 0.0005,
-        class_id: Some(0),
-    };
-    OnnxDetector::load(m, &path, None, threads, p).expect("model")
+fn load(manifest: &Path, model: Option<PathBuf>, threads: usize) -> Detector {
+    let mut o = LoadOptions::onnx_cpu(manifest);
+    o.model_file = model;
+    o.backend.threads = threads;
+    cascade_infer::load_detector(&o).expect("model")
 }
 
-fn bench_detector(frame: &Frame, name: &str, det: &mut OnnxDetector) {
+fn bench_detector(frame: &Frame, name: &str, det: &mut Detector) {
     for _ in 0..3 {
         det.detect(frame).expect("run");
     }
@@ -163,7 +157,7 @@ fn bench_buffer() {
     );
 }
 
-fn bench_zstd(frames: &[Frame], det: &mut OnnxDetector) {
+fn bench_zstd(frames: &[Frame], det: &mut Detector) {
     let (mut raw, mut packed, mut n) = (0usize, 0usize, 0);
     let t0 = Instant::now();
     for f in frames.iter().step_by(20) {

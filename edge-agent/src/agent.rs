@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use cascade_shared::clock::{SharedClock, SystemClock};
 use cascade_shared::config::edge::EdgeConfig;
-use cascade_shared::manifest::ModelManifest;
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::Notify;
 
 use crate::buffer::{Buffer, Limits};
-use crate::detect::{DetectParams, Detector, OnnxDetector};
+use crate::detect::{Detect, Detector};
 use crate::motion::BackgroundMotion;
 use crate::pipeline::{self, Context};
 use crate::telemetry::{self, Telemetry};
@@ -20,12 +19,10 @@ use crate::uplink::Uplink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("model manifest: {0}")]
-    Manifest(cascade_shared::Problems),
     #[error("{0}")]
     Model(String),
     #[error(transparent)]
-    Detect(#[from] crate::detect::DetectError),
+    Detect(#[from] cascade_infer::model::LoadError),
     #[error(transparent)]
     Buffer(#[from] crate::buffer::BufferError),
     #[error(transparent)]
@@ -44,26 +41,22 @@ pub struct RunOptions {
 }
 
 /// Loads the detector a config names, checking the model against its manifest.
-pub fn load_detector(cfg: &EdgeConfig) -> Result<OnnxDetector, AgentError> {
-    let (manifest, model_path) =
-        ModelManifest::load(&cfg.detector.manifest).map_err(AgentError::Manifest)?;
-    manifest
-        .verify_file(&model_path)
-        .map_err(AgentError::Model)?;
+pub fn load_detector(cfg: &EdgeConfig) -> Result<Detector, AgentError> {
     let d = &cfg.detector;
-    let params = DetectParams {
+    let opts = cascade_infer::LoadOptions {
+        manifest: d.manifest.clone(),
+        model_file: None,
+        backend: cascade_infer::backend::BackendOptions {
+            kind: cascade_shared::config::BackendKind::Onnxruntime,
+            library: d.onnxruntime.clone(),
+            threads: d.threads as usize,
+        },
         score_threshold: d.score_threshold,
         nms_iou: d.nms_iou,
         min_box_area: d.min_box_area,
-        class_id: Some(manifest.person_class_id),
+        classes: cascade_infer::Classes::Person,
     };
-    Ok(OnnxDetector::load(
-        manifest,
-        &model_path,
-        d.onnxruntime.as_deref(),
-        d.threads as usize,
-        params,
-    )?)
+    Ok(cascade_infer::load_detector(&opts)?)
 }
 
 pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Result<(), AgentError> {
@@ -120,7 +113,7 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
 
     let mut handles = Vec::new();
     for cam in &cfg.cameras {
-        let detector: Box<dyn Detector> =
+        let detector: Box<dyn Detect> =
             Box::new(tokio::task::block_in_place(|| load_detector(&cfg))?);
         let ctx = Context {
             device_id: cfg.device.id.clone(),

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use cascade_shared::Problems;
 use cascade_shared::config::ConfigFile;
 use cascade_shared::config::edge::{EdgeConfig, SourceConfig};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::HardwareProfile;
+use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -57,46 +57,33 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
         }
         Err(e) => p.extend(e),
     }
-    if let Err(e) = crate::detect::runtime::locate(cfg.detector.onnxruntime.as_deref()) {
-        p.push("detector.onnxruntime", e);
+    let backend = cascade_infer::backend::BackendOptions {
+        kind: cascade_shared::config::BackendKind::Onnxruntime,
+        library: cfg.detector.onnxruntime.clone(),
+        threads: 1,
+    };
+    if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
+        p.push("detector.onnxruntime", e.reason);
     }
     let u = &cfg.uplink;
-    for (field, file) in [
-        ("uplink.ca_file", &u.ca_file),
-        ("uplink.client_cert_file", &u.client_cert_file),
-        ("uplink.client_key_file", &u.client_key_file),
-    ] {
-        if let Some(f) = file {
-            match std::fs::read_to_string(f) {
-                Ok(text) if text.contains("-----BEGIN ") => {}
-                Ok(_) => p.push(field, format!("{}: not a PEM file", f.display())),
-                Err(e) => p.push(field, format!("{}: {e}", f.display())),
-            }
-        }
-    }
+    checks::pem_files(
+        &[
+            ("uplink.ca_file", u.ca_file.as_deref()),
+            ("uplink.client_cert_file", u.client_cert_file.as_deref()),
+            ("uplink.client_key_file", u.client_key_file.as_deref()),
+        ],
+        &mut p,
+    );
     if cfg.uplink.tls
         && let Err(e) = crate::uplink::tls::client_config(&cfg.uplink)
     {
         p.push("uplink", e);
     }
-    check_writable(&cfg.buffer.dir, &mut p);
+    checks::writable_dir("buffer.dir", &cfg.buffer.dir, &mut p);
     if let Some(profile) = &cfg.device.profile
         && let Err(e) = HardwareProfile::load(profile)
     {
         p.extend(e);
     }
     p.into_result(cfg)
-}
-
-fn check_writable(dir: &Path, p: &mut Problems) {
-    let probe = dir.join(".cascade-write-check");
-    let ok = std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&probe, b"ok"))
-        .and_then(|()| std::fs::remove_file(&probe));
-    if let Err(e) = ok {
-        p.push(
-            "buffer.dir",
-            format!("{}: not writable: {e}", dir.display()),
-        );
-    }
 }

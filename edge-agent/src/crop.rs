@@ -5,8 +5,7 @@ use cascade_shared::config::edge::CropConfig;
 use cascade_shared::wire::BoxPx;
 use jpeg_encoder::{ColorType, Encoder};
 
-use crate::decode::Frame;
-use crate::detect::RgbSource;
+use cascade_infer::{Frame, RgbSource};
 
 #[derive(Debug, thiserror::Error)]
 #[error("JPEG encoding of a {width}x{height} crop failed: {reason}")]

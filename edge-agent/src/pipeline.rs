@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use crate::buffer::{Buffer, NewRecord};
 use crate::decode::{Frame, H264Decoder, VideoDecoder};
-use crate::detect::Detector;
+use crate::detect::Detect;
 use crate::motion::MotionDetector;
 use crate::source::{Source, open_file};
 use crate::telemetry::Telemetry;
@@ -56,7 +56,7 @@ pub fn start(
     ctx: Context,
     source: &SourceConfig,
     motion: Box<dyn MotionDetector>,
-    detector: Box<dyn Detector>,
+    detector: Box<dyn Detect>,
     tracker: TrackerConfig,
 ) -> Result<Vec<std::thread::JoinHandle<Result<(), PipelineError>>>, PipelineError> {
     let SourceConfig::File {
@@ -210,15 +210,15 @@ impl<'a> Dispatch<'a> {
 
 fn detect_loop(
     ctx: &Context,
-    mut detector: Box<dyn Detector>,
+    mut detector: Box<dyn Detect>,
     mut tracker: Tracker,
     rx: &Receiver<Job>,
 ) {
     let cam = ctx.camera_id.as_str();
     while let Ok(job) = rx.recv() {
         let t0 = Instant::now();
-        let people = match detector.detect(&job.frame) {
-            Ok(p) => p,
+        let people = match detector.detect_batch(&[&job.frame]) {
+            Ok(mut p) => p.pop().unwrap_or_default(),
             Err(e) => {
                 tracing::error!(camera = cam, error = %e, "detector failed on a frame");
                 continue;
@@ -234,7 +234,7 @@ fn detect_loop(
 }
 
 /// Crops, encodes and commits one frame's uploads in one transaction, then wakes the uplink.
-fn buffer_crops(ctx: &Context, detector: &dyn Detector, job: &Job, uploads: &[Upload]) {
+fn buffer_crops(ctx: &Context, detector: &dyn Detect, job: &Job, uploads: &[Upload]) {
     let cam = ctx.camera_id.as_str();
     let m = detector.manifest();
     let mut records = Vec::new();

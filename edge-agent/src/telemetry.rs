@@ -319,7 +319,7 @@ pub async fn serve(
                 }
             }),
         );
-    serve_router(
+    cascade_shared::http::serve(
         app,
         addr,
         shutdown,
@@ -327,21 +327,4 @@ pub async fn serve(
         "telemetry endpoint: /metrics /livez /readyz",
     )
     .await
-}
-
-/// Binds `addr` (port 0 picks one), reports the bound address, and serves `app` until shutdown.
-pub async fn serve_router(
-    app: Router,
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    bound: tokio::sync::oneshot::Sender<SocketAddr>,
-    what: &str,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "{what}");
-    let _ = bound.send(local);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
 }

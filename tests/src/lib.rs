@@ -633,3 +633,10 @@ listen = "{api}"
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// `../shared` beside the project root, when this machine has it (tests that use it say so and
+/// skip without it).
+pub fn shared_dir() -> Option<PathBuf> {
+    let d = repo_root().join("../shared");
+    d.join("models").is_dir().then_some(d)
+}

@@ -10,36 +10,10 @@ use openh264::OpenH264API;
 use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 
+pub use cascade_infer::Frame;
 pub use sps::{SpsInfo, parse_sps};
 
 use crate::source::{AccessUnit, split_nal_units};
-
-/// A decoded picture, I420, tightly packed (stride = width).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    pub width: usize,
-    pub height: usize,
-    pub y: Vec<u8>,
-    pub u: Vec<u8>,
-    pub v: Vec<u8>,
-    /// Presentation time, microseconds from the stream's start.
-    pub pts_us: i64,
-}
-
-impl Frame {
-    /// A flat grey frame (tests and benchmarks).
-    pub fn filled(width: usize, height: usize, luma: u8) -> Self {
-        let c = width.div_ceil(2) * height.div_ceil(2);
-        Self {
-            width,
-            height,
-            y: vec![luma; width * height],
-            u: vec![128; c],
-            v: vec![128; c],
-            pts_us: 0,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

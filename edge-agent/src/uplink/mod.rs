@@ -8,6 +8,8 @@
 pub mod acks;
 pub mod tls;
 
+use cascade_shared::retry::Backoff;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,32 +53,7 @@ pub fn load_body(stored: &[u8]) -> Option<EncodedBody> {
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
     #[error("uplink TLS: {0}")]
-    Tls(String),
-}
-
-/// Capped exponential backoff with jitter.
-#[derive(Debug)]
-pub struct Backoff {
-    attempt: u32,
-    max_s: f64,
-}
-
-impl Backoff {
-    pub fn new(max_s: f64) -> Self {
-        Self { attempt: 0, max_s }
-    }
-
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    /// The next delay: 0.25 s doubling up to the cap, each scaled by a random 0.75-1.25.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = (0.25 * 2f64.powi(self.attempt.min(20) as i32)).min(self.max_s);
-        self.attempt += 1;
-        let jitter = 0.75 + rand::random::<f64>() * 0.5;
-        Duration::from_secs_f64((base * jitter).min(self.max_s))
-    }
+    Tls(#[from] cascade_shared::tls::TlsError),
 }
 
 pub struct Uplink {
@@ -116,7 +93,7 @@ impl Uplink {
             clock,
             wake,
             tracker: AckTracker::new(cfg.max_inflight),
-            backoff: Backoff::new(cfg.reconnect_max_s),
+            backoff: Backoff::new(Duration::from_secs_f64(cfg.reconnect_max_s)),
             connected: false,
             status_due: false,
             ack_timeout_us: (cfg.ack_timeout_s * 1e6) as i64,
@@ -141,7 +118,7 @@ impl Uplink {
             o.set_credentials(u.clone(), p.clone());
         }
         if cfg.tls {
-            o.set_transport(tls::transport(cfg).map_err(UplinkError::Tls)?);
+            o.set_transport(tls::transport(cfg)?);
         }
         Ok(o)
     }
@@ -336,16 +313,5 @@ mod tests {
         assert_eq!(load_body(&store_body(&b)), Some(b));
         assert_eq!(load_body(&[9, 0, 0, 0, 0]), None, "unknown encoding");
         assert_eq!(load_body(&[0, 1]), None, "truncated");
-    }
-
-    #[test]
-    fn backoff_grows_to_its_cap_with_jitter() {
-        let mut b = Backoff::new(5.0);
-        let d: Vec<f64> = (0..10).map(|_| b.next_delay().as_secs_f64()).collect();
-        assert!(d[0] >= 0.18 && d[0] <= 0.32, "{d:?}");
-        assert!(d.iter().all(|x| *x <= 5.0), "{d:?}");
-        assert!(d[9] >= 3.7, "{d:?}");
-        b.reset();
-        assert!(b.next_delay().as_secs_f64() < 0.4);
     }
 }

@@ -6,7 +6,25 @@ pub mod edge;
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 use crate::Problems;
+
+/// The inference runtime a model runs on. One backend per variant in `cascade-infer`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// ONNX Runtime (`libonnxruntime.so`), CPU execution provider.
+    Onnxruntime,
+}
+
+impl BackendKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Onnxruntime => "onnxruntime",
+        }
+    }
+}
 
 /// A config file: strict TOML, relative paths resolved against its folder, then validated.
 pub trait ConfigFile: serde::de::DeserializeOwned {

@@ -1,4 +1,5 @@
-//! Cloud benchmarks: `cargo bench -p cloud-analyzer --bench cloud` prints the figures.
+//! Cloud benchmarks: `cargo bench -p cascade-tests --bench cloud` prints the figures (here, beside
+//! the harness, because real crops are cut by the edge agent's decoder and cropper).
 //! 1. crops/s through validation + store + FP32 confirm + alert, batch 1 against batch 8 (in process);
 //! 2. end-to-end latency capture -> alert through the real binary and its embedded broker on
 //!    loopback, and the analyzer's peak RSS.
@@ -7,16 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cascade_infer::{Detector, LoadOptions};
 use cascade_shared::config::cloud::ConfirmConfig;
 use cascade_shared::config::edge::CropConfig;
-use cascade_shared::manifest::ModelManifest;
 use cascade_shared::wire::{Compression, Crop, CropEnvelope};
 use cloud_analyzer::alert::{AlertEngine, Changes};
 use cloud_analyzer::confirm::{Confirmer, OnnxConfirmer};
 use cloud_analyzer::ingest;
 use cloud_analyzer::store::{Inserted, Store};
 use edge_agent::decode::{H264Decoder, VideoDecoder};
-use edge_agent::detect::{DetectParams, Detector, OnnxDetector};
 use edge_agent::source::{Mp4File, Source};
 use prost::Message;
 
@@ -24,19 +24,17 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn detector(manifest: &Path, model: Option<PathBuf>, threshold: f32) -> OnnxDetector {
-    let (m, path) = ModelManifest::load(manifest).expect("manifest");
-    let p = DetectParams {
-        score_threshold: threshold,
-        nms_iou: 0.45,
-        min_box_area: 0.0,
-        class_id: Some(m.person_class_id),
-    };
-    OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model")
+fn detector(manifest: &Path, model: Option<PathBuf>, threshold: f32) -> Detector {
+    let mut o = LoadOptions::onnx_cpu(manifest);
+    o.model_file = model;
+    o.score_threshold = threshold;
+    o.min_box_area = 0.0;
+    o.backend.threads = 2;
+    cascade_infer::load_detector(&o).expect("model")
 }
 
 /// Real crops: the edge INT8 detector on frames of the clip, cut and encoded as the edge does.
-fn crops(clip: &Path, edge: &mut OnnxDetector, want: usize) -> Vec<Vec<u8>> {
+fn crops(clip: &Path, edge: &mut Detector, want: usize) -> Vec<Vec<u8>> {
     let mut src = Mp4File::open(clip).expect("clip");
     let mut dec = H264Decoder::new().expect("decoder");
     let (mut frames, mut out, mut i) = (Vec::new(), Vec::new(), 0u64);
@@ -93,14 +91,7 @@ fn throughput(
 ) -> (f64, usize, Vec<Missed>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("store");
-    let (m, path) = ModelManifest::load(confirm_manifest).expect("manifest");
-    let p = DetectParams {
-        score_threshold: 0.1,
-        nms_iou: 0.45,
-        min_box_area: 0.0,
-        class_id: Some(m.person_class_id),
-    };
-    let det = OnnxDetector::load(m, &model.unwrap_or(path), None, 2, p).expect("model");
+    let det = detector(confirm_manifest, model, 0.1);
     let mut confirmer = OnnxConfirmer::new(det, &ConfirmConfig::default());
     let mut engine = AlertEngine::new(30_000_000, Vec::new());
     let (mut confirmed, start, mut missed) = (0, Instant::now(), Vec::new());

@@ -2,15 +2,13 @@
 //! certificates: a subscriber decodes the crops it publishes and checks boxes, sequence numbers and
 //! JPEGs. With `../shared` present, the same runs with the real INT8 detector on the real clip.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cascade_shared::wire::{self, Crop};
 use cascade_tests::{Mosquitto, Received, eventually, mosquitto_binary, subscribe};
-use common::{repo, shared_dir};
+use cascade_tests::{repo_root as repo, shared_dir};
 
 fn write_config(
     dir: &Path,
@@ -31,7 +29,7 @@ fn write_config(
 /// Runs the agent to completion (`--exit-when-done`) and returns the decoded crops received.
 fn run_agent(dir: &Path, broker: &Mosquitto, sub: &Received, config: &Path) -> Vec<Crop> {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let out = Command::new(cascade_tests::binary("edge-agent"))
         .args(["run", "--exit-when-done", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
@@ -72,7 +70,7 @@ fn agent_publishes_crops_of_the_walker() {
         "max_rate_hz = 10.0",
     );
 
-    let check = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let check = Command::new(cascade_tests::binary("edge-agent"))
         .args(["check", "--config"])
         .arg(&config)
         .output()
@@ -137,7 +135,7 @@ port = 0
 "#,
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let out = Command::new(cascade_tests::binary("edge-agent"))
         .args(["check", "--config"])
         .arg(&path)
         .output()
@@ -147,7 +145,7 @@ port = 0
     for field in ["device.id", "uplink.port", "missing.mp4", "missing.toml"] {
         assert!(err.contains(field), "{field} not reported:\n{err}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let out = Command::new(cascade_tests::binary("edge-agent"))
         .args(["check", "--config", "/nonexistent.toml"])
         .output()
         .expect("runs");
@@ -235,7 +233,7 @@ fn starter_config_checks_clean_apart_from_its_deployment_paths() {
         .replace("\"../", &format!("\"{}/", repo().display()));
     let path = dir.path().join("edge.toml");
     std::fs::write(&path, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let out = Command::new(cascade_tests::binary("edge-agent"))
         .args(["check", "--config"])
         .arg(&path)
         .output()
@@ -258,7 +256,7 @@ fn interlaced_camera_is_refused_with_a_clear_message() {
     // No broker needed: the pipeline stops before anything is uploaded.
     let config =
         cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
-    let out = Command::new(env!("CARGO_BIN_EXE_edge-agent"))
+    let out = Command::new(cascade_tests::binary("edge-agent"))
         .args(["run", "--exit-when-done", "--config"])
         .arg(&config)
         .output()

@@ -1,14 +1,39 @@
-//! The detector through the real ONNX Runtime: generated models with known outputs, and (when
-//! `../shared` is present) the real pretrained person detectors on the real clip.
-
-mod common;
+//! The detector through the real ONNX Runtime (`cascade-infer`): generated models with known
+//! outputs, and (when `../shared` is present) the real pretrained person detectors on the real clip.
 
 use std::path::Path;
 
-use common::*;
-use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
-use edge_agent::detect::Detector;
+use cascade_infer::Classes;
+use cascade_infer::{Detector, Frame, LoadOptions, load_detector as load};
+use cascade_tests::{repo_root as repo, shared_dir};
+use edge_agent::decode::{H264Decoder, VideoDecoder};
 use edge_agent::source::{Mp4File, Source};
+
+fn options(manifest: &Path) -> LoadOptions {
+    LoadOptions {
+        min_box_area: 0.0005,
+        ..LoadOptions::onnx_cpu(manifest)
+    }
+}
+
+fn load_detector(manifest: &Path, model_file: Option<&Path>) -> Detector {
+    load(&LoadOptions {
+        model_file: model_file.map(Path::to_path_buf),
+        ..options(manifest)
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()))
+}
+
+/// A 320x240 dark frame with a white 36x96 block at (x, 70), like tests/fixtures/walker.*.
+fn walker_frame(x: usize) -> Frame {
+    let mut f = Frame::filled(320, 240, 48);
+    for y in 70..166 {
+        for xx in x..x + 36 {
+            f.y[y * 320 + xx] = 235;
+        }
+    }
+    f
+}
 
 #[test]
 fn every_output_format_finds_the_blob_fp32_and_int8() {
@@ -45,28 +70,27 @@ fn every_output_format_finds_the_blob_fp32_and_int8() {
 #[test]
 fn score_threshold_and_class_filter_apply() {
     let manifest = repo().join("models/blob-yolov8-fp32.toml");
-    let (m, path) = cascade_shared::manifest::ModelManifest::load(&manifest).expect("manifest");
-    let strict = edge_agent::detect::DetectParams {
+    let mut det = load(&LoadOptions {
         score_threshold: 0.95,
-        ..params()
-    };
-    let mut det =
-        edge_agent::detect::OnnxDetector::load(m.clone(), &path, None, 1, strict).expect("loads");
+        ..options(&manifest)
+    })
+    .expect("loads");
     assert!(
         det.detect(&walker_frame(100)).expect("runs").is_empty(),
         "0.9 < 0.95"
     );
-    let other = edge_agent::detect::DetectParams {
-        class_id: Some(1),
+    let mut det = load(&LoadOptions {
         score_threshold: 0.01,
-        ..params()
-    };
-    let mut det = edge_agent::detect::OnnxDetector::load(m, &path, None, 1, other).expect("loads");
+        classes: Classes::Only(1),
+        ..options(&manifest)
+    })
+    .expect("loads");
     let found = det.detect(&walker_frame(100)).expect("runs");
     assert!(
-        found
-            .iter()
-            .all(|d| d.class_id == 1 && (d.score - 0.05).abs() < 1e-5),
+        !found.is_empty()
+            && found
+                .iter()
+                .all(|d| d.class_id == 1 && (d.score - 0.05).abs() < 1e-5),
         "{found:?}"
     );
 }
@@ -153,7 +177,7 @@ fn a_batch_runs_as_one_tensor_and_keeps_items_apart() {
             Frame::filled(320, 240, 48),
             walker_frame(200),
         ];
-        let out = det.detect_images(&frames).expect("runs");
+        let out = det.detect_batch(&frames).expect("runs");
         assert_eq!(out.len(), 3);
         assert!(
             out[1].is_empty(),

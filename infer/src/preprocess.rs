@@ -3,60 +3,7 @@
 
 use cascade_shared::manifest::{ChannelOrder, InputSpec, Layout, Letterbox as Placement};
 
-use crate::decode::Frame;
-
-/// Anything that can be sampled as RGB pixels.
-pub trait RgbSource {
-    fn size(&self) -> (usize, usize);
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3];
-}
-
-/// BT.601 limited-range YUV -> RGB, integer arithmetic.
-#[inline]
-pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
-    let c = (i32::from(y) - 16).max(0) * 298;
-    let d = i32::from(u) - 128;
-    let e = i32::from(v) - 128;
-    let clip = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    [
-        clip(c + 409 * e),
-        clip(c - 100 * d - 208 * e),
-        clip(c + 516 * d),
-    ]
-}
-
-impl RgbSource for Frame {
-    fn size(&self) -> (usize, usize) {
-        (self.width, self.height)
-    }
-
-    #[inline]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let cw = self.width.div_ceil(2);
-        let ci = (y / 2) * cw + x / 2;
-        yuv_to_rgb(self.y[y * self.width + x], self.u[ci], self.v[ci])
-    }
-}
-
-/// A packed RGB8 image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RgbImage {
-    pub width: usize,
-    pub height: usize,
-    pub data: Vec<u8>,
-}
-
-impl RgbSource for RgbImage {
-    fn size(&self) -> (usize, usize) {
-        (self.width, self.height)
-    }
-
-    #[inline]
-    fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * self.width + x) * 3;
-        [self.data[i], self.data[i + 1], self.data[i + 2]]
-    }
-}
+use crate::image::RgbSource;
 
 /// How an image was placed on the model's canvas; maps boxes back to image pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,22 +36,51 @@ impl Letterbox {
     }
 }
 
-/// Fills `out` with the model input for `img` (nearest-neighbour scaling) and returns the mapping.
+/// Fills `out` with the model input for `img` as normalised `f32` (nearest-neighbour scaling) and
+/// returns the mapping.
 pub fn letterbox(img: &impl RgbSource, spec: &InputSpec, out: &mut Vec<f32>) -> Letterbox {
+    letterbox_with(img, spec, &f32_lut(spec), out)
+}
+
+/// Per-channel value tables, indexed by the 8-bit channel value in model channel order.
+pub type Lut<T> = [[T; 256]; 3];
+
+/// The manifest's normalisation: `(v * scale - mean) / std`.
+pub fn f32_lut(spec: &InputSpec) -> Lut<f32> {
+    std::array::from_fn(|c| {
+        std::array::from_fn(|v| (v as f32 * spec.scale - spec.mean[c]) / spec.std[c])
+    })
+}
+
+/// Raw bytes (quantised models with scale 1/255 and zero point 0).
+pub fn u8_lut() -> Lut<u8> {
+    std::array::from_fn(|_| std::array::from_fn(|v| v as u8))
+}
+
+/// Bytes shifted by -128 (quantised models with scale 1/255 and zero point -128).
+pub fn i8_lut() -> Lut<i8> {
+    std::array::from_fn(|_| std::array::from_fn(|v| (v as i16 - 128) as i8))
+}
+
+/// Fills `out` with the model input for `img`, each channel value through `lut`, in the spec's
+/// layout and channel order (nearest-neighbour scaling), and returns the mapping.
+pub fn letterbox_with<T: Copy + Default>(
+    img: &impl RgbSource,
+    spec: &InputSpec,
+    lut: &Lut<T>,
+    out: &mut Vec<T>,
+) -> Letterbox {
     let lb = Letterbox::new(img.size(), spec);
     let (sw, sh) = img.size();
     let (dw, dh) = (spec.width as usize, spec.height as usize);
     let plane = dw * dh;
     out.clear();
-    out.resize(plane * 3, 0.0);
-    let norm: [[f32; 256]; 3] = std::array::from_fn(|c| {
-        std::array::from_fn(|v| (v as f32 * spec.scale - spec.mean[c]) / spec.std[c])
-    });
+    out.resize(plane * 3, T::default());
     let order = match spec.channels {
         ChannelOrder::Rgb => [0, 1, 2],
         ChannelOrder::Bgr => [2, 1, 0],
     };
-    let pad = spec.pad_value as usize;
+    let pad = [spec.pad_value; 3];
     // Source column for each destination column (None in the padding).
     let cols: Vec<Option<usize>> = (0..dw)
         .map(|x| {
@@ -118,15 +94,14 @@ pub fn letterbox(img: &impl RgbSource, spec: &InputSpec, out: &mut Vec<f32>) -> 
         for (x, col) in cols.iter().enumerate() {
             let px = match (row, col) {
                 (Some(sy), Some(sx)) => img.rgb(*sx, sy),
-                _ => [pad as u8; 3],
+                _ => pad,
             };
             for (c, &src_c) in order.iter().enumerate() {
-                let v = norm[c][usize::from(px[src_c])];
                 let i = match spec.layout {
                     Layout::Nchw => c * plane + y * dw + x,
                     Layout::Nhwc => (y * dw + x) * 3 + c,
                 };
-                out[i] = v;
+                out[i] = lut[c][usize::from(px[src_c])];
             }
         }
     }
@@ -136,6 +111,7 @@ pub fn letterbox(img: &impl RgbSource, spec: &InputSpec, out: &mut Vec<f32>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::RgbImage;
 
     fn spec(w: u32, h: u32, letterbox: Placement) -> InputSpec {
         toml::from_str::<InputSpec>(&format!("width = {w}\nheight = {h}"))
@@ -168,8 +144,21 @@ mod tests {
     }
 
     #[test]
-    fn white_yuv_is_white_rgb() {
-        assert_eq!(yuv_to_rgb(235, 128, 128), [255, 255, 255]);
-        assert_eq!(yuv_to_rgb(16, 128, 128), [0, 0, 0]);
+    fn quantised_inputs_take_raw_or_shifted_bytes() {
+        let img = RgbImage {
+            width: 2,
+            height: 2,
+            data: vec![200; 12],
+        };
+        let s = InputSpec {
+            layout: Layout::Nhwc,
+            ..spec(2, 2, Placement::Center)
+        };
+        let mut u = Vec::new();
+        letterbox_with(&img, &s, &u8_lut(), &mut u);
+        assert_eq!(u, vec![200u8; 12]);
+        let mut i = Vec::new();
+        letterbox_with(&img, &s, &i8_lut(), &mut i);
+        assert_eq!(i, vec![72i8; 12]);
     }
 }

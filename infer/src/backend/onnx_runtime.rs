@@ -1,4 +1,5 @@
-//! Loads `libonnxruntime.so` once per process (`ort` with `load-dynamic`).
+//! Loads `libonnxruntime.so` once per process (`ort` with `load-dynamic`): where to find it, and the
+//! process-wide environment.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,0 +1,21 @@
+//! Inference for both binaries: image types, letterbox and region pre-processing, the output
+//! decoders and NMS, and a small [`Backend`] trait (input tensor in, output tensors out) under one
+//! generic [`Detector`] that owns pre- and post-processing.
+//!
+//! Backends sit behind cargo features, one file each under `backend/`: ONNX Runtime (`onnx`,
+//! default). A new backend implements [`Backend`] and adds one arm to [`backend::open`].
+
+pub mod backend;
+pub mod detector;
+pub mod image;
+pub mod model;
+pub mod postprocess;
+pub mod preprocess;
+
+pub use backend::{
+    Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor,
+};
+pub use detector::{DetectParams, Detection, Detector, InferError};
+pub use image::{Frame, Region, RgbImage, RgbSource, yuv_to_rgb};
+pub use model::{Classes, LoadOptions, load_detector};
+pub use preprocess::{Letterbox, letterbox};

@@ -1,0 +1,99 @@
+//! The runtime side of model manifests: read the manifest, check the model file against its
+//! sha256, open it on a backend and wrap it in a [`Detector`].
+
+use std::path::{Path, PathBuf};
+
+use cascade_shared::Problems;
+use cascade_shared::manifest::ModelManifest;
+
+use crate::backend::{self, BackendOptions};
+use crate::detector::{DetectParams, Detector, InferError};
+
+/// Everything needed to load a detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    pub manifest: PathBuf,
+    /// The model file, when not where the manifest says (tests and benchmarks using `../shared`).
+    /// Still checked against the manifest's sha256.
+    pub model_file: Option<PathBuf>,
+    pub backend: BackendOptions,
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+    pub min_box_area: f32,
+    /// Which classes to keep.
+    pub classes: Classes,
+}
+
+/// Which classes a detector keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classes {
+    /// The manifest's person class.
+    Person,
+    /// One class id.
+    Only(u32),
+    /// Each candidate as its best class.
+    All,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("model manifest:\n{0}")]
+    Manifest(Problems),
+    #[error("model file: {0}")]
+    File(String),
+    #[error(transparent)]
+    Infer(#[from] InferError),
+}
+
+impl LoadOptions {
+    /// ONNX Runtime on one CPU thread, the person class, score 0.5, NMS IoU 0.45.
+    pub fn onnx_cpu(manifest: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            model_file: None,
+            backend: BackendOptions {
+                kind: cascade_shared::config::BackendKind::Onnxruntime,
+                library: None,
+                threads: 1,
+            },
+            score_threshold: 0.5,
+            nms_iou: 0.45,
+            min_box_area: 0.0005,
+            classes: Classes::Person,
+        }
+    }
+}
+
+/// Reads a manifest and checks a model file (the manifest's, or `model_file`) against it.
+pub fn verified_manifest(
+    path: &Path,
+    model_file: Option<&Path>,
+) -> Result<(ModelManifest, PathBuf), LoadError> {
+    let (manifest, model) = ModelManifest::load(path).map_err(LoadError::Manifest)?;
+    let model = model_file.map_or(model, Path::to_path_buf);
+    manifest.verify_file(&model).map_err(LoadError::File)?;
+    Ok((manifest, model))
+}
+
+/// Loads the detector `opts` describes. Blocking (reads and hashes the model file).
+pub fn load_detector(opts: &LoadOptions) -> Result<Detector, LoadError> {
+    let (manifest, model) = verified_manifest(&opts.manifest, opts.model_file.as_deref())?;
+    let params = DetectParams {
+        score_threshold: opts.score_threshold,
+        nms_iou: opts.nms_iou,
+        min_box_area: opts.min_box_area,
+        class_id: match opts.classes {
+            Classes::Person => Some(manifest.person_class_id),
+            Classes::Only(c) => Some(c),
+            Classes::All => None,
+        },
+    };
+    let backend = backend::open(&model, &opts.backend).map_err(InferError::from)?;
+    tracing::info!(
+        model = %manifest.name,
+        version = %manifest.version,
+        backend = %backend.info().name,
+        "model loaded"
+    );
+    Ok(Detector::new(manifest, backend, params)?)
+}
