@@ -74,3 +74,86 @@ pub fn resolve(base: &Path, path: &Path) -> PathBuf {
         base.join(path)
     }
 }
+
+/// Serde helpers for durations written as seconds (`30`, `0.5`): read straight into
+/// [`std::time::Duration`], so no code converts float seconds by hand. Negative, NaN and
+/// absurdly large values are refused with the field named by the TOML error.
+pub mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// A century: larger values are typos.
+    const MAX_S: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            Int(u64),
+            Float(f64),
+        }
+        let s = match Num::deserialize(d)? {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        };
+        if !(0.0..=MAX_S).contains(&s) {
+            return Err(serde::de::Error::custom(format!(
+                "{s} is not a duration in seconds (0 to {MAX_S})"
+            )));
+        }
+        Ok(Duration::from_secs_f64(s))
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    /// The same for `Option<Duration>`.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserializer, Serializer};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::Duration;
+
+        #[derive(Debug, serde::Deserialize)]
+        struct T {
+            #[serde(with = "super")]
+            t: Duration,
+            #[serde(default, with = "super::option")]
+            o: Option<Duration>,
+        }
+
+        #[test]
+        fn integers_and_fractions_are_seconds() {
+            let t: T = toml::from_str("t = 2").expect("int");
+            assert_eq!((t.t, t.o), (Duration::from_secs(2), None));
+            let t: T = toml::from_str("t = 0.25\no = 7").expect("float");
+            assert_eq!(t.t, Duration::from_millis(250));
+            assert_eq!(t.o, Some(Duration::from_secs(7)));
+        }
+
+        #[test]
+        fn negative_and_nan_are_refused_with_the_field() {
+            for bad in ["t = -1", "t = nan", "t = \"5s\""] {
+                let e = toml::from_str::<T>(bad).expect_err(bad).to_string();
+                assert!(e.contains('t'), "{bad}: {e}");
+            }
+        }
+    }
+}
