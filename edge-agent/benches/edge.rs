@@ -10,7 +10,7 @@ use cascade_shared::wire::{BoxPx, Compression, Crop};
 use edge_agent::buffer::{Buffer, Limits, NewRecord};
 use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
 use edge_agent::motion::{BackgroundMotion, MotionDetector};
-use edge_agent::source::{Mp4File, Source};
+use edge_agent::source::{Container, Mp4File};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

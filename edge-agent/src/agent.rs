@@ -1,36 +1,44 @@
-//! Runs the whole edge agent: telemetry endpoint, buffer, uplink, maintenance and one pipeline per
-//! camera. One shutdown token reaches every task.
+//! Runs the whole edge agent: telemetry endpoint, buffer, uplink, maintenance, one detector
+//! service shared by every camera, and one supervised pipeline (plus post stage) per camera.
+//! One shutdown token reaches every task and thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cascade_infer::backend::BackendOptions;
 use cascade_shared::clock::{SharedClock, SystemClock};
 use cascade_shared::config::edge::EdgeConfig;
+use cascade_shared::config::effective::Effective;
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::buffer::{Buffer, Limits};
+use crate::camera::post::Post;
+use crate::camera::supervisor::{self, Outcome, Policy};
+use crate::camera::{Camera, CameraError};
+use crate::detect::service::{CameraSlot, DetectorService};
 use crate::detect::{Detect, Detector};
-use crate::motion::BackgroundMotion;
-use crate::pipeline::{self, Context};
 use crate::telemetry::{self, Telemetry};
 use crate::uplink::Uplink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("{0}")]
-    Model(String),
     #[error(transparent)]
     Detect(#[from] cascade_infer::model::LoadError),
     #[error(transparent)]
     Buffer(#[from] crate::buffer::BufferError),
     #[error(transparent)]
     Uplink(#[from] crate::uplink::UplinkError),
-    #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("camera {camera}: {error}")]
+    Camera { camera: String, error: CameraError },
     #[error("telemetry endpoint: {0}")]
     Telemetry(std::io::Error),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    #[error("a start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 /// Options of one run.
@@ -40,16 +48,17 @@ pub struct RunOptions {
     pub exit_when_done: bool,
 }
 
-/// Loads the detector a config names, checking the model against its manifest.
-pub fn load_detector(cfg: &EdgeConfig) -> Result<Detector, AgentError> {
+/// Loads the detector a config names with the settings in force, checking the model against its
+/// manifest. Blocking.
+pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, AgentError> {
     let d = &cfg.detector;
     let opts = cascade_infer::LoadOptions {
         manifest: d.manifest.clone(),
         model_file: None,
-        backend: cascade_infer::backend::BackendOptions {
-            kind: cascade_shared::config::BackendKind::Onnxruntime,
+        backend: BackendOptions {
+            kind: eff.backend.value,
             library: d.onnxruntime.clone(),
-            threads: d.threads as usize,
+            threads: eff.threads.value as usize,
         },
         score_threshold: d.score_threshold,
         nms_iou: d.nms_iou,
@@ -59,39 +68,32 @@ pub fn load_detector(cfg: &EdgeConfig) -> Result<Detector, AgentError> {
     Ok(cascade_infer::load_detector(&opts)?)
 }
 
-pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Result<(), AgentError> {
+/// The supervisor's policy from the config.
+fn policy(cfg: &EdgeConfig, opts: RunOptions) -> Policy {
+    let s = &cfg.supervisor;
+    Policy {
+        backoff_min: s.restart_backoff_min_s,
+        backoff_max: s.restart_backoff_max_s,
+        stall_timeout: s.stall_timeout_s,
+        check_every: (s.stall_timeout_s / 10)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1)),
+        stop_grace: Duration::from_secs(10),
+        healthy_after: Duration::from_secs(60),
+        retry_permanent: !opts.exit_when_done,
+    }
+}
+
+pub async fn run(
+    cfg: EdgeConfig,
+    eff: Effective,
+    shutdown: Shutdown,
+    opts: RunOptions,
+) -> Result<(), AgentError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let telemetry = Telemetry::new(&cfg.device.id);
-    let limits = Limits {
-        max_bytes: cfg.buffer.max_bytes,
-        max_age_us: i64::try_from(cfg.buffer.max_age_s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
-    };
-    let dir = cfg.buffer.dir.clone();
-    let buffer = Arc::new(
-        tokio::task::spawn_blocking(move || Buffer::open(&dir, limits))
-            .await
-            .map_err(|e| AgentError::Model(e.to_string()))??,
-    );
-    telemetry.buffer_stats(buffer.stats(), clock.now_utc_us());
-    tracing::info!(
-        records = buffer.stats().records,
-        bytes = buffer.stats().bytes,
-        "buffer opened"
-    );
-
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
-    let server = tokio::spawn(telemetry::serve(
-        telemetry.clone(),
-        cfg.telemetry.listen,
-        shutdown.clone(),
-        bound_tx,
-    ));
-    if bound_rx.await.is_err() {
-        return Err(match server.await {
-            Ok(Err(e)) => AgentError::Telemetry(e),
-            _ => AgentError::Telemetry(std::io::Error::other("telemetry server stopped")),
-        });
-    }
+    tracing::info!(settings = %eff.report().trim_end().replace('\n', "; "), "settings in force");
+    let buffer = open_buffer(&cfg, &telemetry, &clock).await?;
+    let server = start_telemetry(&cfg, &telemetry, &shutdown).await?;
 
     let wake = Arc::new(Notify::new());
     let uplink = Uplink::new(
@@ -111,37 +113,19 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
         shutdown.clone(),
     ));
 
-    let mut handles = Vec::new();
-    for cam in &cfg.cameras {
-        let detector: Box<dyn Detect> =
-            Box::new(tokio::task::block_in_place(|| load_detector(&cfg))?);
-        let ctx = Context {
-            device_id: cfg.device.id.clone(),
-            camera_id: cam.id.clone(),
-            telemetry: telemetry.clone(),
-            buffer: buffer.clone(),
-            clock: clock.clone(),
-            wake: wake.clone(),
-            shutdown: shutdown.clone(),
-            crops: cfg.crops.clone(),
-            compression: cfg.uplink.compression,
-            max_rate_hz: cfg.detector.max_rate_hz,
-            live: true,
-        };
-        let motion = Box::new(BackgroundMotion::new(cfg.motion.clone()));
-        handles.extend(pipeline::start(
-            ctx,
-            &cam.source,
-            motion,
-            detector,
-            cfg.tracker.clone(),
-        )?);
-        tracing::info!(camera = %cam.id, "camera pipeline started");
-    }
-    telemetry.set_pipeline_up(true);
-
-    let result = wait_pipelines(handles, &shutdown).await;
+    let stages = Stages {
+        buffer: buffer.clone(),
+        telemetry: telemetry.clone(),
+        clock: clock.clone(),
+        wake,
+        shutdown: shutdown.clone(),
+    };
+    let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, opts))?;
+    let (mut supervisors, threads, slots) = started;
+    let result = wait_cameras(&mut supervisors, &shutdown).await;
     if opts.exit_when_done && !shutdown.is_cancelled() {
+        let stop = shutdown.clone();
+        tokio::task::spawn_blocking(move || slots.iter().all(|s| s.wait_idle(&stop))).await?;
         tracing::info!("input finished; waiting for the buffer to drain");
         while buffer.stats().records > 0 && !shutdown.is_cancelled() {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -150,14 +134,186 @@ pub async fn run(cfg: EdgeConfig, shutdown: Shutdown, opts: RunOptions) -> Resul
     } else {
         shutdown.cancelled().await;
     }
-    telemetry.set_pipeline_up(false);
+    supervisors.shutdown().await;
     let _ = uplink_task.await;
     let _ = maintenance.await;
     let _ = server.await;
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
     let b = buffer.clone();
     let _ = tokio::task::spawn_blocking(move || b.flush()).await;
     log_summary(&telemetry);
     result
+}
+
+async fn open_buffer(
+    cfg: &EdgeConfig,
+    telemetry: &Telemetry,
+    clock: &SharedClock,
+) -> Result<Arc<Buffer>, AgentError> {
+    let limits = Limits {
+        max_bytes: cfg.buffer.max_bytes,
+        max_age_us: i64::try_from(cfg.buffer.max_age_s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
+    };
+    let dir = cfg.buffer.dir.clone();
+    let buffer = Arc::new(tokio::task::spawn_blocking(move || Buffer::open(&dir, limits)).await??);
+    let stats = buffer.stats();
+    telemetry.buffer_stats(stats, clock.now_utc_us());
+    tracing::info!(
+        records = stats.records,
+        bytes = stats.bytes,
+        "buffer opened"
+    );
+    Ok(buffer)
+}
+
+async fn start_telemetry(
+    cfg: &EdgeConfig,
+    telemetry: &Arc<Telemetry>,
+    shutdown: &Shutdown,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, AgentError> {
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    let server = tokio::spawn(telemetry::serve(
+        telemetry.clone(),
+        cfg.telemetry.listen,
+        shutdown.clone(),
+        bound_tx,
+    ));
+    if bound_rx.await.is_err() {
+        return Err(match server.await {
+            Ok(Err(e)) => AgentError::Telemetry(e),
+            _ => AgentError::Telemetry(std::io::Error::other("telemetry server stopped")),
+        });
+    }
+    Ok(server)
+}
+
+/// What every camera's stages share.
+struct Stages {
+    buffer: Arc<Buffer>,
+    telemetry: Arc<Telemetry>,
+    clock: SharedClock,
+    wake: Arc<Notify>,
+    shutdown: Shutdown,
+}
+
+type Supervisors = JoinSet<(String, Outcome)>;
+
+type Started = (
+    Supervisors,
+    Vec<std::thread::JoinHandle<()>>,
+    Vec<CameraSlot>,
+);
+
+/// Loads the one detector, starts its service, each camera's post stage, and each camera's
+/// supervisor. Returns the supervisors, the blocking threads to join at the end, and the slots.
+fn start_cameras(
+    cfg: &EdgeConfig,
+    eff: &Effective,
+    s: &Stages,
+    policy: Policy,
+) -> Result<Started, AgentError> {
+    let t0 = Instant::now();
+    let detector = tokio::task::block_in_place(|| load_detector(cfg, eff))?;
+    let model = detector.manifest().clone();
+    s.telemetry.model_loaded(
+        &model.name,
+        detector.backend_name(),
+        t0.elapsed().as_secs_f64(),
+        cfg.cameras.len(),
+    );
+    let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.clone()).collect();
+    let boxed: Box<dyn Detect> = Box::new(detector);
+    let (handles, service) =
+        DetectorService::start(boxed, &ids, s.telemetry.clone(), s.shutdown.clone())
+            .map_err(AgentError::Thread)?;
+    let mut threads = vec![service];
+    let mut supervisors = JoinSet::new();
+    let mut slots = Vec::new();
+    for (cam, (slot, results)) in cfg.cameras.iter().zip(handles) {
+        let post = Post {
+            device_id: cfg.device.id.clone(),
+            camera_id: cam.id.clone(),
+            model: model.clone(),
+            tracker: cfg.tracker.clone(),
+            crops: cfg.crops.clone(),
+            compression: cfg.uplink.compression,
+            buffer: s.buffer.clone(),
+            telemetry: s.telemetry.clone(),
+            clock: s.clock.clone(),
+            wake: s.wake.clone(),
+        };
+        let (post_slot, stop) = (slot.clone(), s.shutdown.clone());
+        slots.push(slot.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("post-{}", cam.id))
+                .spawn(move || post.run(&results, &post_slot, &stop))
+                .map_err(AgentError::Thread)?,
+        );
+        let camera = Arc::new(Camera {
+            id: cam.id.clone(),
+            source: cam.source.clone(),
+            motion: cfg.motion.clone(),
+            max_rate_hz: cfg.detector.max_rate_hz,
+            telemetry: s.telemetry.clone(),
+            clock: s.clock.clone(),
+            slot,
+        });
+        let id = cam.id.clone();
+        supervisors.spawn(supervise_named(
+            id,
+            camera,
+            policy.clone(),
+            s.telemetry.clone(),
+            s.clock.clone(),
+            s.shutdown.clone(),
+        ));
+        tracing::info!(camera = %cam.id, "camera started");
+    }
+    Ok((supervisors, threads, slots))
+}
+
+async fn supervise_named(
+    id: String,
+    camera: Arc<Camera>,
+    policy: Policy,
+    telemetry: Arc<Telemetry>,
+    clock: SharedClock,
+    shutdown: Shutdown,
+) -> (String, Outcome) {
+    let outcome = supervisor::supervise(camera, policy, telemetry, clock, shutdown).await;
+    (id, outcome)
+}
+
+/// Waits until every camera's supervision ends (inputs ended, or shutdown). The first camera that
+/// failed for good is the run's error; the others go on.
+async fn wait_cameras(
+    supervisors: &mut Supervisors,
+    shutdown: &Shutdown,
+) -> Result<(), AgentError> {
+    let mut first_error = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            next = supervisors.join_next() => match next {
+                None => break,
+                Some(Ok((_, Outcome::Ended | Outcome::Stopped))) => {}
+                Some(Ok((camera, Outcome::Failed(error)))) => {
+                    tracing::error!(camera = %camera, error = %error, "camera failed");
+                    first_error.get_or_insert(AgentError::Camera { camera, error });
+                }
+                Some(Err(e)) => {
+                    first_error.get_or_insert(AgentError::Join(e));
+                }
+            },
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// One line with the run's totals (used by the demo and the whole-agent benchmark).
@@ -179,31 +335,10 @@ fn log_summary(t: &Telemetry) {
         crops_uploaded = t.total("crops_uploaded_total"),
         input_bytes = t.total("input_bytes_total"),
         uploaded_bytes = t.total("uploaded_bytes_total"),
+        camera_restarts = t.total("camera_restarts_total"),
         peak_rss_bytes,
         "summary"
     );
-}
-
-async fn wait_pipelines(
-    handles: Vec<std::thread::JoinHandle<Result<(), pipeline::PipelineError>>>,
-    shutdown: &Shutdown,
-) -> Result<(), AgentError> {
-    let joined = tokio::task::spawn_blocking(move || {
-        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-    });
-    let results = joined.await.map_err(|e| AgentError::Model(e.to_string()))?;
-    for r in results {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "camera pipeline stopped");
-                shutdown.cancel();
-                return Err(e.into());
-            }
-            Err(_) => return Err(AgentError::Model("a pipeline thread panicked".into())),
-        }
-    }
-    Ok(())
 }
 
 /// Evicts expired crops once a minute.

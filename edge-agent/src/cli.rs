@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use cascade_shared::config::ConfigFile;
 use cascade_shared::config::edge::{EdgeConfig, SourceConfig};
+use cascade_shared::config::effective::Effective;
 use cascade_shared::manifest::ModelManifest;
-use cascade_shared::profile::HardwareProfile;
+use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
@@ -37,10 +38,31 @@ pub enum Command {
     },
 }
 
+/// A checked config and the settings in force (config over hardware profile over defaults).
+#[derive(Debug)]
+pub struct Checked {
+    pub config: EdgeConfig,
+    pub effective: Effective,
+}
+
 /// Every problem with a config file and what it points to. Loads nothing heavy.
-pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
+pub fn check(path: &Path) -> Result<Checked, Problems> {
     let cfg = EdgeConfig::read(path)?;
     let mut p = cfg.validate();
+    let profile = match &cfg.device.profile {
+        Some(file) => match HardwareProfile::load(file) {
+            Ok(profile) => {
+                check_arch(&profile, &mut p);
+                Some(profile)
+            }
+            Err(e) => {
+                p.extend(e);
+                None
+            }
+        },
+        None => None,
+    };
+    let effective = Effective::resolve(&cfg, profile.as_ref());
     for (i, cam) in cfg.cameras.iter().enumerate() {
         let SourceConfig::File { path, .. } = &cam.source;
         p.check(
@@ -57,13 +79,15 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
         }
         Err(e) => p.extend(e),
     }
-    let backend = cascade_infer::backend::BackendOptions {
-        kind: cascade_shared::config::BackendKind::Onnxruntime,
-        library: cfg.detector.onnxruntime.clone(),
-        threads: 1,
-    };
-    if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
-        p.push("detector.onnxruntime", e.reason);
+    if let Ok(eff) = &effective {
+        let backend = cascade_infer::backend::BackendOptions {
+            kind: eff.backend.value,
+            library: cfg.detector.onnxruntime.clone(),
+            threads: 1,
+        };
+        if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
+            p.push("detector.onnxruntime", e.reason);
+        }
     }
     let u = &cfg.uplink;
     checks::pem_files(
@@ -80,10 +104,31 @@ pub fn check(path: &Path) -> Result<EdgeConfig, Problems> {
         p.push("uplink", e);
     }
     checks::writable_dir("buffer.dir", &cfg.buffer.dir, &mut p);
-    if let Some(profile) = &cfg.device.profile
-        && let Err(e) = HardwareProfile::load(profile)
-    {
-        p.extend(e);
+    match effective {
+        Ok(effective) => p.into_result(Checked {
+            config: cfg,
+            effective,
+        }),
+        Err(e) => {
+            p.extend(e);
+            Err(p)
+        }
     }
-    p.into_result(cfg)
+}
+
+/// A profile made for another processor is a mistake in the config.
+fn check_arch(profile: &HardwareProfile, p: &mut Problems) {
+    let want = match profile.arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Aarch64 => "aarch64",
+    };
+    p.check(
+        want == std::env::consts::ARCH,
+        "device.profile",
+        format!(
+            "{} is for {want} machines; this one is {}",
+            profile.name,
+            std::env::consts::ARCH
+        ),
+    );
 }

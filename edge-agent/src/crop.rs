@@ -17,7 +17,7 @@ pub struct CropError {
 
 /// A JPEG crop and the region of the frame it shows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Crop {
+pub struct JpegCrop {
     pub jpeg: Vec<u8>,
     pub region: BoxPx,
 }
@@ -34,7 +34,7 @@ pub fn region(b: &BoxPx, frame: (usize, usize), padding: f32) -> BoxPx {
 }
 
 /// Cuts and encodes the crop around `b`.
-pub fn make(frame: &Frame, b: &BoxPx, cfg: &CropConfig) -> Result<Crop, CropError> {
+pub fn make(frame: &Frame, b: &BoxPx, cfg: &CropConfig) -> Result<JpegCrop, CropError> {
     let r = region(b, (frame.width, frame.height), cfg.padding);
     let (x0, y0) = (r.x1 as usize, r.y1 as usize);
     let (rw, rh) = ((r.x2 - r.x1) as usize, (r.y2 - r.y1) as usize);
@@ -64,7 +64,7 @@ pub fn make(frame: &Frame, b: &BoxPx, cfg: &CropConfig) -> Result<Crop, CropErro
     Encoder::new(&mut jpeg, cfg.jpeg_quality)
         .encode(&rgb, ew, eh, ColorType::Rgb)
         .map_err(|e| err(e.to_string()))?;
-    Ok(Crop { jpeg, region: r })
+    Ok(JpegCrop { jpeg, region: r })
 }
 
 #[cfg(test)]

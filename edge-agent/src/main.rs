@@ -8,8 +8,9 @@ fn main() -> ExitCode {
     cascade_shared::telemetry::init_logging();
     match Cli::parse().command {
         Command::Check { config } => match cli::check(&config) {
-            Ok(_) => {
+            Ok(checked) => {
                 println!("{}: ok", config.display());
+                print!("{}", checked.effective.report());
                 ExitCode::SUCCESS
             }
             Err(problems) => {
@@ -31,14 +32,15 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &std::path::Path, exit_when_done: bool) -> anyhow::Result<()> {
-    let cfg = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
+    let checked = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let shutdown = cascade_shared::shutdown::Shutdown::new();
         tokio::spawn(cascade_shared::shutdown::on_signals(shutdown.clone()));
-        agent::run(cfg, shutdown, RunOptions { exit_when_done }).await
+        let opts = RunOptions { exit_when_done };
+        agent::run(checked.config, checked.effective, shutdown, opts).await
     })?;
     Ok(())
 }

@@ -2,19 +2,23 @@
 //! and updates a Prometheus metric (base units: `_seconds`, `_bytes`, `_total`). Also serves
 //! `/metrics`, `/livez` and `/readyz`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use cascade_shared::shutdown::Shutdown;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::buffer::{Eviction, Stats};
+use crate::camera::CameraState;
 
 pub struct Telemetry {
     registry: Registry,
@@ -37,7 +41,12 @@ pub struct Telemetry {
     buffer_oldest_age: Gauge,
     mqtt_connected: IntGauge,
     mqtt_disconnects: IntCounterVec,
-    pipeline_up: AtomicBool,
+    camera_restarts: IntCounterVec,
+    camera_up: IntGaugeVec,
+    model_loads: IntCounterVec,
+    detector_errors: IntCounterVec,
+    crops_lost: IntCounterVec,
+    cameras: Mutex<BTreeMap<String, CameraState>>,
     mqtt_up: AtomicBool,
 }
 
@@ -150,8 +159,41 @@ impl Telemetry {
                 "Broker connections lost or refused",
                 &["kind"],
             ),
+            camera_restarts: counter(
+                r,
+                "camera_restarts_total",
+                "Camera runs restarted after a failure, stall or panic",
+                &["camera", "reason"],
+            ),
+            camera_up: {
+                let g = IntGaugeVec::new(
+                    Opts::new("camera_up", "1 while the camera delivers frames"),
+                    &["camera"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
+            model_loads: counter(
+                r,
+                "detector_model_loads_total",
+                "Detector models loaded (one per accelerator, shared by every camera)",
+                &["model", "backend"],
+            ),
+            detector_errors: counter(
+                r,
+                "detector_errors_total",
+                "Detector runs that failed",
+                &["camera"],
+            ),
+            crops_lost: counter(
+                r,
+                "crops_lost_total",
+                "Crops that could not be committed to the buffer",
+                &["camera"],
+            ),
             registry,
-            pipeline_up: AtomicBool::new(false),
+            cameras: Mutex::new(BTreeMap::new()),
             mqtt_up: AtomicBool::new(false),
         })
     }
@@ -201,6 +243,77 @@ impl Telemetry {
         self.detections
             .with_label_values(&[camera])
             .inc_by(people as u64);
+    }
+
+    pub fn detector_failed(&self, camera: &str, err: &dyn std::fmt::Display) {
+        tracing::error!(camera, error = %err, "detector failed on a frame");
+        self.detector_errors.with_label_values(&[camera]).inc();
+    }
+
+    pub fn model_loaded(&self, model: &str, backend: &str, seconds: f64, cameras: usize) {
+        tracing::info!(
+            model,
+            backend,
+            seconds,
+            cameras,
+            "detector model loaded, shared by every camera"
+        );
+        self.model_loads.with_label_values(&[model, backend]).inc();
+    }
+
+    pub fn crops_lost(&self, camera: &str, count: usize, err: &dyn std::fmt::Display) {
+        tracing::error!(camera, count, error = %err, "crops could not be buffered and are lost");
+        self.crops_lost
+            .with_label_values(&[camera])
+            .inc_by(count as u64);
+    }
+
+    /// A camera's state changed (`camera_up` is 1 while it streams).
+    pub fn camera_state(&self, camera: &str, state: CameraState) {
+        let up = i64::from(state == CameraState::Streaming);
+        self.camera_up.with_label_values(&[camera]).set(up);
+        let mut cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
+        if cams.get(camera) != Some(&state) {
+            match &state {
+                CameraState::Streaming | CameraState::Ended => {
+                    tracing::info!(camera, state = %state, "camera state")
+                }
+                CameraState::Connecting => tracing::debug!(camera, state = %state, "camera state"),
+                _ => tracing::warn!(camera, state = %state, "camera state"),
+            }
+            cams.insert(camera.to_string(), state);
+        }
+    }
+
+    pub fn camera_state_of(&self, camera: &str) -> Option<CameraState> {
+        let cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
+        cams.get(camera).cloned()
+    }
+
+    /// A camera run failed and restarts after `delay`.
+    pub fn camera_restart(
+        &self,
+        camera: &str,
+        reason: &'static str,
+        err: &dyn std::fmt::Display,
+        delay: Duration,
+    ) {
+        tracing::warn!(
+            camera,
+            reason,
+            error = %err,
+            retry_in_s = delay.as_secs_f64(),
+            "camera restarting"
+        );
+        self.camera_restarts
+            .with_label_values(&[camera, reason])
+            .inc();
+    }
+
+    pub fn camera_restarts(&self, camera: &str, reason: &str) -> u64 {
+        self.camera_restarts
+            .with_label_values(&[camera, reason])
+            .get()
     }
 
     pub fn crops_buffered(
@@ -277,12 +390,28 @@ impl Telemetry {
         self.mqtt_disconnects.with_label_values(&[kind]).inc();
     }
 
-    pub fn set_pipeline_up(&self, up: bool) {
-        self.pipeline_up.store(up, Ordering::SeqCst);
-    }
-
-    pub fn ready(&self) -> bool {
-        self.pipeline_up.load(Ordering::SeqCst) && self.mqtt_up.load(Ordering::SeqCst)
+    /// Ready: connected to the broker, and every camera streaming (or its file played out).
+    /// The body names each camera's state.
+    pub fn readiness(&self) -> (bool, String) {
+        let mqtt = self.mqtt_up.load(Ordering::SeqCst);
+        let cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
+        let cams_ok = !cams.is_empty()
+            && cams
+                .values()
+                .all(|s| matches!(s, CameraState::Streaming | CameraState::Ended));
+        let mut body = format!(
+            "{}\nbroker: {}\n",
+            if mqtt && cams_ok {
+                "ready"
+            } else {
+                "not ready"
+            },
+            if mqtt { "connected" } else { "disconnected" }
+        );
+        for (id, state) in cams.iter() {
+            body.push_str(&format!("camera {id}: {state}\n"));
+        }
+        (mqtt && cams_ok, body)
     }
 
     pub fn render(&self) -> String {
@@ -312,11 +441,13 @@ pub async fn serve(
         .route(
             "/readyz",
             get(move || async move {
-                if t_ready.ready() {
-                    (StatusCode::OK, "ready")
+                let (ready, body) = t_ready.readiness();
+                let code = if ready {
+                    StatusCode::OK
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (code, body)
             }),
         );
     cascade_shared::http::serve(

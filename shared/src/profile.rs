@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::Problems;
+use crate::config::BackendKind;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -77,15 +78,40 @@ impl HardwareProfile {
             "must be 1..=cpu_cores",
         );
         p.check(
-            !profile.detector_input_sizes.is_empty()
-                && profile.detector_input_sizes.windows(2).all(|w| w[0] > w[1])
-                && profile
-                    .detector_input_sizes
-                    .iter()
-                    .all(|s| s.is_multiple_of(32)),
+            valid_input_sizes(&profile.detector_input_sizes),
             format!("{at}: detector_input_sizes"),
             "must be non-empty, strictly decreasing multiples of 32",
         );
         p.into_result(profile)
+    }
+}
+
+/// Non-empty, strictly decreasing multiples of 32.
+pub fn valid_input_sizes(sizes: &[u32]) -> bool {
+    !sizes.is_empty()
+        && sizes.windows(2).all(|w| w[0] > w[1])
+        && sizes.iter().all(|s| *s > 0 && s.is_multiple_of(32))
+}
+
+impl Accelerator {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::EdgeTpu => "edge_tpu",
+            Self::Hailo => "hailo",
+        }
+    }
+
+    /// The backend that drives this accelerator in this build, or why there is none.
+    pub fn backend(self) -> Result<BackendKind, String> {
+        match self {
+            // ONNX Runtime's CPU provider; its CUDA/TensorRT providers come with the Jetson work.
+            Self::Cpu | Self::Cuda => Ok(BackendKind::Onnxruntime),
+            Self::EdgeTpu | Self::Hailo => Err(format!(
+                "no backend for the {} accelerator in this build; set detector.backend = \"onnxruntime\" to run on the CPU",
+                self.label()
+            )),
+        }
     }
 }

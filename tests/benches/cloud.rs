@@ -17,7 +17,7 @@ use cloud_analyzer::confirm::{Confirmer, OnnxConfirmer};
 use cloud_analyzer::ingest;
 use cloud_analyzer::store::{Inserted, Store};
 use edge_agent::decode::{H264Decoder, VideoDecoder};
-use edge_agent::source::{Mp4File, Source};
+use edge_agent::source::{Container, Mp4File};
 use prost::Message;
 
 fn repo() -> PathBuf {

@@ -7,7 +7,7 @@ use cascade_infer::Classes;
 use cascade_infer::{Detector, Frame, LoadOptions, load_detector as load};
 use cascade_tests::{repo_root as repo, shared_dir};
 use edge_agent::decode::{H264Decoder, VideoDecoder};
-use edge_agent::source::{Mp4File, Source};
+use edge_agent::source::{Container, Mp4File};
 
 fn options(manifest: &Path) -> LoadOptions {
     LoadOptions {

@@ -1,13 +1,13 @@
 use std::path::Path;
 
 use super::*;
-use crate::source::{AnnexBFile, Mp4File, Source};
+use crate::source::{AnnexBFile, Container, Mp4File};
 
 const WALKER_MP4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/walker.mp4");
 const WALKER_H264: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/walker.h264");
 
 /// Decodes a whole source, returning frames and the errors met on the way.
-pub(crate) fn decode_all(src: &mut dyn Source) -> (Vec<Frame>, Vec<DecodeError>) {
+pub(crate) fn decode_all(src: &mut dyn Container) -> (Vec<Frame>, Vec<DecodeError>) {
     let mut dec = H264Decoder::new().expect("decoder");
     let (mut frames, mut errors) = (Vec::new(), Vec::new());
     while let Some(au) = src.next_unit().expect("source") {

@@ -1,6 +1,8 @@
 //! Person detection: the edge's view of `cascade-infer`. The [`Detect`] trait is this stage's edge
 //! (fakes stand behind it in unit tests); `cascade_infer::Detector` is the real one.
 
+pub mod service;
+
 use cascade_shared::manifest::ModelManifest;
 
 pub use cascade_infer::{DetectParams, Detection, Detector, InferError};

@@ -1,15 +1,23 @@
-//! Capture: where H.264 access units come from. Every source yields Annex-B access units in
-//! decode order, with presentation timestamps in microseconds from the start of the stream.
-//! RTSP (`retina`, AVC length-prefixed NALs converted to Annex B) and V4L2 (`v4l`) slot in here
-//! behind the same trait.
+//! Capture: where a camera's pictures come from. A [`Source`] yields [`Packet`]s: H.264 access
+//! units (Annex B, decode order) for the decoder, or raw frames that skip it (V4L2 YUYV, NV12 and
+//! MJPEG cameras). [`open`] is the one place that turns a source config into a source.
+//!
+//! Blocking sources (files) run on the camera's capture thread. An async source (RTSP) runs as a
+//! task and feeds the blocking decoder through a bounded channel ([`ChannelSource`]).
 
-mod annexb;
-mod mp4;
+mod channel;
+pub mod file;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-pub use annexb::{AnnexBFile, split_nal_units};
-pub use mp4::Mp4File;
+use cascade_shared::clock::SharedClock;
+use cascade_shared::config::edge::SourceConfig;
+use cascade_shared::shutdown::Shutdown;
+
+pub use channel::{ChannelSource, PacketSender, channel};
+pub use file::{AnnexBFile, Container, FileSource, Mp4File, Playback, split_nal_units};
+
+use crate::decode::Frame;
 
 /// One coded picture (all its NAL units), Annex B, with start codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +27,15 @@ pub struct AccessUnit {
     pub pts_us: i64,
     /// Duration of this picture, microseconds (used for real-time pacing).
     pub duration_us: i64,
+}
+
+/// What a source yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    /// Coded H.264, for the decoder.
+    Coded(AccessUnit),
+    /// A picture already decoded (raw camera formats); skips the decoder.
+    Raw(Frame),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,29 +51,51 @@ pub enum SourceError {
     NoH264 { path: PathBuf },
     #[error("{path}: unsupported file type (expected .mp4, .m4v, .h264 or .264)")]
     UnknownType { path: PathBuf },
+    #[error("{path}: holds no video")]
+    Empty { path: PathBuf },
 }
 
-/// A stream of access units.
+impl SourceError {
+    /// A short label for metrics (`camera_restarts_total{reason}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "source_io",
+            Self::Mp4 { .. } | Self::Empty { .. } => "source_format",
+            Self::NoH264 { .. } | Self::UnknownType { .. } => "source_unsupported",
+        }
+    }
+
+    /// Retrying cannot help until someone changes the camera or the config.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::NoH264 { .. } | Self::UnknownType { .. })
+    }
+}
+
+/// A stream of packets.
 pub trait Source: Send {
-    /// The next access unit in decode order, or `None` at the end of the stream.
-    fn next_unit(&mut self) -> Result<Option<AccessUnit>, SourceError>;
-    /// Starts again from the beginning (for looping file sources).
-    fn rewind(&mut self) -> Result<(), SourceError>;
-    /// Bytes of coded video read so far.
-    fn bytes_read(&self) -> u64;
+    /// The next packet; `None` at the end of the stream, or soon after `stop` is cancelled.
+    /// A source that plays in real time waits here (live cameras on the network, paced files).
+    fn next(&mut self, stop: &Shutdown) -> Result<Option<Packet>, SourceError>;
+    /// Pictures arrive in real time: a busy detector means dropping, never waiting.
+    fn is_live(&self) -> bool;
 }
 
-/// Opens a file source by its extension.
-pub fn open_file(path: &Path, fps: f64) -> Result<Box<dyn Source>, SourceError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("mp4" | "m4v" | "mov") => Ok(Box::new(Mp4File::open(path)?)),
-        Some("h264" | "264" | "avc") => Ok(Box::new(AnnexBFile::open(path, fps)?)),
-        _ => Err(SourceError::UnknownType {
-            path: path.to_path_buf(),
-        }),
+/// Opens the source a camera's config describes: the one `match` on source kinds.
+pub fn open(cfg: &SourceConfig, clock: &SharedClock) -> Result<Box<dyn Source>, SourceError> {
+    match cfg {
+        SourceConfig::File {
+            path,
+            realtime,
+            looped,
+            fps,
+        } => Ok(Box::new(FileSource::open(
+            path,
+            Playback {
+                realtime: *realtime,
+                looped: *looped,
+                fps: *fps,
+            },
+            clock.clone(),
+        )?)),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigFile;
+use super::{BackendKind, ConfigFile};
 use crate::Problems;
 use crate::topics::valid_id;
 use crate::wire::Compression;
@@ -28,6 +28,36 @@ pub struct EdgeConfig {
     pub uplink: UplinkConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub supervisor: SupervisorConfig,
+}
+
+/// How cameras are kept running.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// A camera that delivers no frame for this long is restarted. Default: 10 s.
+    #[serde(with = "super::seconds")]
+    pub stall_timeout_s: Duration,
+    /// First wait before restarting a failed camera; it doubles (with jitter) up to
+    /// `restart_backoff_max_s`, and starts over once a camera has streamed for a minute.
+    /// Default: 1 s.
+    #[serde(with = "super::seconds")]
+    pub restart_backoff_min_s: Duration,
+    /// Longest wait between restarts; also the retry interval of failures that need a person
+    /// (an interlaced or non-H.264 stream). Default: 60 s.
+    #[serde(with = "super::seconds")]
+    pub restart_backoff_max_s: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            stall_timeout_s: Duration::from_secs(10),
+            restart_backoff_min_s: Duration::from_secs(1),
+            restart_backoff_max_s: Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,9 +136,17 @@ impl Default for MotionConfig {
 pub struct DetectorConfig {
     /// A model manifest (see `models/`).
     pub manifest: PathBuf,
+    /// The inference runtime. Default: the hardware profile's accelerator's (`onnxruntime` for
+    /// `cpu` and `cuda`), else `onnxruntime`.
+    #[serde(default)]
+    pub backend: Option<BackendKind>,
     /// `libonnxruntime.so`; defaults to `$ORT_DYLIB_PATH`, then `.cache/onnxruntime/libonnxruntime.so`.
     #[serde(default)]
     pub onnxruntime: Option<PathBuf>,
+    /// Detector input sides the agent may step between to keep up, largest first (multiples of
+    /// 32). Default: the hardware profile's `detector_input_sizes`, else the model's input.
+    #[serde(default)]
+    pub input_sizes: Option<Vec<u32>>,
     #[serde(default = "default_rate")]
     pub max_rate_hz: f32,
     #[serde(default = "default_score")]
@@ -118,8 +156,9 @@ pub struct DetectorConfig {
     /// Smallest detection kept, as a fraction of the frame area.
     #[serde(default = "default_min_box")]
     pub min_box_area: f32,
-    #[serde(default = "default_threads")]
-    pub threads: u32,
+    /// Threads one inference may use. Default: the hardware profile's `detector_threads`, else 1.
+    #[serde(default)]
+    pub threads: Option<u32>,
 }
 
 fn default_rate() -> f32 {
@@ -133,9 +172,6 @@ fn default_iou() -> f32 {
 }
 fn default_min_box() -> f32 {
     0.001
-}
-fn default_threads() -> u32 {
-    1
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -440,9 +476,32 @@ impl ConfigFile for EdgeConfig {
             "must be within 0..1",
         );
         p.check(
-            (1..=64).contains(&d.threads),
+            d.threads.is_none_or(|t| (1..=64).contains(&t)),
             "detector.threads",
             "must be 1..=64",
+        );
+        if let Some(sizes) = &d.input_sizes {
+            p.check(
+                crate::profile::valid_input_sizes(sizes),
+                "detector.input_sizes",
+                "must be non-empty, strictly decreasing multiples of 32",
+            );
+        }
+        let s = &self.supervisor;
+        p.check(
+            s.stall_timeout_s >= Duration::from_millis(500),
+            "supervisor.stall_timeout_s",
+            "must be at least 0.5",
+        );
+        p.check(
+            s.restart_backoff_min_s > Duration::ZERO,
+            "supervisor.restart_backoff_min_s",
+            "must be positive",
+        );
+        p.check(
+            s.restart_backoff_max_s >= s.restart_backoff_min_s,
+            "supervisor.restart_backoff_max_s",
+            "must be at least restart_backoff_min_s",
         );
         let t = &self.tracker;
         p.check(

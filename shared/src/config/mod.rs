@@ -3,6 +3,7 @@
 
 pub mod cloud;
 pub mod edge;
+pub mod effective;
 
 use std::path::{Path, PathBuf};
 

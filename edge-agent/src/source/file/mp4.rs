@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AccessUnit, Source, SourceError};
+use super::Container;
+use crate::source::{AccessUnit, SourceError};
 
 pub struct Mp4File {
     path: PathBuf,
@@ -104,7 +105,7 @@ fn to_us(t: i64, timescale: u64) -> i64 {
     i64::try_from(i128::from(t) * 1_000_000 / ts).unwrap_or(i64::MAX)
 }
 
-impl Source for Mp4File {
+impl Container for Mp4File {
     fn next_unit(&mut self) -> Result<Option<AccessUnit>, SourceError> {
         let Some(sample) = self.samples.get(self.next).copied() else {
             return Ok(None);
@@ -124,11 +125,6 @@ impl Source for Mp4File {
                 sample.timescale,
             ),
         }))
-    }
-
-    fn rewind(&mut self) -> Result<(), SourceError> {
-        self.next = 0;
-        Ok(())
     }
 
     fn bytes_read(&self) -> u64 {

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AccessUnit, Source, SourceError};
+use super::Container;
+use crate::source::{AccessUnit, SourceError};
 
 /// Splits an Annex-B byte stream into NAL units (without their start codes).
 pub fn split_nal_units(stream: &[u8]) -> Vec<&[u8]> {
@@ -100,7 +101,7 @@ impl AnnexBFile {
     }
 }
 
-impl Source for AnnexBFile {
+impl Container for AnnexBFile {
     fn next_unit(&mut self) -> Result<Option<AccessUnit>, SourceError> {
         let Some(data) = self.units.get(self.next) else {
             return Ok(None);
@@ -114,11 +115,6 @@ impl Source for AnnexBFile {
             pts_us,
             duration_us: self.frame_us,
         }))
-    }
-
-    fn rewind(&mut self) -> Result<(), SourceError> {
-        self.next = 0;
-        Ok(())
     }
 
     fn bytes_read(&self) -> u64 {

@@ -1,0 +1,134 @@
+//! A camera: its pipeline run (source -> decode -> motion -> detector slot), its post stage
+//! (track -> crop -> buffer), and the supervisor that keeps it running. One failing camera never
+//! stops the others, the detector service or the uplink.
+
+pub mod pipeline;
+pub mod post;
+pub mod supervisor;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use cascade_shared::clock::SharedClock;
+use cascade_shared::config::edge::{MotionConfig, SourceConfig};
+
+use crate::decode::DecodeError;
+use crate::detect::service::CameraSlot;
+use crate::source::SourceError;
+use crate::telemetry::Telemetry;
+
+/// Everything one camera's runs need; lives as long as the agent.
+pub struct Camera {
+    pub id: String,
+    pub source: SourceConfig,
+    pub motion: MotionConfig,
+    pub max_rate_hz: f32,
+    pub telemetry: Arc<Telemetry>,
+    pub clock: SharedClock,
+    pub slot: CameraSlot,
+}
+
+/// How a run ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The input ended (a file played once).
+    Ended,
+    /// Asked to stop (shutdown, or the watchdog).
+    Stopped,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CameraError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("{count} corrupt access units in a row: the stream is broken")]
+    DecodeStorm { count: u32 },
+    #[error("panicked: {0}")]
+    Panic(String),
+    #[error("no frame for {seconds:.1} s: the source stalled")]
+    Stalled { seconds: f64 },
+    #[error("cannot start the camera's thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl CameraError {
+    /// A short label for `camera_restarts_total{reason}`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Source(e) => e.label(),
+            Self::Decode(DecodeError::Interlaced { .. }) => "interlaced",
+            Self::Decode(_) | Self::DecodeStorm { .. } => "decode",
+            Self::Panic(_) => "panic",
+            Self::Stalled { .. } => "stall",
+            Self::Thread(_) => "thread",
+        }
+    }
+
+    /// Retrying cannot help until someone changes the camera or the config.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Source(e) => e.is_permanent(),
+            Self::Decode(e) => !e.is_recoverable(),
+            _ => false,
+        }
+    }
+}
+
+/// What the camera is doing, for `/readyz`, the `camera_up` gauge and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraState {
+    /// Opening its source, or waiting for the first frame.
+    Connecting,
+    /// Delivering frames.
+    Streaming,
+    /// Waiting to restart after a failure.
+    Backoff { reason: String },
+    /// Its input ended (a file played once).
+    Ended,
+    /// Failed in a way retrying cannot fix (e.g. an interlaced stream); retried rarely.
+    Failed { reason: String },
+}
+
+impl std::fmt::Display for CameraState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting"),
+            Self::Streaming => f.write_str("streaming"),
+            Self::Backoff { reason } => write!(f, "backoff: {reason}"),
+            Self::Ended => f.write_str("ended"),
+            Self::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// Frames a run delivered, and when the last one came (monotonic us): the watchdog reads it.
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    frames: AtomicU64,
+    last_us: AtomicI64,
+}
+
+impl Heartbeat {
+    pub fn new(now_us: i64) -> Self {
+        Self {
+            frames: AtomicU64::new(0),
+            last_us: AtomicI64::new(now_us),
+        }
+    }
+
+    pub fn beat(&self, now_us: i64) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.last_us.store(now_us, Ordering::Relaxed);
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Microseconds since the last frame (or since the run started).
+    pub fn idle_us(&self, now_us: i64) -> i64 {
+        now_us - self.last_us.load(Ordering::Relaxed)
+    }
+}

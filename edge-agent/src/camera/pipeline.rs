@@ -1,0 +1,113 @@
+//! One run of a camera, on its capture thread: source -> decode -> motion -> the detector slot.
+//! Frames with motion go to the shared detector at most `max_rate_hz` (by stream time); a live
+//! source never waits for the detector (the frame is dropped and counted), a file played as fast as
+//! possible does (results then do not depend on CPU speed).
+
+use cascade_shared::shutdown::Shutdown;
+
+use super::{Camera, CameraError, Heartbeat, RunEnd};
+use crate::decode::{Frame, H264Decoder, VideoDecoder};
+use crate::detect::service::Job;
+use crate::motion::{BackgroundMotion, MotionDetector};
+use crate::source::{self, Packet};
+
+/// Corrupt access units in a row after which the stream counts as broken (the run restarts).
+const DECODE_STORM: u32 = 100;
+
+/// Runs the camera until its input ends, it fails, or `stop` is cancelled. `run` numbers this run.
+pub fn run_once(
+    cam: &Camera,
+    run: u64,
+    stop: &Shutdown,
+    beat: &Heartbeat,
+) -> Result<RunEnd, CameraError> {
+    let mut src = source::open(&cam.source, &cam.clock)?;
+    let mut decoder = H264Decoder::new()?;
+    let mut dispatch = Dispatch {
+        cam,
+        run,
+        live: src.is_live(),
+        start_utc: cam.clock.now_utc_us(),
+        min_gap_us: (1e6 / f64::from(cam.max_rate_hz)) as i64,
+        last_sent: i64::MIN / 2,
+        motion: BackgroundMotion::new(cam.motion.clone()),
+    };
+    let (mut frames, mut corrupt) = (Vec::new(), 0u32);
+    loop {
+        let packet = src.next(stop)?;
+        if stop.is_cancelled() {
+            return Ok(RunEnd::Stopped);
+        }
+        match packet {
+            None => {
+                decoder.flush(&mut frames)?;
+                dispatch.frames(&mut frames, beat, stop);
+                return Ok(RunEnd::Ended);
+            }
+            Some(Packet::Raw(frame)) => frames.push(frame),
+            Some(Packet::Coded(au)) => {
+                cam.telemetry.unit_read(&cam.id, au.data.len());
+                match decoder.decode(&au, &mut frames) {
+                    Ok(()) => corrupt = 0,
+                    Err(e) if e.is_recoverable() => {
+                        cam.telemetry.decode_error(&cam.id, &e);
+                        corrupt += 1;
+                        if corrupt >= DECODE_STORM {
+                            return Err(CameraError::DecodeStorm { count: corrupt });
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        dispatch.frames(&mut frames, beat, stop);
+    }
+}
+
+/// Motion on each decoded frame, then motion frames to the detector slot.
+struct Dispatch<'a> {
+    cam: &'a Camera,
+    run: u64,
+    live: bool,
+    start_utc: i64,
+    min_gap_us: i64,
+    last_sent: i64,
+    motion: BackgroundMotion,
+}
+
+impl Dispatch<'_> {
+    fn frames(&mut self, frames: &mut Vec<Frame>, beat: &Heartbeat, stop: &Shutdown) {
+        let (cam, t) = (self.cam.id.as_str(), &self.cam.telemetry);
+        for frame in frames.drain(..) {
+            beat.beat(self.cam.clock.monotonic_us());
+            t.frame_decoded(cam, frame.pts_us);
+            let m = self.motion.detect(&frame);
+            t.motion(cam, m.boxes.len(), m.recalibrated);
+            if m.boxes.is_empty() {
+                continue;
+            }
+            if frame.pts_us - self.last_sent < self.min_gap_us {
+                t.detector_dropped(cam, "rate_limit");
+                continue;
+            }
+            let pts = frame.pts_us;
+            let job = Job {
+                frame,
+                capture_us: self.start_utc + pts,
+                run: self.run,
+            };
+            let sent = if self.live {
+                let sent = self.cam.slot.try_submit(job).is_ok();
+                if !sent {
+                    t.detector_dropped(cam, "busy");
+                }
+                sent
+            } else {
+                self.cam.slot.submit_wait(job, stop)
+            };
+            if sent {
+                self.last_sent = pts;
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! One detector per accelerator, shared by every camera of the agent. Each camera has a one-slot
+//! mailbox: a live camera whose slot is taken drops (and counts) its frame instead of waiting, so a
+//! busy detector never blocks capture. A slot stays taken until the camera's post stage (track,
+//! crop, buffer) has consumed the result, so no queue grows behind a slow disk. When the model
+//! takes a batch, frames of several cameras run as one tensor.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cascade_shared::shutdown::Shutdown;
+
+use super::{Detect, Detection};
+use crate::decode::Frame;
+use crate::telemetry::Telemetry;
+
+/// A frame on its way to the detector.
+#[derive(Debug)]
+pub struct Job {
+    pub frame: Frame,
+    /// UTC capture time, microseconds.
+    pub capture_us: i64,
+    /// Which run of the camera it came from (a restart starts a new run; trackers reset).
+    pub run: u64,
+}
+
+/// A job and what the detector found in it.
+#[derive(Debug)]
+pub struct Detected {
+    pub job: Job,
+    pub result: Result<Vec<Detection>, String>,
+}
+
+struct Slot {
+    camera: String,
+    queued: Option<Job>,
+    /// Taken by the detector, or its result not yet consumed by the post stage.
+    busy: bool,
+    results: Sender<Detected>,
+}
+
+impl Slot {
+    fn free(&self) -> bool {
+        self.queued.is_none() && !self.busy
+    }
+}
+
+struct Shared {
+    slots: Mutex<Vec<Slot>>,
+    /// Signalled when a job is queued (the service waits on it).
+    work: Condvar,
+    /// Signalled when a slot frees (cameras playing files as fast as possible wait on it).
+    freed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A camera's handle on the detector service.
+#[derive(Clone)]
+pub struct CameraSlot {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl CameraSlot {
+    /// Queues `job` if the slot is free; hands it back if not (the caller drops and counts it).
+    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+        let mut slots = self.shared.lock();
+        let slot = &mut slots[self.index];
+        if !slot.free() {
+            return Err(job);
+        }
+        slot.queued = Some(job);
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    /// Waits for the slot to free, then queues `job` (files played as fast as possible: results
+    /// do not depend on CPU speed). False when stopped first.
+    pub fn submit_wait(&self, job: Job, stop: &Shutdown) -> bool {
+        let mut slots = self.shared.lock();
+        while !slots[self.index].free() {
+            if stop.is_cancelled() {
+                return false;
+            }
+            slots = self
+                .shared
+                .freed
+                .wait_timeout(slots, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        slots[self.index].queued = Some(job);
+        self.shared.work.notify_one();
+        true
+    }
+
+    /// Waits until no frame of this camera is queued, in the detector or in its post stage
+    /// (`--exit-when-done`: every crop of a finished file is buffered). False when stopped first.
+    pub fn wait_idle(&self, stop: &Shutdown) -> bool {
+        let mut slots = self.shared.lock();
+        while !slots[self.index].free() {
+            if stop.is_cancelled() {
+                return false;
+            }
+            slots = self
+                .shared
+                .freed
+                .wait_timeout(slots, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// The post stage has consumed the last result: the slot takes the next frame.
+    pub fn done(&self) {
+        self.shared.lock()[self.index].busy = false;
+        self.shared.freed.notify_all();
+    }
+}
+
+/// The service: its slots are handed to cameras by [`DetectorService::start`].
+pub struct DetectorService;
+
+impl DetectorService {
+    /// Starts the detector thread for `cameras`; returns each camera's slot and result receiver
+    /// (in order), and the thread, which ends on `shutdown`.
+    #[allow(clippy::type_complexity)]
+    pub fn start(
+        detector: Box<dyn Detect>,
+        cameras: &[String],
+        telemetry: Arc<Telemetry>,
+        shutdown: Shutdown,
+    ) -> std::io::Result<(
+        Vec<(CameraSlot, Receiver<Detected>)>,
+        std::thread::JoinHandle<()>,
+    )> {
+        let mut receivers = Vec::new();
+        let slots = cameras
+            .iter()
+            .map(|c| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                receivers.push(rx);
+                Slot {
+                    camera: c.clone(),
+                    queued: None,
+                    busy: false,
+                    results: tx,
+                }
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            slots: Mutex::new(slots),
+            work: Condvar::new(),
+            freed: Condvar::new(),
+        });
+        let max_batch = if detector.batches_natively() {
+            cameras.len().clamp(1, 8)
+        } else {
+            1
+        };
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("detector".into())
+            .spawn(move || serve(&s, detector, max_batch, &telemetry, &shutdown))?;
+        let handles = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(index, rx)| {
+                (
+                    CameraSlot {
+                        shared: shared.clone(),
+                        index,
+                    },
+                    rx,
+                )
+            })
+            .collect();
+        Ok((handles, thread))
+    }
+}
+
+/// Takes up to `max` queued jobs, starting after the slot served last (round robin).
+fn take_jobs(slots: &mut [Slot], max: usize, cursor: &mut usize) -> Vec<(usize, Job)> {
+    let n = slots.len();
+    let mut jobs = Vec::new();
+    for k in 0..n {
+        let i = (*cursor + k) % n;
+        if let Some(job) = slots[i].queued.take() {
+            slots[i].busy = true;
+            jobs.push((i, job));
+            if jobs.len() == max {
+                break;
+            }
+        }
+    }
+    if let Some((last, _)) = jobs.last() {
+        *cursor = (last + 1) % n;
+    }
+    jobs
+}
+
+fn serve(
+    shared: &Shared,
+    mut detector: Box<dyn Detect>,
+    max_batch: usize,
+    telemetry: &Telemetry,
+    shutdown: &Shutdown,
+) {
+    let mut cursor = 0;
+    while !shutdown.is_cancelled() {
+        let jobs = {
+            let mut slots = shared.lock();
+            let jobs = take_jobs(&mut slots, max_batch, &mut cursor);
+            if jobs.is_empty() {
+                let _ = shared
+                    .work
+                    .wait_timeout(slots, Duration::from_millis(100))
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            jobs
+        };
+        let t0 = Instant::now();
+        let frames: Vec<&Frame> = jobs.iter().map(|(_, j)| &j.frame).collect();
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| detector.detect_batch(&frames)));
+        let seconds = t0.elapsed().as_secs_f64();
+        let results: Vec<Result<Vec<Detection>, String>> = match out {
+            Ok(Ok(r)) if r.len() == jobs.len() => r.into_iter().map(Ok).collect(),
+            Ok(Ok(r)) => {
+                vec![Err(format!("{} results for {} frames", r.len(), jobs.len())); jobs.len()]
+            }
+            Ok(Err(e)) => vec![Err(e.to_string()); jobs.len()],
+            Err(_) => vec![Err("the detector panicked".to_string()); jobs.len()],
+        };
+        let mut slots = shared.lock();
+        for ((i, job), result) in jobs.into_iter().zip(results) {
+            let slot = &mut slots[i];
+            match &result {
+                Ok(people) => telemetry.detector_ran(&slot.camera, seconds, people.len()),
+                Err(e) => telemetry.detector_failed(&slot.camera, e),
+            }
+            // A camera whose post stage is gone (shutting down) frees its slot here.
+            if slot.results.send(Detected { job, result }).is_err() {
+                slot.busy = false;
+            }
+        }
+        shared.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests;

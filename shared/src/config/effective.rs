@@ -1,0 +1,212 @@
+//! The settings in force: the config's value where it sets one, else the hardware profile's, else
+//! the built-in default, each with where it came from (for `check` and the start-up log).
+
+use std::fmt;
+
+use super::BackendKind;
+use super::edge::EdgeConfig;
+use crate::Problems;
+use crate::profile::HardwareProfile;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Config,
+    Profile(String),
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config => f.write_str("config"),
+            Self::Profile(name) => write!(f, "profile {name}"),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub from: Origin,
+}
+
+fn pick<T>(config: Option<T>, profile: Option<(&str, T)>, default: T) -> Setting<T> {
+    match (config, profile) {
+        (Some(value), _) => Setting {
+            value,
+            from: Origin::Config,
+        },
+        (None, Some((name, value))) => Setting {
+            value,
+            from: Origin::Profile(name.to_string()),
+        },
+        (None, None) => Setting {
+            value: default,
+            from: Origin::Default,
+        },
+    }
+}
+
+/// The detector and power settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub backend: Setting<BackendKind>,
+    pub threads: Setting<u32>,
+    /// Empty: the model's own input size.
+    pub input_sizes: Setting<Vec<u32>>,
+    /// Power modes the agent may step between (nvpmodel ids), most power first; empty: none.
+    pub power_modes: Setting<Vec<u32>>,
+}
+
+impl Effective {
+    /// Applies `profile` under `cfg`. An accelerator with no backend in this build is a problem
+    /// unless the config names a backend.
+    pub fn resolve(cfg: &EdgeConfig, profile: Option<&HardwareProfile>) -> Result<Self, Problems> {
+        let d = &cfg.detector;
+        let name = profile.map(|p| p.name.as_str());
+        let mut problems = Problems::new();
+        let profile_backend = match profile.map(|p| p.accelerator.backend()) {
+            Some(Ok(b)) => name.map(|n| (n, b)),
+            Some(Err(why)) if d.backend.is_none() => {
+                problems.push("device.profile", why);
+                None
+            }
+            _ => None,
+        };
+        let effective = Self {
+            backend: pick(d.backend, profile_backend, BackendKind::Onnxruntime),
+            threads: pick(
+                d.threads,
+                profile.map(|p| (p.name.as_str(), p.detector_threads)),
+                1,
+            ),
+            input_sizes: pick(
+                d.input_sizes.clone(),
+                profile.map(|p| (p.name.as_str(), p.detector_input_sizes.clone())),
+                Vec::new(),
+            ),
+            power_modes: pick(
+                None,
+                profile.and_then(|p| Some((p.name.as_str(), p.power.as_ref()?.modes.clone()))),
+                Vec::new(),
+            ),
+        };
+        problems.into_result(effective)
+    }
+
+    /// One line per setting: `detector.threads = 2 (profile x86_64-cpu)`.
+    pub fn report(&self) -> String {
+        let sizes = |v: &[u32]| {
+            if v.is_empty() {
+                "the model's".to_string()
+            } else {
+                format!("{v:?}")
+            }
+        };
+        format!(
+            "detector.backend = {} ({})\ndetector.threads = {} ({})\ndetector.input_sizes = {} ({})\npower modes = {} ({})\n",
+            self.backend.value.label(),
+            self.backend.from,
+            self.threads.value,
+            self.threads.from,
+            sizes(&self.input_sizes.value),
+            self.input_sizes.from,
+            if self.power_modes.value.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{:?}", self.power_modes.value)
+            },
+            self.power_modes.from,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Accelerator, Arch, PowerSpec};
+
+    fn config(detector_extra: &str) -> EdgeConfig {
+        toml::from_str(&format!(
+            r#"
+            [device]
+            id = "d"
+            [[camera]]
+            id = "c"
+            source = {{ kind = "file", path = "a.mp4" }}
+            [detector]
+            manifest = "m.toml"
+            {detector_extra}
+            [buffer]
+            dir = "b"
+            [uplink]
+            host = "h"
+            port = 8883
+            "#
+        ))
+        .expect("config")
+    }
+
+    fn profile(accelerator: Accelerator) -> HardwareProfile {
+        HardwareProfile {
+            name: "jetson".into(),
+            description: String::new(),
+            arch: Arch::Aarch64,
+            accelerator,
+            cpu_cores: 6,
+            memory_mib: 8000,
+            detector_threads: 4,
+            detector_input_sizes: vec![640, 416, 320],
+            power: Some(PowerSpec {
+                manager: "nvpmodel".into(),
+                modes: vec![0, 1],
+            }),
+        }
+    }
+
+    #[test]
+    fn the_profile_fills_what_the_config_omits() {
+        let e = Effective::resolve(&config(""), Some(&profile(Accelerator::Cuda))).expect("ok");
+        let from_profile = Origin::Profile("jetson".into());
+        assert_eq!(e.threads.value, 4);
+        assert_eq!(e.threads.from, from_profile);
+        assert_eq!(e.input_sizes.value, vec![640, 416, 320]);
+        assert_eq!(e.backend.value, BackendKind::Onnxruntime);
+        assert_eq!(e.backend.from, from_profile);
+        assert_eq!(e.power_modes.value, vec![0, 1]);
+        assert!(
+            e.report().contains("detector.threads = 4 (profile jetson)"),
+            "{}",
+            e.report()
+        );
+    }
+
+    #[test]
+    fn the_config_overrides_the_profile() {
+        let cfg = config("threads = 1\ninput_sizes = [320]\nbackend = \"onnxruntime\"");
+        let e = Effective::resolve(&cfg, Some(&profile(Accelerator::Cuda))).expect("ok");
+        assert_eq!((e.threads.value, e.threads.from), (1, Origin::Config));
+        assert_eq!(e.input_sizes.value, vec![320]);
+        assert_eq!(e.backend.from, Origin::Config);
+    }
+
+    #[test]
+    fn without_a_profile_the_defaults_apply() {
+        let e = Effective::resolve(&config(""), None).expect("ok");
+        assert_eq!((e.threads.value, e.threads.from), (1, Origin::Default));
+        assert!(e.input_sizes.value.is_empty());
+        assert!(e.power_modes.value.is_empty());
+    }
+
+    #[test]
+    fn an_accelerator_without_a_backend_needs_one_named() {
+        let err = Effective::resolve(&config(""), Some(&profile(Accelerator::EdgeTpu)))
+            .expect_err("no Edge TPU backend in this build");
+        assert!(err.to_string().contains("edge_tpu"), "{err}");
+        let cfg = config("backend = \"onnxruntime\"");
+        assert!(Effective::resolve(&cfg, Some(&profile(Accelerator::EdgeTpu))).is_ok());
+    }
+}
