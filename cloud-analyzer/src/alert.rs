@@ -2,6 +2,7 @@
 //! Frigate users know, and each camera has an `ON` / `OFF` state.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,13 @@ pub struct Changes {
 }
 
 impl AlertEngine {
+    /// An engine whose alerts end after `cooldown` of silence (`alerts.cooldown_s`), continuing the
+    /// `restored` ones.
+    pub fn with_cooldown(cooldown: Duration, restored: Vec<Active>) -> Self {
+        Self::new(cascade_shared::clock::micros(cooldown), restored)
+    }
+
+    /// The same with the cooldown in microseconds, the unit of the engine's clock.
     pub fn new(cooldown_us: i64, restored: Vec<Active>) -> Self {
         let mut e = Self {
             cooldown_us,
@@ -213,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_track_folds_into_one_alert_and_ends_after_the_cooldown() {
-        let mut e = AlertEngine::new(30 * S, Vec::new());
+        let mut e = AlertEngine::with_cooldown(Duration::from_secs(30), Vec::new());
         let first = e.confirm(&crop(1, "m1"), 0, "u1".into());
         assert_eq!(first.events[0].kind, EventType::New);
         assert_eq!(first.states, vec![("d".into(), "c".into(), true)]);

@@ -2,15 +2,14 @@
 //! channels: the MQTT loop, intake (validate, store, then acknowledge), and the batcher (confirm,
 //! alert, publish). One shutdown token reaches them all.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cascade_shared::clock::{SharedClock, SystemClock};
-use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
+use cascade_shared::config::cloud::{BatchConfig, BrokerConfig, CloudConfig, ModelConfig};
 
 use cascade_infer::backend::BackendOptions;
-use cascade_infer::{Classes, LoadOptions};
+use cascade_infer::{Classes, InferError, LoadOptions};
 use cascade_shared::config::BackendKind;
 use cascade_shared::retry::Backoff;
 use cascade_shared::shutdown::Shutdown;
@@ -25,7 +24,7 @@ use crate::api::{self, ApiState};
 use crate::batch::Batcher;
 use crate::confirm::{Confirmer, OnnxConfirmer};
 use crate::ingest::{self, Rejection};
-use crate::store::{Inserted, Pending, Store, Verdict};
+use crate::store::{Inserted, Pending, Store, StoreError, Verdict};
 use crate::telemetry::Telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +34,15 @@ pub enum AnalyzerError {
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
     #[error("model: {0}")]
-    Model(String),
-    #[error("model: {0}")]
-    Load(#[from] cascade_infer::model::LoadError),
+    Model(#[from] cascade_infer::model::LoadError),
     #[error("broker TLS: {0}")]
     Tls(#[from] cascade_shared::tls::TlsError),
+    /// The API could not listen.
     #[error("HTTP API: {0}")]
-    Api(std::io::Error),
+    Api(#[source] std::io::Error),
+    /// The API's task panicked (or was cancelled) before it listened.
+    #[error("HTTP API task: {0}")]
+    ApiTask(#[source] tokio::task::JoinError),
 }
 
 /// Everything the tasks share.
@@ -61,7 +62,7 @@ pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError>
     let opts = LoadOptions {
         manifest: cfg.model.manifest.clone(),
         model_file: None,
-        backend: backend_options(cfg),
+        backend: backend_options(&cfg.model),
         score_threshold: 0.1,
         nms_iou: 0.45,
         min_box_area: 0.0,
@@ -72,109 +73,76 @@ pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError>
 }
 
 /// The backend the `[model]` section asks for.
-pub fn backend_options(cfg: &CloudConfig) -> BackendOptions {
+pub fn backend_options(model: &ModelConfig) -> BackendOptions {
     BackendOptions {
         kind: BackendKind::Onnxruntime,
-        library: cfg.model.onnxruntime.clone(),
-        threads: cfg.model.threads as usize,
+        library: model.onnxruntime.clone(),
+        threads: model.threads.get(),
     }
 }
 
-/// MQTT options for ingest: a persistent session (the broker queues crops while we are down) and
-/// manual acknowledgements (a crop is acknowledged only once stored or rejected for good).
-fn mqtt_options(
-    cfg: &CloudConfig,
-    internal: Option<SocketAddr>,
-) -> Result<MqttOptions, AnalyzerError> {
-    let i = &cfg.ingest;
-    let mut o = match (&cfg.broker, internal) {
-        (_, Some(addr)) => {
-            MqttOptions::new(i.client_id.clone(), addr.ip().to_string(), addr.port())
+/// Connects the analyzer's MQTT client to its broker: the embedded one, started here (its plain
+/// loopback listener for the analyzer), or the external one (TLS unless turned off).
+///
+/// The session is persistent (the broker queues crops while we are down) and acknowledgements are
+/// manual (a crop is acknowledged only once stored or rejected for good).
+fn mqtt_options(cfg: &CloudConfig) -> Result<MqttOptions, AnalyzerError> {
+    let id = cfg.ingest.client_id.clone();
+    let mut o = match &cfg.broker {
+        BrokerConfig::Embedded {
+            listen,
+            cert_file,
+            key_file,
+            ca_file,
+        } => {
+            let tls = match (cert_file, key_file) {
+                (Some(cert), Some(key)) => Some(crate::broker::Tls {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    ca: ca_file.clone(),
+                }),
+                _ => None,
+            };
+            let internal = crate::broker::start(*listen, tls)?;
+            MqttOptions::new(id, internal.ip().to_string(), internal.port())
         }
-        (BrokerConfig::External { host, port, .. }, None) => {
-            MqttOptions::new(i.client_id.clone(), host.clone(), *port)
-        }
-        (BrokerConfig::Embedded { .. }, None) => {
-            return Err(AnalyzerError::Broker(crate::broker::BrokerError::Start(
-                "embedded broker without its internal listener".into(),
-            )));
+        BrokerConfig::External {
+            host,
+            port,
+            tls,
+            ca_file,
+            client_cert_file,
+            client_key_file,
+            username,
+            password,
+        } => {
+            let mut o = MqttOptions::new(id, host.clone(), *port);
+            if *tls {
+                let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
+                let tls = cascade_shared::tls::client_config("broker", ca_file.as_deref(), client)?;
+                o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                    Arc::new(tls),
+                )));
+            }
+            if let (Some(u), Some(p)) = (username, password) {
+                o.set_credentials(u.clone(), p.clone());
+            }
+            o
         }
     };
     o.set_clean_session(false);
     o.set_manual_acks(true);
     o.set_keep_alive(Duration::from_secs(15));
-    o.set_inflight(i.max_inflight);
-    o.set_max_packet_size(i.max_packet_bytes as usize, i.max_packet_bytes as usize);
-    if let (
-        BrokerConfig::External {
-            tls: true,
-            ca_file,
-            client_cert_file,
-            client_key_file,
-            ..
-        },
-        None,
-    ) = (&cfg.broker, internal)
-    {
-        let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
-        let tls = cascade_shared::tls::client_config("broker", ca_file.as_deref(), client)?;
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls),
-        )));
-    }
-    if let BrokerConfig::External {
-        username: Some(u),
-        password: Some(p),
-        ..
-    } = &cfg.broker
-    {
-        o.set_credentials(u.clone(), p.clone());
-    }
+    o.set_inflight(cfg.ingest.max_inflight.get());
+    o.set_max_packet_size(cfg.ingest.max_packet_bytes, cfg.ingest.max_packet_bytes);
     Ok(o)
-}
-
-/// Starts the embedded broker when configured; returns the plain loopback listener the analyzer
-/// itself uses.
-fn start_embedded(cfg: &CloudConfig) -> Result<Option<SocketAddr>, AnalyzerError> {
-    let BrokerConfig::Embedded {
-        listen,
-        cert_file,
-        key_file,
-        ca_file,
-    } = &cfg.broker
-    else {
-        return Ok(None);
-    };
-    let tls = match (cert_file, key_file) {
-        (Some(cert), Some(key)) => Some(crate::broker::Tls {
-            cert: cert.clone(),
-            key: key.clone(),
-            ca: ca_file.clone(),
-        }),
-        _ => None,
-    };
-    let internal = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    crate::broker::start(*listen, tls, internal)?;
-    Ok(Some(internal))
-}
-
-fn free_port() -> Result<u16, AnalyzerError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| AnalyzerError::Broker(crate::broker::BrokerError::Start(e.to_string())))
 }
 
 pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerError> {
     let telemetry = Telemetry::new();
     let clock: SharedClock = Arc::new(SystemClock);
-    let internal = tokio::task::block_in_place(|| start_embedded(&cfg))?;
-    let dir = cfg.store.dir.clone();
-    let store = Arc::new(
-        tokio::task::spawn_blocking(move || Store::open(&dir))
-            .await
-            .map_err(|e| AnalyzerError::Model(e.to_string()))??,
-    );
+    let options = tokio::task::block_in_place(|| mqtt_options(&cfg))?;
+    let store = Arc::new(tokio::task::block_in_place(|| Store::open(&cfg.store.dir))?);
     let confirmer: Arc<Mutex<dyn Confirmer>> =
         Arc::new(Mutex::new(tokio::task::block_in_place(|| {
             load_confirmer(&cfg)
@@ -196,27 +164,27 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     ));
     let api_addr = match bound_rx.await {
         Ok(a) => a,
+        // The API task ended without listening: its error says why.
         Err(_) => {
-            return Err(AnalyzerError::Api(
-                server
-                    .await
-                    .ok()
-                    .and_then(Result::err)
-                    .unwrap_or_else(|| std::io::Error::other("stopped")),
-            ));
+            return Err(match server.await {
+                Ok(Err(e)) => AnalyzerError::Api(e),
+                Ok(Ok(())) => AnalyzerError::Api(std::io::Error::other("stopped before listening")),
+                Err(e) => AnalyzerError::ApiTask(e),
+            });
         }
     };
 
-    let options = mqtt_options(&cfg, internal)?;
     let (client, eventloop) = AsyncClient::new(options, 64);
     let restored = tokio::task::block_in_place(|| store.active_alerts())?;
-    let cooldown_us = (cfg.alerts.cooldown_s * 1e6) as i64;
     let ctx = Ctx {
         store: store.clone(),
         telemetry: telemetry.clone(),
         clock,
         client: client.clone(),
-        engine: Arc::new(Mutex::new(AlertEngine::new(cooldown_us, restored))),
+        engine: Arc::new(Mutex::new(AlertEngine::with_cooldown(
+            cfg.alerts.cooldown,
+            restored,
+        ))),
         public_url: cfg
             .api
             .public_url
@@ -243,15 +211,10 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             ctx.clone(),
             confirmer,
             batch_rx,
-            cfg.batch.max_batch,
-            cfg.batch.max_wait_ms,
+            cfg.batch,
             shutdown.clone(),
         )),
-        tokio::spawn(sweeper(
-            ctx.clone(),
-            cfg.store.retention_days,
-            shutdown.clone(),
-        )),
+        tokio::spawn(sweeper(ctx.clone(), cfg.store.retention, shutdown.clone())),
     ];
     shutdown.cancelled().await;
     let _ = client.disconnect().await;
@@ -313,7 +276,7 @@ enum Outcome {
     Duplicate(String),
     Rejected(Rejection),
     Status,
-    Failed(String),
+    Failed(StoreError),
 }
 
 fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcome {
@@ -324,14 +287,14 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
         let status = String::from_utf8_lossy(&payload[..payload.len().min(64)]).to_string();
         return match store.device_status(device, &status, now_us) {
             Ok(()) => Outcome::Status,
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(e),
         };
     }
     match ingest::validate(topic, payload) {
         Ok(v) => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
             Ok(Inserted::New) => Outcome::New(v.into_pending()),
             Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.message_id),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(e),
         },
         Err(r) if r.parsed => match store.dead_letter(
             now_us,
@@ -342,7 +305,7 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
             payload,
         ) {
             Ok(()) => Outcome::Rejected(r),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(e),
         },
         Err(r) => Outcome::Rejected(r),
     }
@@ -393,16 +356,11 @@ async fn batcher(
     ctx: Ctx,
     confirmer: Arc<Mutex<dyn Confirmer>>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
-    max_batch: usize,
-    max_wait_ms: u64,
+    cfg: BatchConfig,
     shutdown: Shutdown,
 ) {
-    let origin = Instant::now();
-    let now_us = || i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX);
-    let mut b = Batcher::new(
-        max_batch,
-        i64::try_from(max_wait_ms * 1000).unwrap_or(i64::MAX),
-    );
+    let now_us = || ctx.clock.monotonic_us();
+    let mut b = Batcher::new(cfg.max_batch, cfg.max_wait);
     loop {
         ctx.telemetry.set_pending(b.len() + rx.len());
         let wait = b
@@ -450,7 +408,7 @@ async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pe
 fn confirm_jpegs<'a>(
     confirmer: &mut dyn Confirmer,
     jpegs: impl Iterator<Item = &'a [u8]>,
-) -> Result<Vec<Verdict>, String> {
+) -> Result<Vec<Verdict>, InferError> {
     let decoded: Vec<_> = jpegs.map(ingest::decode_jpeg).collect();
     let ok: Vec<bool> = decoded.iter().map(Result::is_ok).collect();
     let images: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
@@ -569,7 +527,7 @@ async fn republish(ctx: Ctx) {
 }
 
 /// Ends silent alerts every second; applies retention hourly.
-async fn sweeper(ctx: Ctx, retention_days: f64, shutdown: Shutdown) {
+async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
     let mut ticks = 0u64;
     loop {
         tokio::select! {
@@ -594,9 +552,8 @@ async fn sweeper(ctx: Ctx, retention_days: f64, shutdown: Shutdown) {
         ticks += 1;
         if ticks % 3600 == 1 {
             let store = ctx.store.clone();
-            let retention_us = (retention_days * 86_400e6) as i64;
             let _ =
-                tokio::task::spawn_blocking(move || store.apply_retention(now, retention_us)).await;
+                tokio::task::spawn_blocking(move || store.apply_retention(now, retention)).await;
         }
     }
 }

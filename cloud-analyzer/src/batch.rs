@@ -2,6 +2,10 @@
 //! `max_batch`, or when its oldest item has waited `max_wait`.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use cascade_shared::clock::micros;
 
 #[derive(Debug)]
 pub struct Batcher<T> {
@@ -11,10 +15,11 @@ pub struct Batcher<T> {
 }
 
 impl<T> Batcher<T> {
-    pub fn new(max_batch: usize, max_wait_us: i64) -> Self {
+    /// Times are microseconds on the caller's clock.
+    pub fn new(max_batch: NonZeroUsize, max_wait: Duration) -> Self {
         Self {
-            max_batch: max_batch.max(1),
-            max_wait_us: max_wait_us.max(0),
+            max_batch: max_batch.get(),
+            max_wait_us: micros(max_wait),
             queue: VecDeque::new(),
         }
     }
@@ -35,7 +40,9 @@ impl<T> Batcher<T> {
 
     /// When the oldest item's wait runs out (`None` when empty).
     pub fn deadline_us(&self) -> Option<i64> {
-        self.queue.front().map(|(_, t)| t + self.max_wait_us)
+        self.queue
+            .front()
+            .map(|(_, t)| t.saturating_add(self.max_wait_us))
     }
 
     /// The batch due at `now_us`, if the oldest item has waited long enough.
@@ -58,9 +65,14 @@ mod tests {
 
     use super::*;
 
+    fn batcher<T>(max_batch: usize, max_wait_us: u64) -> Batcher<T> {
+        let max = NonZeroUsize::new(max_batch).expect("max_batch > 0");
+        Batcher::new(max, Duration::from_micros(max_wait_us))
+    }
+
     #[test]
     fn a_burst_forms_full_batches() {
-        let mut b = Batcher::new(8, 50_000);
+        let mut b = batcher(8, 50_000);
         let mut batches = Vec::new();
         for i in 0..20 {
             batches.extend(b.push(i, 1_000));
@@ -73,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_lone_crop_waits_no_longer_than_max_wait() {
-        let mut b = Batcher::new(8, 50_000);
+        let mut b = batcher(8, 50_000);
         assert_eq!(b.push("x", 10), None);
         assert_eq!(b.deadline_us(), Some(50_010));
         assert_eq!(b.poll(50_009), None);
@@ -86,7 +98,7 @@ mod tests {
         /// deadline when polled on time.
         #[test]
         fn batches_preserve_items(gaps in proptest::collection::vec(0i64..30_000, 1..100), max in 1usize..10) {
-            let mut b = Batcher::new(max, 20_000);
+            let mut b = batcher(max, 20_000);
             let (mut now, mut out) = (0i64, Vec::new());
             for (i, g) in gaps.iter().enumerate() {
                 // Poll at every deadline that passes before the next arrival.

@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cascade_shared::config::ConfigFile;
-use cascade_shared::config::cloud::{BrokerConfig, CloudConfig};
+use cascade_infer::backend::BackendOptions;
+use cascade_shared::config::cloud::{BrokerConfig, CloudConfig, raw};
+use cascade_shared::config::{BackendKind, ConfigFile};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
@@ -33,10 +34,15 @@ pub enum Command {
     },
 }
 
+/// Reads and validates the config, and checks what it names (model, runtime, certificates, store
+/// folder): every problem at once, or the config the analyzer runs on.
 pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
-    let cfg = CloudConfig::read(path)?;
-    let mut p = cfg.validate();
-    match ModelManifest::load(&cfg.model.manifest) {
+    let file = raw::CloudConfig::read(path)?;
+    let (cfg, mut p) = match file.validated() {
+        Ok(cfg) => (Some(cfg), Problems::new()),
+        Err(p) => (None, p),
+    };
+    match ModelManifest::load(&file.model.manifest) {
         Ok((m, model)) => {
             if let Err(e) = m.verify_file(&model) {
                 p.push("model.manifest", e);
@@ -44,50 +50,32 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         }
         Err(e) => p.extend(e),
     }
-    if let Err(e) = cascade_infer::backend::locate_runtime(&crate::analyzer::backend_options(&cfg))
-    {
+    // Only the library is looked for: `threads` plays no part (and is checked above).
+    let runtime = BackendOptions {
+        kind: BackendKind::Onnxruntime,
+        library: file.model.onnxruntime.clone(),
+        threads: 1,
+    };
+    if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
         p.push("model.onnxruntime", e.reason);
     }
-    let files: Vec<(&str, Option<&Path>)> = match &cfg.broker {
-        BrokerConfig::External {
-            ca_file,
-            client_cert_file,
-            client_key_file,
-            ..
-        } => {
-            vec![
-                ("broker.ca_file", ca_file.as_deref()),
-                ("broker.client_cert_file", client_cert_file.as_deref()),
-                ("broker.client_key_file", client_key_file.as_deref()),
-            ]
-        }
-        BrokerConfig::Embedded {
-            cert_file,
-            key_file,
-            ca_file,
-            ..
-        } => {
-            vec![
-                ("broker.cert_file", cert_file.as_deref()),
-                ("broker.key_file", key_file.as_deref()),
-                ("broker.ca_file", ca_file.as_deref()),
-            ]
-        }
-    };
-    checks::pem_files(&files, &mut p);
+    checks::pem_files(&file.broker.files(), &mut p);
     if let BrokerConfig::External {
         tls: true,
         ca_file,
         client_cert_file,
         client_key_file,
         ..
-    } = &cfg.broker
+    } = &file.broker
     {
         let client = client_cert_file.as_deref().zip(client_key_file.as_deref());
         if let Err(e) = cascade_shared::tls::client_config("broker", ca_file.as_deref(), client) {
             p.push("broker", e);
         }
     }
-    checks::writable_dir("store.dir", &cfg.store.dir, &mut p);
-    p.into_result(cfg)
+    checks::writable_dir("store.dir", &file.store.dir, &mut p);
+    match cfg {
+        Some(cfg) if p.is_empty() => Ok(cfg),
+        _ => Err(p),
+    }
 }

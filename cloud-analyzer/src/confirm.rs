@@ -1,14 +1,14 @@
 //! Confirming crops with the large FP32 model. Pre-processing and output decoding are
 //! `cascade-infer`'s, shared with the edge agent.
 
-use cascade_infer::{Detection, Detector, RgbImage, RgbSource};
+use cascade_infer::{Detection, Detector, InferError, RgbImage, RgbSource};
 use cascade_shared::config::cloud::ConfirmConfig;
 
 use crate::store::Verdict;
 
 /// Runs the confirm model on a batch of crops.
 pub trait Confirmer: Send {
-    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, String>;
+    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, InferError>;
     fn model(&self) -> String;
 }
 
@@ -60,11 +60,8 @@ impl OnnxConfirmer {
 }
 
 impl Confirmer for OnnxConfirmer {
-    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, String> {
-        let results = self
-            .detector
-            .detect_batch(crops)
-            .map_err(|e| e.to_string())?;
+    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, InferError> {
+        let results = self.detector.detect_batch(crops)?;
         Ok(results
             .iter()
             .zip(crops)

@@ -83,30 +83,52 @@ pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
         ));
     }
     if let Err(e) = decode_jpeg(&crop.jpeg) {
-        return Err(reject("jpeg", e, Some(topic_device.to_string()), true));
+        return Err(reject(
+            "jpeg",
+            e.to_string(),
+            Some(topic_device.to_string()),
+            true,
+        ));
     }
     Ok(Valid { envelope, crop })
 }
 
+/// Why a crop's JPEG was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum JpegError {
+    #[error("not a JPEG: {0}")]
+    Headers(#[source] zune_jpeg::errors::DecodeErrors),
+    #[error("JPEG without dimensions")]
+    NoDimensions,
+    #[error("JPEG of {width}x{height} pixels is out of range")]
+    Size { width: usize, height: usize },
+    #[error("corrupt JPEG: {0}")]
+    Corrupt(#[source] zune_jpeg::errors::DecodeErrors),
+    #[error("JPEG decoded to {got} bytes, expected {expected}")]
+    Length { got: usize, expected: usize },
+}
+
 /// Decodes a JPEG to RGB, refusing absurd dimensions before allocating.
-pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
+pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, JpegError> {
     use zune_jpeg::JpegDecoder;
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut d = JpegDecoder::new_with_options(std::io::Cursor::new(bytes), options);
-    d.decode_headers().map_err(|e| format!("not a JPEG: {e}"))?;
-    let (w, h) = d.dimensions().ok_or("JPEG without dimensions")?;
-    if w == 0 || h == 0 || w * h > MAX_JPEG_PIXELS {
-        return Err(format!("JPEG of {w}x{h} pixels is out of range"));
+    d.decode_headers().map_err(JpegError::Headers)?;
+    let (w, h) = d.dimensions().ok_or(JpegError::NoDimensions)?;
+    if w == 0 || h == 0 || w.saturating_mul(h) > MAX_JPEG_PIXELS {
+        return Err(JpegError::Size {
+            width: w,
+            height: h,
+        });
     }
-    let data = d.decode().map_err(|e| format!("corrupt JPEG: {e}"))?;
+    let data = d.decode().map_err(JpegError::Corrupt)?;
     if data.len() != w * h * 3 {
-        return Err(format!(
-            "JPEG decoded to {} bytes, expected {}",
-            data.len(),
-            w * h * 3
-        ));
+        return Err(JpegError::Length {
+            got: data.len(),
+            expected: w * h * 3,
+        });
     }
     Ok(RgbImage {
         width: w,

@@ -3,8 +3,11 @@
 //! and its message commit together), alerts and their events, dead letters and devices.
 //! Schema migrations are numbered and tracked in `PRAGMA user_version`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use cascade_shared::clock::micros;
 
 use cascade_shared::wire::Crop;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -76,8 +79,18 @@ const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {path}: {reason}")]
-    Open { path: String, reason: String },
+    #[error("store {}: cannot create the folder: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store {}: cannot open the database: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("store: {0}")]
@@ -171,13 +184,13 @@ fn f4(b: Option<cascade_shared::wire::BoxPx>) -> [f32; 4] {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let bad = |reason: String| StoreError::Open {
-            path: dir.display().to_string(),
-            reason,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("cascade.sqlite");
         let mut conn =
-            Connection::open(dir.join("cascade.sqlite")).map_err(|e| bad(e.to_string()))?;
+            Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -491,18 +504,19 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Drops crops (JPEG) and dead letters older than the retention; message ids stay for
+    /// Drops crops (JPEG) and dead letters older than `retention`; message ids stay for
     /// de-duplication until twice the retention.
-    pub fn apply_retention(&self, now_us: i64, retention_us: i64) -> Result<usize, StoreError> {
+    pub fn apply_retention(&self, now_us: i64, retention: Duration) -> Result<usize, StoreError> {
+        let retention_us = micros(retention);
         let conn = self.lock();
-        let cutoff = now_us - retention_us;
+        let cutoff = now_us.saturating_sub(retention_us);
         let mut n = conn.execute(
             "UPDATE messages SET jpeg = NULL WHERE received_us < ?1 AND jpeg IS NOT NULL",
             [cutoff],
         )?;
         n += conn.execute(
             "DELETE FROM messages WHERE received_us < ?1",
-            [now_us - 2 * retention_us],
+            [now_us.saturating_sub(retention_us.saturating_mul(2))],
         )?;
         n += conn.execute("DELETE FROM dead_letters WHERE received_us < ?1", [cutoff])?;
         Ok(n)

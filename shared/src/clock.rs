@@ -16,6 +16,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
 pub type SharedClock = Arc<dyn Clock>;
 
+/// `d` in microseconds, the unit clocks count in (saturating at `i64::MAX`).
+pub fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -23,13 +28,13 @@ impl Clock for SystemClock {
     fn now_utc_us(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .map_or(0, micros)
     }
 
     fn monotonic_us(&self) -> i64 {
         static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         let origin = *ORIGIN.get_or_init(std::time::Instant::now);
-        i64::try_from(origin.elapsed().as_micros()).unwrap_or(i64::MAX)
+        micros(origin.elapsed())
     }
 
     fn sleep_blocking(&self, d: Duration) {
@@ -53,7 +58,7 @@ impl ManualClock {
     }
 
     pub fn advance(&self, d: Duration) {
-        let us = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let us = micros(d);
         self.utc_us.fetch_add(us, Ordering::SeqCst);
         self.mono_us.fetch_add(us, Ordering::SeqCst);
     }

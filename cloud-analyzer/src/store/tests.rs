@@ -126,7 +126,8 @@ fn retention_drops_old_crops() {
     let s = Store::open(dir.path()).expect("open");
     s.insert_crop(&crop("old"), 0, 0).expect("insert");
     s.insert_crop(&crop("new"), 0, 1_000).expect("insert");
-    s.apply_retention(1_500, 1_000).expect("retention");
+    s.apply_retention(1_500, std::time::Duration::from_micros(1_000))
+        .expect("retention");
     assert_eq!(s.crop_jpeg("old").expect("jpeg"), None);
     assert!(s.crop_jpeg("new").expect("jpeg").is_some());
     assert_eq!(

@@ -1,181 +1,38 @@
-//! The cloud analyzer's config file (see `deploy/cloud-analyzer.toml` for a starter).
+//! The cloud analyzer's config (see `deploy/cloud-analyzer.toml` for a starter), in two layers:
+//!
+//! - [`raw::CloudConfig`], the file as written: strict serde (`deny_unknown_fields`), durations
+//!   already read into [`Duration`]s, counts as plain integers, so that a zero is reported together
+//!   with every other problem instead of as the one parse error that would hide them;
+//! - [`CloudConfig`], what the analyzer runs on, made from it in one place,
+//!   [`raw::CloudConfig::validated`], which reports every problem at once, naming each field:
+//!   durations as [`Duration`], counts that must be positive as `NonZero` integers, nothing left to
+//!   convert or check again where the values are used.
+//!
+//! Sections that need no conversion ([`BrokerConfig`], [`ConfirmConfig`], [`AlertConfig`],
+//! [`StoreConfig`], [`ApiConfig`]) are the same type in both layers.
+
+pub mod raw;
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU16, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigFile;
 use crate::Problems;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The analyzer's config, validated. Made by [`raw::CloudConfig::validated`].
+#[derive(Debug, Clone)]
 pub struct CloudConfig {
     pub broker: BrokerConfig,
-    #[serde(default)]
     pub ingest: IngestConfig,
     pub model: ModelConfig,
-    #[serde(default)]
     pub batch: BatchConfig,
-    #[serde(default)]
     pub confirm: ConfirmConfig,
-    #[serde(default)]
     pub alerts: AlertConfig,
     pub store: StoreConfig,
-    #[serde(default)]
     pub api: ApiConfig,
-}
-
-/// Where crops come from: an external broker (Mosquitto in production), or a broker embedded in
-/// the analyzer for a single machine.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
-pub enum BrokerConfig {
-    External {
-        host: String,
-        port: u16,
-        #[serde(default = "yes")]
-        tls: bool,
-        #[serde(default)]
-        ca_file: Option<PathBuf>,
-        #[serde(default)]
-        client_cert_file: Option<PathBuf>,
-        #[serde(default)]
-        client_key_file: Option<PathBuf>,
-        #[serde(default)]
-        username: Option<String>,
-        #[serde(default)]
-        password: Option<String>,
-    },
-    /// rumqttd inside the analyzer. It shares the analyzer's fate: crops it acknowledged but the
-    /// analyzer had not stored are lost if the process dies. Use Mosquitto where that matters.
-    Embedded {
-        listen: SocketAddr,
-        /// TLS when both are given (with `ca_file`, clients must present certificates).
-        #[serde(default)]
-        cert_file: Option<PathBuf>,
-        #[serde(default)]
-        key_file: Option<PathBuf>,
-        #[serde(default)]
-        ca_file: Option<PathBuf>,
-    },
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
-    /// MQTT client id; the broker keeps this session (and its queued crops) while the analyzer is down.
-    pub client_id: String,
-    /// Shared subscription group: replicas with the same group split the crops (`$share/GROUP/...`).
-    pub share_group: Option<String>,
-    pub max_inflight: u16,
-    /// Larger than the largest valid crop, so an oversized one is received, counted and
-    /// acknowledged instead of breaking the connection again and again. Limit it at the broker too.
-    pub max_packet_bytes: u32,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            client_id: "cascade-cloud-analyzer".into(),
-            share_group: None,
-            max_inflight: 32,
-            max_packet_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    pub manifest: PathBuf,
-    #[serde(default)]
-    pub onnxruntime: Option<PathBuf>,
-    #[serde(default = "two")]
-    pub threads: u32,
-}
-
-fn two() -> u32 {
-    2
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BatchConfig {
-    pub max_batch: usize,
-    pub max_wait_ms: u64,
-}
-
-impl Default for BatchConfig {
-    fn default() -> Self {
-        Self {
-            max_batch: 8,
-            max_wait_ms: 50,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConfirmConfig {
-    pub min_score: f32,
-    /// Smallest confirmed box, as a fraction of the crop's area.
-    pub min_box_area: f32,
-}
-
-impl Default for ConfirmConfig {
-    fn default() -> Self {
-        Self {
-            min_score: 0.5,
-            min_box_area: 0.05,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertConfig {
-    /// Detections of the same track within this fold into one alert; silence this long ends it.
-    pub cooldown_s: f64,
-}
-
-impl Default for AlertConfig {
-    fn default() -> Self {
-        Self { cooldown_s: 30.0 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    pub dir: PathBuf,
-    #[serde(default = "default_retention")]
-    pub retention_days: f64,
-}
-
-fn default_retention() -> f64 {
-    30.0
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApiConfig {
-    pub listen: SocketAddr,
-    /// Base URL put into alerts for fetching crops; defaults to `http://{listen}`.
-    pub public_url: Option<String>,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-        }
-    }
 }
 
 impl CloudConfig {
@@ -188,17 +45,94 @@ impl CloudConfig {
     }
 }
 
-impl ConfigFile for CloudConfig {
+/// Where crops come from: an external broker (Mosquitto in production), or a broker embedded in
+/// the analyzer for a single machine. No default: `broker` must be set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BrokerConfig {
+    External {
+        /// No default.
+        host: String,
+        /// Not 0. No default.
+        port: u16,
+        /// TLS is on unless explicitly turned off (for a broker on loopback only). Default: true.
+        #[serde(default = "yes")]
+        tls: bool,
+        /// CA certificate (PEM) the broker's certificate must chain to. Default: the system's roots.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+        /// Client certificate and key (PEM), for brokers that require them; both or neither.
+        /// Default: none.
+        #[serde(default)]
+        client_cert_file: Option<PathBuf>,
+        /// Default: none.
+        #[serde(default)]
+        client_key_file: Option<PathBuf>,
+        /// Sent only together with `password`. Default: none (no credentials are sent).
+        #[serde(default)]
+        username: Option<String>,
+        /// Default: none.
+        #[serde(default)]
+        password: Option<String>,
+    },
+    /// rumqttd inside the analyzer. It shares the analyzer's fate: crops it acknowledged but the
+    /// analyzer had not stored are lost if the process dies. Use Mosquitto where that matters.
+    Embedded {
+        /// Where devices connect. No default.
+        listen: SocketAddr,
+        /// TLS when both are given (with `ca_file`, clients must present certificates).
+        /// Default: none (plain MQTT).
+        #[serde(default)]
+        cert_file: Option<PathBuf>,
+        /// Default: none.
+        #[serde(default)]
+        key_file: Option<PathBuf>,
+        /// Default: none (no client certificates asked for).
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl BrokerConfig {
+    /// The files it names, each with its field, for path resolution and `check`.
+    pub fn files(&self) -> Vec<(&'static str, Option<&Path>)> {
+        match self {
+            Self::External {
+                ca_file,
+                client_cert_file,
+                client_key_file,
+                ..
+            } => vec![
+                ("broker.ca_file", ca_file.as_deref()),
+                ("broker.client_cert_file", client_cert_file.as_deref()),
+                ("broker.client_key_file", client_key_file.as_deref()),
+            ],
+            Self::Embedded {
+                cert_file,
+                key_file,
+                ca_file,
+                ..
+            } => vec![
+                ("broker.cert_file", cert_file.as_deref()),
+                ("broker.key_file", key_file.as_deref()),
+                ("broker.ca_file", ca_file.as_deref()),
+            ],
+        }
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
-        use super::resolve;
-        let files: Vec<&mut Option<PathBuf>> = match &mut self.broker {
-            BrokerConfig::External {
+        let files: Vec<&mut Option<PathBuf>> = match self {
+            Self::External {
                 ca_file,
                 client_cert_file,
                 client_key_file,
                 ..
             } => vec![ca_file, client_cert_file, client_key_file],
-            BrokerConfig::Embedded {
+            Self::Embedded {
                 cert_file,
                 key_file,
                 ca_file,
@@ -206,19 +140,13 @@ impl ConfigFile for CloudConfig {
             } => vec![cert_file, key_file, ca_file],
         };
         for p in files.into_iter().flatten() {
-            *p = resolve(base, p);
+            *p = super::resolve(base, p);
         }
-        self.model.manifest = resolve(base, &self.model.manifest);
-        if let Some(p) = &mut self.model.onnxruntime {
-            *p = resolve(base, p);
-        }
-        self.store.dir = resolve(base, &self.store.dir);
     }
 
-    fn validate(&self) -> Problems {
-        let mut p = Problems::new();
-        match &self.broker {
-            BrokerConfig::External {
+    fn check(&self, p: &mut Problems) {
+        match self {
+            Self::External {
                 host,
                 port,
                 client_cert_file,
@@ -233,7 +161,7 @@ impl ConfigFile for CloudConfig {
                     "client_cert_file and client_key_file go together",
                 );
             }
-            BrokerConfig::Embedded {
+            Self::Embedded {
                 cert_file,
                 key_file,
                 ca_file,
@@ -251,71 +179,161 @@ impl ConfigFile for CloudConfig {
                 );
             }
         }
-        let i = &self.ingest;
-        p.check(
-            crate::topics::valid_id(&i.client_id),
-            "ingest.client_id",
-            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-        );
-        if let Some(g) = &i.share_group {
-            p.check(
-                crate::topics::valid_id(g),
-                "ingest.share_group",
-                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-            );
+    }
+}
+
+/// `[ingest]`, validated (the file's form is [`raw::IngestConfig`], which documents the defaults).
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub client_id: String,
+    pub share_group: Option<String>,
+    /// Crops delivered and not yet acknowledged at once.
+    pub max_inflight: NonZeroU16,
+    /// At least [`crate::wire::MAX_ENVELOPE_BYTES`].
+    pub max_packet_bytes: usize,
+}
+
+/// `[model]`, validated (the file's form is [`raw::ModelConfig`], which documents the defaults).
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub manifest: PathBuf,
+    pub onnxruntime: Option<PathBuf>,
+    /// 1 to 64.
+    pub threads: NonZeroUsize,
+}
+
+/// `[batch]`, validated (the file's form is [`raw::BatchConfig`], which documents the defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// 1 to 256.
+    pub max_batch: NonZeroUsize,
+    /// At most 10 s.
+    pub max_wait: Duration,
+}
+
+/// `[confirm]`: the confirm rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfirmConfig {
+    /// Lowest cloud score that confirms a crop, 0 to 1. Default: 0.5.
+    pub min_score: f32,
+    /// Smallest confirmed box, as a fraction (0 to below 1) of the crop's area. Default: 0.05.
+    pub min_box_area: f32,
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        Self {
+            min_score: 0.5,
+            min_box_area: 0.05,
         }
-        p.check(
-            i.max_inflight >= 1,
-            "ingest.max_inflight",
-            "must be at least 1",
-        );
-        p.check(
-            i.max_packet_bytes as usize >= crate::wire::MAX_ENVELOPE_BYTES,
-            "ingest.max_packet_bytes",
-            "must be at least 4 MiB (the largest valid crop)",
-        );
-        p.check(
-            (1..=64).contains(&self.model.threads),
-            "model.threads",
-            "must be 1..=64",
-        );
-        p.check(
-            (1..=256).contains(&self.batch.max_batch),
-            "batch.max_batch",
-            "must be 1..=256",
-        );
-        p.check(
-            self.batch.max_wait_ms <= 10_000,
-            "batch.max_wait_ms",
-            "must be at most 10000",
-        );
-        p.check(
-            (0.0..=1.0).contains(&self.confirm.min_score),
-            "confirm.min_score",
-            "must be within 0..=1",
-        );
-        p.check(
-            (0.0..1.0).contains(&self.confirm.min_box_area),
-            "confirm.min_box_area",
-            "must be within 0..1",
-        );
-        p.check(
-            self.alerts.cooldown_s > 0.0,
-            "alerts.cooldown_s",
-            "must be positive",
-        );
-        p.check(
-            self.store.retention_days > 0.0,
-            "store.retention_days",
-            "must be positive",
-        );
-        p
+    }
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// `cooldown_s`, in seconds: detections of the same track within this fold into one alert;
+    /// silence this long ends it. Positive. Default: 30 s.
+    #[serde(rename = "cooldown_s", with = "crate::config::seconds")]
+    pub cooldown: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The store's folder (SQLite). No default: `dir` must be set.
+    pub dir: PathBuf,
+    /// `retention_days`, in days (fractions allowed): crops and dead letters older than this are
+    /// dropped; message ids are kept twice as long for de-duplication. Positive. Default: 30 days.
+    #[serde(
+        rename = "retention_days",
+        default = "default_retention",
+        with = "days"
+    )]
+    pub retention: Duration,
+}
+
+fn default_retention() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Where the HTTP API listens (port 0 picks one). Default: `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Base URL put into alerts for fetching crops. Default: `http://{listen}` (as bound).
+    pub public_url: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+        }
+    }
+}
+
+/// Durations written as whole milliseconds (`max_wait_ms = 50`), read straight into a
+/// [`Duration`]; negative or fractional values are refused with the field named by the TOML error.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Durations written in days (`retention_days = 30`, fractions allowed), read straight into a
+/// [`Duration`] like [`crate::config::seconds`]; negative, NaN and absurdly large values are
+/// refused with the field named by the TOML error.
+mod days {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// A century: larger values are typos.
+    const MAX_DAYS: f64 = 100.0 * 365.0;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            Int(u64),
+            Float(f64),
+        }
+        let days = match Num::deserialize(d)? {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        };
+        if !(0.0..=MAX_DAYS).contains(&days) {
+            return Err(serde::de::Error::custom(format!(
+                "{days} is not a number of days (0 to {MAX_DAYS})"
+            )));
+        }
+        Ok(Duration::from_secs_f64(days * 86_400.0))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
 
     const MINIMAL: &str = r#"
         broker = { mode = "embedded", listen = "127.0.0.1:1883" }
@@ -325,24 +343,127 @@ mod tests {
         dir = "store"
     "#;
 
-    #[test]
-    fn minimal_config_is_valid() {
-        let cfg: CloudConfig = toml::from_str(MINIMAL).expect("parses");
-        assert!(cfg.validate().is_empty(), "{}", cfg.validate());
-        assert_eq!(cfg.crops_filter(), "cascade/v1/+/crops");
+    fn validated(text: &str) -> Result<CloudConfig, Problems> {
+        toml::from_str::<raw::CloudConfig>(text)
+            .expect("parses")
+            .validated()
     }
 
     #[test]
-    fn problems_are_reported_together() {
+    fn minimal_config_is_valid_with_the_documented_defaults() {
+        let cfg = validated(MINIMAL).expect("valid");
+        assert_eq!(cfg.crops_filter(), "cascade/v1/+/crops");
+        assert_eq!(cfg.ingest.client_id, "cascade-cloud-analyzer");
+        assert_eq!(cfg.ingest.max_inflight.get(), 32);
+        assert_eq!(cfg.ingest.max_packet_bytes, 16 * 1024 * 1024);
+        assert_eq!(cfg.model.threads.get(), 2);
+        assert_eq!(cfg.batch.max_batch.get(), 8);
+        assert_eq!(cfg.batch.max_wait, Duration::from_millis(50));
+        assert_eq!(
+            (cfg.confirm.min_score, cfg.confirm.min_box_area),
+            (0.5, 0.05)
+        );
+        assert_eq!(cfg.alerts.cooldown, Duration::from_secs(30));
+        assert_eq!(cfg.store.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(cfg.api.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    }
+
+    /// The starter config validates as written and shows the defaults its fields document.
+    #[test]
+    fn the_starter_config_is_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/cloud-analyzer.toml");
+        let text = std::fs::read_to_string(path).expect("starter");
+        let starter = validated(&text).expect("valid");
+        let defaults = validated(MINIMAL).expect("valid");
+        assert_eq!(
+            format!("{:?}", (&starter.ingest, &starter.batch, &starter.confirm)),
+            format!(
+                "{:?}",
+                (&defaults.ingest, &defaults.batch, &defaults.confirm)
+            )
+        );
+        assert_eq!(starter.model.threads, defaults.model.threads);
+        assert_eq!(starter.model.onnxruntime, None);
+        assert_eq!(starter.alerts.cooldown, defaults.alerts.cooldown);
+        assert_eq!(starter.store.retention, defaults.store.retention);
+        assert_eq!(
+            (starter.api.listen, &starter.api.public_url),
+            (defaults.api.listen, &defaults.api.public_url)
+        );
+    }
+
+    #[test]
+    fn durations_keep_their_field_names_and_units() {
         let text = MINIMAL.replace(
             "[store]",
-            "[batch]\nmax_batch = 0\n[ingest]\nshare_group = \"a/b\"\n[store]",
+            "[batch]\nmax_wait_ms = 20\n[alerts]\ncooldown_s = 0.5\n[store]\nretention_days = 1.5",
         );
-        let cfg: CloudConfig = toml::from_str(&text).expect("parses");
-        let p = cfg.validate();
-        assert_eq!(p.len(), 2, "{p}");
+        let cfg = validated(&text).expect("valid");
+        assert_eq!(cfg.batch.max_wait, Duration::from_millis(20));
+        assert_eq!(cfg.alerts.cooldown, Duration::from_millis(500));
+        assert_eq!(cfg.store.retention, Duration::from_secs(36 * 3600));
+        for (bad, field) in [
+            ("[batch]\nmax_wait_ms = -1", "max_wait_ms"),
+            ("[batch]\nmax_wait_ms = 2.5", "max_wait_ms"),
+            ("[alerts]\ncooldown_s = -3", "cooldown_s"),
+            ("[store]\nretention_days = -1", "retention_days"),
+            ("[store]\nretention_days = 1e9", "retention_days"),
+        ] {
+            let text = if bad.starts_with("[store]") {
+                MINIMAL.replace("[store]", bad)
+            } else {
+                MINIMAL.replace("[store]", &format!("{bad}\n[store]"))
+            };
+            let e = toml::from_str::<raw::CloudConfig>(&text)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn problems_are_reported_together_naming_each_field() {
+        let text = MINIMAL
+            .replace(
+                "[store]",
+                "[batch]\nmax_batch = 0\nmax_wait_ms = 20000\n[ingest]\nshare_group = \"a/b\"\n\
+                 max_inflight = 0\nmax_packet_bytes = 1024\n[alerts]\ncooldown_s = 0\n[store]\n\
+                 retention_days = 0",
+            )
+            .replace(
+                "manifest = \"m.toml\"",
+                "manifest = \"m.toml\"\nthreads = 0",
+            );
+        let p = validated(&text).expect_err("invalid");
+        let fields = [
+            "batch.max_batch",
+            "batch.max_wait_ms",
+            "ingest.share_group",
+            "ingest.max_inflight",
+            "ingest.max_packet_bytes",
+            "model.threads",
+            "alerts.cooldown_s",
+            "store.retention_days",
+        ];
+        assert_eq!(p.len(), fields.len(), "{p}");
+        for f in fields {
+            assert!(p.iter().any(|l| l.starts_with(f)), "{f} not named:\n{p}");
+        }
+        let file: raw::CloudConfig = toml::from_str(&text).expect("parses");
+        assert_eq!(file.validate(), p, "validate() reports the same problems");
+
         let shared = MINIMAL.replace("[store]", "[ingest]\nshare_group = \"g1\"\n[store]");
-        let cfg: CloudConfig = toml::from_str(&shared).expect("parses");
+        let cfg = validated(&shared).expect("valid");
         assert_eq!(cfg.crops_filter(), "$share/g1/cascade/v1/+/crops");
+    }
+
+    #[test]
+    fn broker_consistency_is_checked() {
+        let text = MINIMAL.replace(
+            r#"{ mode = "embedded", listen = "127.0.0.1:1883" }"#,
+            r#"{ mode = "external", host = "", port = 0, client_cert_file = "c.pem" }"#,
+        );
+        let p = validated(&text).expect_err("invalid");
+        assert_eq!(p.len(), 3, "{p}");
     }
 }

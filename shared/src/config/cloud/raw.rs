@@ -1,0 +1,224 @@
+//! The analyzer's config file as written (strict serde), and [`CloudConfig::validated`], the one
+//! place it becomes the [`super::CloudConfig`] the analyzer runs on.
+
+use std::num::{NonZeroU16, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{AlertConfig, ApiConfig, BrokerConfig, ConfirmConfig, StoreConfig};
+use crate::Problems;
+use crate::config::ConfigFile;
+use crate::topics::valid_id;
+
+/// The longest `batch.max_wait_ms`.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// The file as written. Sections left out take the defaults their fields document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudConfig {
+    pub broker: BrokerConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub confirm: ConfirmConfig,
+    #[serde(default)]
+    pub alerts: AlertConfig,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[ingest]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// MQTT client id; the broker keeps this session (and its queued crops) while the analyzer is
+    /// down. Default: `"cascade-cloud-analyzer"`.
+    pub client_id: String,
+    /// Shared subscription group: replicas with the same group split the crops
+    /// (`$share/GROUP/...`). Default: none (this analyzer gets every crop).
+    pub share_group: Option<String>,
+    /// Crops delivered and not yet acknowledged at once; at least 1. Default: 32.
+    pub max_inflight: u16,
+    /// Larger than the largest valid crop, so an oversized one is received, counted and
+    /// acknowledged instead of breaking the connection again and again. Limit it at the broker
+    /// too. At least 4 MiB. Default: 16 MiB (16777216).
+    pub max_packet_bytes: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "cascade-cloud-analyzer".into(),
+            share_group: None,
+            max_inflight: 32,
+            max_packet_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[model]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The confirm model's manifest (see `models/`). No default: `manifest` must be set.
+    pub manifest: PathBuf,
+    /// `libonnxruntime.so`. Default: `$ORT_DYLIB_PATH`, then `.cache/onnxruntime/libonnxruntime.so`
+    /// near the executable or in the working directory.
+    #[serde(default)]
+    pub onnxruntime: Option<PathBuf>,
+    /// Threads one inference may use, 1 to 64. Default: 2.
+    #[serde(default = "two")]
+    pub threads: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// `[batch]` as written: dynamic batching for the confirm model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Crops confirmed in one model run, 1 to 256. Default: 8.
+    pub max_batch: usize,
+    /// `max_wait_ms`, in whole milliseconds: the longest a crop waits for its batch to fill, at
+    /// most 10000. Default: 50 ms.
+    #[serde(rename = "max_wait_ms", with = "super::millis")]
+    pub max_wait: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 8,
+            max_wait: Duration::from_millis(50),
+        }
+    }
+}
+
+impl CloudConfig {
+    /// The config the analyzer runs on, or every problem at once, each naming its field.
+    pub fn validated(&self) -> Result<super::CloudConfig, Problems> {
+        let mut p = Problems::new();
+        self.broker.check(&mut p);
+
+        let i = &self.ingest;
+        p.check(
+            valid_id(&i.client_id),
+            "ingest.client_id",
+            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        );
+        if let Some(g) = &i.share_group {
+            p.check(
+                valid_id(g),
+                "ingest.share_group",
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
+        }
+        let max_inflight = NonZeroU16::new(i.max_inflight);
+        p.check(
+            max_inflight.is_some(),
+            "ingest.max_inflight",
+            "must be at least 1",
+        );
+        let max_packet_bytes = usize::try_from(i.max_packet_bytes)
+            .ok()
+            .filter(|n| *n >= crate::wire::MAX_ENVELOPE_BYTES);
+        p.check(
+            max_packet_bytes.is_some(),
+            "ingest.max_packet_bytes",
+            "must be at least 4 MiB (the largest valid crop)",
+        );
+
+        let threads = usize::try_from(self.model.threads)
+            .ok()
+            .filter(|n| *n <= 64)
+            .and_then(NonZeroUsize::new);
+        p.check(threads.is_some(), "model.threads", "must be 1..=64");
+
+        let max_batch = NonZeroUsize::new(self.batch.max_batch).filter(|n| n.get() <= 256);
+        p.check(max_batch.is_some(), "batch.max_batch", "must be 1..=256");
+        p.check(
+            self.batch.max_wait <= MAX_WAIT,
+            "batch.max_wait_ms",
+            "must be at most 10000",
+        );
+
+        let c = &self.confirm;
+        p.check(
+            (0.0..=1.0).contains(&c.min_score),
+            "confirm.min_score",
+            "must be within 0..=1",
+        );
+        p.check(
+            (0.0..1.0).contains(&c.min_box_area),
+            "confirm.min_box_area",
+            "must be within 0..1",
+        );
+        p.check(
+            !self.alerts.cooldown.is_zero(),
+            "alerts.cooldown_s",
+            "must be positive",
+        );
+        p.check(
+            !self.store.retention.is_zero(),
+            "store.retention_days",
+            "must be positive",
+        );
+
+        // Each `None` above recorded its problem, so no problem means every value is there.
+        match (max_inflight, max_packet_bytes, threads, max_batch) {
+            (Some(max_inflight), Some(max_packet_bytes), Some(threads), Some(max_batch))
+                if p.is_empty() =>
+            {
+                Ok(super::CloudConfig {
+                    broker: self.broker.clone(),
+                    ingest: super::IngestConfig {
+                        client_id: i.client_id.clone(),
+                        share_group: i.share_group.clone(),
+                        max_inflight,
+                        max_packet_bytes,
+                    },
+                    model: super::ModelConfig {
+                        manifest: self.model.manifest.clone(),
+                        onnxruntime: self.model.onnxruntime.clone(),
+                        threads,
+                    },
+                    batch: super::BatchConfig {
+                        max_batch,
+                        max_wait: self.batch.max_wait,
+                    },
+                    confirm: self.confirm.clone(),
+                    alerts: self.alerts.clone(),
+                    store: self.store.clone(),
+                    api: self.api.clone(),
+                })
+            }
+            _ => Err(p),
+        }
+    }
+}
+
+impl ConfigFile for CloudConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        use crate::config::resolve;
+        self.broker.resolve_paths(base);
+        self.model.manifest = resolve(base, &self.model.manifest);
+        if let Some(p) = &mut self.model.onnxruntime {
+            *p = resolve(base, p);
+        }
+        self.store.dir = resolve(base, &self.store.dir);
+    }
+
+    /// The problems [`CloudConfig::validated`] reports.
+    fn validate(&self) -> Problems {
+        self.validated().err().unwrap_or_default()
+    }
+}
