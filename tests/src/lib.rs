@@ -640,3 +640,95 @@ pub fn shared_dir() -> Option<PathBuf> {
     let d = repo_root().join("../shared");
     d.join("models").is_dir().then_some(d)
 }
+
+/// A running `edge-agent run` (killed on drop), its log in a file, its telemetry endpoint found
+/// from the log.
+pub struct EdgeProcess {
+    pub telemetry: std::net::SocketAddr,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl EdgeProcess {
+    /// Starts the agent on `config` (whose `[telemetry] listen` may use port 0), logging to `log`;
+    /// waits until its telemetry endpoint is up.
+    pub fn start(config: &Path, log: &Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(log)?;
+        let child = Command::new(binary("edge-agent"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()?;
+        let mut p = Self {
+            telemetry: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: log.to_path_buf(),
+            child: Some(child),
+        };
+        let mut found = None;
+        let _ = eventually(Duration::from_secs(30), || {
+            found = telemetry_addr(&p.log_text());
+            found.is_some()
+        });
+        p.telemetry = found
+            .ok_or_else(|| anyhow::anyhow!("no telemetry endpoint; log:\n{}", p.log_text()))?;
+        Ok(p)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/metrics`, or empty when unreachable.
+    pub fn metrics(&self) -> String {
+        http_get(self.telemetry, "/metrics")
+            .map(|(_, b)| String::from_utf8_lossy(&b).to_string())
+            .unwrap_or_default()
+    }
+
+    /// `/readyz`: status and body.
+    pub fn readyz(&self) -> (u16, String) {
+        http_get(self.telemetry, "/readyz")
+            .map(|(s, b)| (s, String::from_utf8_lossy(&b).to_string()))
+            .unwrap_or((0, String::new()))
+    }
+
+    /// The value of `cascade_edge_{name}` with all of `labels`, summed over the other labels.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        metric_value(&self.metrics(), &format!("cascade_edge_{name}"), labels)
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `local=ADDR` on the telemetry endpoint's log line.
+fn telemetry_addr(log: &str) -> Option<std::net::SocketAddr> {
+    log.lines()
+        .find(|l| l.contains("telemetry endpoint"))?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("local="))?
+        .parse()
+        .ok()
+}
+
+/// Sums the samples of metric `name` (Prometheus text format) that carry every one of `labels`.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -268,3 +268,77 @@ fn interlaced_camera_is_refused_with_a_clear_message() {
         "{err}"
     );
 }
+
+/// The hardware profile for this machine's processor.
+fn native_profile() -> (std::path::PathBuf, cascade_shared::profile::HardwareProfile) {
+    let name = match std::env::consts::ARCH {
+        "aarch64" => "raspberry-pi-5",
+        _ => "x86_64-cpu",
+    };
+    let path = repo().join(format!("hardware-profiles/{name}.toml"));
+    let profile = cascade_shared::profile::HardwareProfile::load(&path).expect("profile");
+    (path, profile)
+}
+
+fn check_stdout(config: &Path) -> String {
+    let out = Command::new(cascade_tests::binary("edge-agent"))
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .expect("check runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn check_says_which_settings_come_from_the_profile_and_which_from_the_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = cascade_tests::make_certs(dir.path()).expect("certs");
+    let (path, profile) = native_profile();
+    let with_profile = |detector: &str| {
+        let o = cascade_tests::EdgeOptions {
+            detector: detector.into(),
+            ..cascade_tests::EdgeOptions::walker(&repo())
+        };
+        let config =
+            cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
+        let text = std::fs::read_to_string(&config).expect("read");
+        let text = text.replacen(
+            "id = \"dev-e2e\"",
+            &format!("id = \"dev-e2e\"\nprofile = \"{}\"", path.display()),
+            1,
+        );
+        std::fs::write(&config, text).expect("write");
+        check_stdout(&config)
+    };
+    let omitted = with_profile("");
+    let from = format!("(profile {})", profile.name);
+    assert!(
+        omitted.contains(&format!(
+            "detector.threads = {} {from}",
+            profile.detector_threads
+        )),
+        "{omitted}"
+    );
+    assert!(
+        omitted.contains(&format!(
+            "detector.input_sizes = {:?} {from}",
+            profile.detector_input_sizes
+        )),
+        "{omitted}"
+    );
+    assert!(
+        omitted.contains(&format!("detector.backend = onnxruntime {from}")),
+        "{omitted}"
+    );
+    let set = with_profile("threads = 1\ninput_sizes = [320]");
+    assert!(set.contains("detector.threads = 1 (config)"), "{set}");
+    assert!(
+        set.contains("detector.input_sizes = [320] (config)"),
+        "{set}"
+    );
+}
