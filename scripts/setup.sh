@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up for a fresh Debian/Ubuntu machine (also called by demo.sh and test.sh).
 #  - system packages: nasm (openh264 SIMD), libclang-dev (bindgen for v4l), mosquitto (test suite),
-#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel);
+#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests;
 #  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
 #    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git).
 # Nothing else is downloaded, and nothing is downloaded at build time.
@@ -20,6 +20,9 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mos
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
+# The tests' real RTSP server (tests/rtsp/server.py): GStreamer's rtsp-server through Debian's python3.
+/usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 ||
+  need_pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"

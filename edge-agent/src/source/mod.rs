@@ -7,6 +7,7 @@
 
 mod channel;
 pub mod file;
+pub mod rtsp;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,14 @@ pub enum SourceError {
     UnknownType { path: PathBuf },
     #[error("{path}: holds no video")]
     Empty { path: PathBuf },
+    #[error("{url}: {reason}")]
+    Rtsp { url: String, reason: String },
+    #[error("{url}: authentication failed: check the camera's user name and password")]
+    Auth { url: String },
+    #[error(
+        "{url}: the camera sends {codec}; cascade decodes H.264 only: set the camera's stream to H.264"
+    )]
+    Codec { url: String, codec: String },
 }
 
 impl SourceError {
@@ -61,13 +70,21 @@ impl SourceError {
         match self {
             Self::Io { .. } => "source_io",
             Self::Mp4 { .. } | Self::Empty { .. } => "source_format",
-            Self::NoH264 { .. } | Self::UnknownType { .. } => "source_unsupported",
+            Self::NoH264 { .. } | Self::UnknownType { .. } | Self::Codec { .. } => {
+                "source_unsupported"
+            }
+            Self::Rtsp { .. } => "source_rtsp",
+            Self::Auth { .. } => "auth",
         }
     }
 
-    /// Retrying cannot help until someone changes the camera or the config.
+    /// Retrying cannot help until someone changes the camera or the config (wrong credentials
+    /// included: retried only at the longest backoff, never hammering the camera).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::NoH264 { .. } | Self::UnknownType { .. })
+        matches!(
+            self,
+            Self::NoH264 { .. } | Self::UnknownType { .. } | Self::Codec { .. } | Self::Auth { .. }
+        )
     }
 }
 
