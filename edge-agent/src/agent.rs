@@ -263,6 +263,7 @@ fn start_cameras(
             telemetry: s.telemetry.clone(),
             clock: s.clock.clone(),
             slot,
+            runtime: tokio::runtime::Handle::current(),
         });
         let id = cam.id.clone();
         supervisors.spawn(supervise_named(

@@ -732,3 +732,91 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A real RTSP server (GStreamer's rtsp-server, `tests/rtsp/server.py`) on a loopback port,
+/// serving a clip at `rtsp://127.0.0.1:PORT/cam`; killed on drop.
+pub struct RtspServer {
+    pub port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RtspServer {
+    /// Whether this machine can run it (Debian's python3 with GStreamer's RTSP server bindings).
+    pub fn available() -> bool {
+        Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import gi; gi.require_version('GstRtspServer', '1.0')",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Serves `clip` (MP4, H.264) in a loop in real time; `auth` = (user, password) for basic
+    /// authentication; `codec` is `h264` or `jpeg` (a codec cascade refuses).
+    pub fn start(clip: &Path, auth: Option<(&str, &str)>, codec: &str) -> anyhow::Result<Self> {
+        let mut args = vec![
+            "--clip".to_string(),
+            clip.display().to_string(),
+            "--codec".into(),
+            codec.into(),
+        ];
+        if let Some((u, p)) = auth {
+            args.extend(["--user".into(), u.into(), "--password".into(), p.into()]);
+        }
+        let mut s = Self {
+            port: free_port(),
+            args,
+            child: None,
+        };
+        s.restart()?;
+        Ok(s)
+    }
+
+    /// Starts the server again on the same port (after [`RtspServer::kill`]).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        use std::io::BufRead;
+        let script = repo_root().join("tests/rtsp/server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        anyhow::ensure!(
+            line.starts_with("ready"),
+            "RTSP server did not start: {line}"
+        );
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/cam", self.port)
+    }
+
+    /// SIGKILL: the camera vanishes mid-stream.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

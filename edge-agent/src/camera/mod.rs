@@ -26,6 +26,8 @@ pub struct Camera {
     pub telemetry: Arc<Telemetry>,
     pub clock: SharedClock,
     pub slot: CameraSlot,
+    /// The runtime async sources (RTSP) run their producers on.
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// How a run ended without an error.

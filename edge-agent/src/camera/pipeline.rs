@@ -21,7 +21,7 @@ pub fn run_once(
     stop: &Shutdown,
     beat: &Heartbeat,
 ) -> Result<RunEnd, CameraError> {
-    let mut src = source::open(&cam.source, &cam.clock)?;
+    let mut src = source::open(&cam.source, &cam.clock, &cam.runtime, stop)?;
     let mut decoder = H264Decoder::new()?;
     let mut dispatch = Dispatch {
         cam,

@@ -97,8 +97,14 @@ pub trait Source: Send {
     fn is_live(&self) -> bool;
 }
 
-/// Opens the source a camera's config describes: the one `match` on source kinds.
-pub fn open(cfg: &SourceConfig, clock: &SharedClock) -> Result<Box<dyn Source>, SourceError> {
+/// Opens the source a camera's config describes: the one `match` on source kinds. Async sources
+/// run their producer on `rt` until `stop`.
+pub fn open(
+    cfg: &SourceConfig,
+    clock: &SharedClock,
+    _rt: &tokio::runtime::Handle,
+    _stop: &Shutdown,
+) -> Result<Box<dyn Source>, SourceError> {
     match cfg {
         SourceConfig::File {
             path,

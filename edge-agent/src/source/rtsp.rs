@@ -150,6 +150,47 @@ async fn stream(s: &RtspSettings, tx: &PacketSender) -> Result<(), SourceError> 
     }
 }
 
+/// What a camera offers (for `edge-agent probe` and `check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub media: String,
+    pub codec: String,
+    /// Pixel width and height, when the SDP carries the parameter sets.
+    pub size: Option<(u32, u32)>,
+    pub fps: Option<f32>,
+}
+
+impl std::fmt::Display for StreamInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.media, self.codec)?;
+        if let Some((w, h)) = self.size {
+            write!(f, " {w}x{h}")?;
+        }
+        if let Some(fps) = self.fps {
+            write!(f, " {fps:.1} fps")?;
+        }
+        Ok(())
+    }
+}
+
+/// DESCRIBE only: the streams a camera offers, or why it could not be asked.
+pub async fn probe(s: &RtspSettings) -> Result<Vec<StreamInfo>, SourceError> {
+    let session = describe(s).await?;
+    Ok(session
+        .streams()
+        .iter()
+        .map(|st| StreamInfo {
+            media: st.media().to_string(),
+            codec: st.encoding_name().to_ascii_lowercase(),
+            size: match st.parameters() {
+                Some(retina::codec::ParametersRef::Video(v)) => Some(v.pixel_dimensions()),
+                _ => None,
+            },
+            fps: st.framerate(),
+        })
+        .collect())
+}
+
 async fn describe(s: &RtspSettings) -> Result<Session<retina::client::Described>, SourceError> {
     let url = url::Url::parse(&s.url).map_err(|e| rtsp_err(s, e))?;
     let creds = match (&s.username, &s.password) {
