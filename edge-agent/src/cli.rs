@@ -64,12 +64,22 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     };
     let effective = Effective::resolve(&cfg, profile.as_ref());
     for (i, cam) in cfg.cameras.iter().enumerate() {
-        let SourceConfig::File { path, .. } = &cam.source;
-        p.check(
-            path.is_file(),
-            format!("camera[{i}].source.path"),
-            format!("{}: no such file", path.display()),
-        );
+        match &cam.source {
+            SourceConfig::File { path, .. } => p.check(
+                path.is_file(),
+                format!("camera[{i}].source.path"),
+                format!("{}: no such file", path.display()),
+            ),
+            SourceConfig::Rtsp {
+                password_env: Some(var),
+                ..
+            } => p.check(
+                std::env::var_os(var).is_some(),
+                format!("camera[{i}].source.password_env"),
+                format!("{var} is not set"),
+            ),
+            SourceConfig::Rtsp { .. } => {}
+        }
     }
     match ModelManifest::load(&cfg.detector.manifest) {
         Ok((m, model)) => {

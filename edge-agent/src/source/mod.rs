@@ -12,7 +12,7 @@ pub mod rtsp;
 use std::path::PathBuf;
 
 use cascade_shared::clock::SharedClock;
-use cascade_shared::config::edge::SourceConfig;
+use cascade_shared::config::edge::{RtspTransport, SourceConfig};
 use cascade_shared::shutdown::Shutdown;
 
 pub use channel::{ChannelSource, PacketSender, channel};
@@ -102,8 +102,8 @@ pub trait Source: Send {
 pub fn open(
     cfg: &SourceConfig,
     clock: &SharedClock,
-    _rt: &tokio::runtime::Handle,
-    _stop: &Shutdown,
+    rt: &tokio::runtime::Handle,
+    stop: &Shutdown,
 ) -> Result<Box<dyn Source>, SourceError> {
     match cfg {
         SourceConfig::File {
@@ -120,5 +120,29 @@ pub fn open(
             },
             clock.clone(),
         )?)),
+        SourceConfig::Rtsp {
+            url,
+            username,
+            password,
+            password_env,
+            transport,
+            timeout_s,
+        } => {
+            let password = match password_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| SourceError::Rtsp {
+                    url: rtsp::redact(url),
+                    reason: format!("password_env {var} is not set"),
+                })?),
+                None => password.clone(),
+            };
+            let settings = rtsp::RtspSettings {
+                url: url.clone(),
+                username: username.clone(),
+                password,
+                tcp: *transport == RtspTransport::Tcp,
+                timeout: *timeout_s,
+            };
+            Ok(Box::new(rtsp::open(&settings, rt, stop)))
+        }
     }
 }

@@ -88,14 +88,92 @@ pub enum SourceConfig {
         /// Start again at the end (a stand-in for a live camera).
         #[serde(default, rename = "loop")]
         looped: bool,
-        /// Frame rate for Annex-B files, which carry no timestamps.
+        /// Frame rate for Annex-B files, which carry no timestamps. Default: 25.
         #[serde(default = "default_fps")]
         fps: f64,
+    },
+    /// An IP camera or relay over RTSP (H.264).
+    Rtsp {
+        /// `rtsp://host:port/path`. Put credentials in `username` and `password_env`, not here.
+        url: String,
+        #[serde(default)]
+        username: Option<String>,
+        /// The password, in the config file; prefer `password_env`.
+        #[serde(default)]
+        password: Option<String>,
+        /// An environment variable that holds the password.
+        #[serde(default)]
+        password_env: Option<String>,
+        /// `tcp` (default) or `udp`.
+        #[serde(default)]
+        transport: RtspTransport,
+        /// Connect and request timeout, and the longest wait for a frame. Default: 10 s.
+        #[serde(default = "default_rtsp_timeout", with = "super::seconds")]
+        timeout_s: Duration,
     },
 }
 
 fn default_fps() -> f64 {
     25.0
+}
+
+fn default_rtsp_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// How RTP travels from an RTSP camera.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    /// Interleaved on the RTSP TCP connection: works through NAT and firewalls. Default.
+    #[default]
+    Tcp,
+    /// Separate UDP ports: less latency on a clean LAN; lost packets are lost frames.
+    Udp,
+}
+
+impl SourceConfig {
+    /// Makes a file source's path relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        match self {
+            Self::File { path, .. } => *path = super::resolve(base, path),
+            Self::Rtsp { .. } => {}
+        }
+    }
+
+    /// Range and consistency problems, named under `field` (e.g. `camera[0].source`).
+    pub fn validate(&self, field: &str, p: &mut Problems) {
+        match self {
+            Self::File { fps, .. } => p.check(
+                *fps > 0.0 && *fps <= 240.0,
+                format!("{field}.fps"),
+                "must be in (0, 240]",
+            ),
+            Self::Rtsp {
+                url,
+                password,
+                password_env,
+                timeout_s,
+                ..
+            } => {
+                p.check(
+                    url.starts_with("rtsp://") || url.starts_with("rtsps://"),
+                    format!("{field}.url"),
+                    "must start with rtsp:// or rtsps://",
+                );
+                p.check(
+                    password.is_none() || password_env.is_none(),
+                    format!("{field}.password"),
+                    "set password or password_env, not both",
+                );
+                p.check(
+                    *timeout_s >= Duration::from_secs(1),
+                    format!("{field}.timeout_s"),
+                    "must be at least 1",
+                );
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -401,8 +479,7 @@ impl ConfigFile for EdgeConfig {
             *p = resolve(base, p);
         }
         for cam in &mut self.cameras {
-            let SourceConfig::File { path, .. } = &mut cam.source;
-            *path = resolve(base, path);
+            cam.source.resolve_paths(base);
         }
         self.detector.manifest = resolve(base, &self.detector.manifest);
         if let Some(p) = &mut self.detector.onnxruntime {
@@ -446,12 +523,7 @@ impl ConfigFile for EdgeConfig {
                 format!("camera[{i}].id"),
                 format!("{:?} is used by more than one camera", cam.id),
             );
-            let SourceConfig::File { fps, .. } = &cam.source;
-            p.check(
-                *fps > 0.0 && *fps <= 240.0,
-                format!("camera[{i}].source.fps"),
-                "must be in (0, 240]",
-            );
+            cam.source.validate(&format!("camera[{i}].source"), &mut p);
         }
         self.validate_motion(&mut p);
         let d = &self.detector;

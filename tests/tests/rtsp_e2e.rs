@@ -1,0 +1,202 @@
+//! RTSP cameras against a real RTSP server (GStreamer's rtsp-server, `tests/rtsp/server.py`) and a
+//! real Mosquitto over TLS, through the real `edge-agent` binary. Skipped, saying so, where
+//! GStreamer's RTSP server or Mosquitto is not installed (`scripts/setup.sh` installs both).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cascade_shared::wire;
+use cascade_tests::{
+    EdgeProcess, Mosquitto, Received, RtspServer, eventually, mosquitto_binary, repo_root,
+};
+
+const LIMIT: Duration = Duration::from_secs(40);
+
+/// The broker and a subscriber to the device's crops, when the machine has what the test needs.
+fn broker(dir: &Path) -> Option<(Mosquitto, Received)> {
+    if !RtspServer::available() {
+        eprintln!(
+            "SKIPPED: GStreamer's RTSP server is not installed (scripts/setup.sh installs it)"
+        );
+        return None;
+    }
+    let Some(bin) = mosquitto_binary() else {
+        eprintln!("SKIPPED: mosquitto is not installed (scripts/setup.sh installs it)");
+        return None;
+    };
+    let broker = Mosquitto::start(bin, dir, true).expect("mosquitto");
+    let sub = cascade_tests::subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    Some((broker, sub))
+}
+
+fn walker() -> PathBuf {
+    repo_root().join("tests/fixtures/walker.mp4")
+}
+
+/// An agent with one RTSP camera `cam-1`; `source_extra` goes inside the source table.
+fn config(dir: &Path, broker: &Mosquitto, url: &str, source_extra: &str) -> PathBuf {
+    let repo = repo_root();
+    let certs = &broker.certs;
+    let text = format!(
+        r#"[device]
+id = "dev-e2e"
+
+[[camera]]
+id = "cam-1"
+source = {{ kind = "rtsp", url = "{url}", timeout_s = 5{source_extra} }}
+
+[detector]
+manifest = "{manifest}"
+max_rate_hz = 10.0
+threads = 1
+
+[tracker]
+reupload_interval_s = 1.0
+
+[buffer]
+dir = "{buffer}"
+
+[uplink]
+host = "localhost"
+port = {port}
+ca_file = "{ca}"
+client_cert_file = "{cert}"
+client_key_file = "{key}"
+
+[telemetry]
+listen = "127.0.0.1:0"
+
+[supervisor]
+stall_timeout_s = 5
+restart_backoff_min_s = 0.2
+restart_backoff_max_s = 2
+"#,
+        manifest = repo.join("models/blob-yolov8-int8.toml").display(),
+        buffer = dir.join("buffer").display(),
+        port = broker.port,
+        ca = certs.ca.display(),
+        cert = certs.client_cert.display(),
+        key = certs.client_key.display(),
+    );
+    let path = dir.join("edge.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn crops(sub: &Received) -> usize {
+    sub.all()
+        .iter()
+        .filter_map(|p| wire::decode(p).ok())
+        .filter(|(_, c)| c.camera_id == "cam-1")
+        .count()
+}
+
+#[test]
+fn crops_arrive_over_tcp_and_udp() {
+    for transport in ["tcp", "udp"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Some((broker, sub)) = broker(dir.path()) else {
+            return;
+        };
+        let server = RtspServer::start(&walker(), None, "h264").expect("rtsp server");
+        let cfg = config(
+            dir.path(),
+            &broker,
+            &server.url(),
+            &format!(", transport = \"{transport}\""),
+        );
+        let agent = EdgeProcess::start(&cfg, &dir.path().join("edge.log")).expect("agent");
+        let ok = eventually(LIMIT, || crops(&sub) > 0);
+        assert!(
+            ok.is_ok(),
+            "{transport}: no crops; log:\n{}",
+            agent.log_text()
+        );
+        assert_eq!(agent.metric("camera_up", &[("camera", "cam-1")]), 1.0);
+    }
+}
+
+#[test]
+fn the_agent_reconnects_after_the_server_dies_and_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((broker, sub)) = broker(dir.path()) else {
+        return;
+    };
+    let mut server = RtspServer::start(&walker(), None, "h264").expect("rtsp server");
+    let cfg = config(dir.path(), &broker, &server.url(), "");
+    let agent = EdgeProcess::start(&cfg, &dir.path().join("edge.log")).expect("agent");
+    assert!(
+        eventually(LIMIT, || crops(&sub) > 0).is_ok(),
+        "{}",
+        agent.log_text()
+    );
+    server.kill();
+    let down = eventually(LIMIT, || {
+        agent.metric("camera_restarts_total", &[("camera", "cam-1")]) >= 1.0
+            && agent.metric("camera_up", &[("camera", "cam-1")]) == 0.0
+    });
+    assert!(down.is_ok(), "restart counted; log:\n{}", agent.log_text());
+    std::thread::sleep(Duration::from_secs(5));
+    server.restart().expect("server back");
+    let before = crops(&sub);
+    let back = eventually(LIMIT, || {
+        agent.metric("camera_up", &[("camera", "cam-1")]) == 1.0 && crops(&sub) > before
+    });
+    assert!(back.is_ok(), "uploads again; log:\n{}", agent.log_text());
+}
+
+#[test]
+fn a_wrong_password_says_authentication_failed_without_hammering() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((broker, _sub)) = broker(dir.path()) else {
+        return;
+    };
+    let server = RtspServer::start(&walker(), Some(("viewer", "right")), "h264").expect("server");
+    let cfg = config(
+        dir.path(),
+        &broker,
+        &server.url(),
+        ", username = \"viewer\", password = \"wrong\"",
+    );
+    let agent = EdgeProcess::start(&cfg, &dir.path().join("edge.log")).expect("agent");
+    let told = eventually(LIMIT, || agent.log_text().contains("authentication failed"));
+    assert!(told.is_ok(), "{}", agent.log_text());
+    assert!(agent.metric("camera_restarts_total", &[("reason", "auth")]) >= 1.0);
+    let (_, body) = agent.readyz();
+    assert!(body.contains("camera cam-1: failed"), "{body}");
+    assert!(
+        !agent.log_text().contains("wrong"),
+        "the password never reaches the log"
+    );
+    drop(agent);
+
+    let cfg = config(
+        dir.path(),
+        &broker,
+        &server.url(),
+        ", username = \"viewer\", password = \"right\"",
+    );
+    let agent = EdgeProcess::start(&cfg, &dir.path().join("edge2.log")).expect("agent");
+    let up = eventually(LIMIT, || {
+        agent.metric("camera_up", &[("camera", "cam-1")]) == 1.0
+    });
+    assert!(up.is_ok(), "{}", agent.log_text());
+}
+
+#[test]
+fn a_non_h264_camera_is_refused_with_its_codec_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((broker, _sub)) = broker(dir.path()) else {
+        return;
+    };
+    let server = RtspServer::start(&walker(), None, "jpeg").expect("server");
+    let cfg = config(dir.path(), &broker, &server.url(), "");
+    let agent = EdgeProcess::start(&cfg, &dir.path().join("edge.log")).expect("agent");
+    let told = eventually(LIMIT, || {
+        agent
+            .log_text()
+            .contains("the camera sends jpeg; cascade decodes H.264 only")
+    });
+    assert!(told.is_ok(), "{}", agent.log_text());
+}
