@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cascade_infer::backend::BackendOptions;
-use cascade_shared::clock::{SharedClock, SystemClock};
+use cascade_shared::clock::{SharedClock, SystemClock, micros};
 use cascade_shared::config::edge::EdgeConfig;
 use cascade_shared::config::effective::Effective;
 use cascade_shared::shutdown::Shutdown;
@@ -72,10 +72,10 @@ pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, Agen
 fn policy(cfg: &EdgeConfig, opts: RunOptions) -> Policy {
     let s = &cfg.supervisor;
     Policy {
-        backoff_min: s.restart_backoff_min_s,
-        backoff_max: s.restart_backoff_max_s,
-        stall_timeout: s.stall_timeout_s,
-        check_every: (s.stall_timeout_s / 10)
+        backoff_min: s.restart_backoff_min,
+        backoff_max: s.restart_backoff_max,
+        stall_timeout: s.stall_timeout,
+        check_every: (s.stall_timeout / 10)
             .clamp(Duration::from_millis(50), Duration::from_secs(1)),
         stop_grace: Duration::from_secs(10),
         healthy_after: Duration::from_secs(60),
@@ -157,7 +157,7 @@ async fn open_buffer(
 ) -> Result<Arc<Buffer>, AgentError> {
     let limits = Limits {
         max_bytes: cfg.buffer.max_bytes,
-        max_age_us: i64::try_from(cfg.buffer.max_age_s).unwrap_or(i64::MAX / 2_000_000) * 1_000_000,
+        max_age_us: micros(cfg.buffer.max_age),
     };
     let dir = cfg.buffer.dir.clone();
     let buffer = Arc::new(tokio::task::spawn_blocking(move || Buffer::open(&dir, limits)).await??);

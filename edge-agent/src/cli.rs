@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::ConfigFile;
-use cascade_shared::config::edge::{EdgeConfig, SourceConfig};
+use cascade_shared::config::edge::{EdgeConfig, SourceConfig, raw};
 use cascade_shared::config::effective::Effective;
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::{Arch, HardwareProfile};
@@ -45,11 +45,16 @@ pub struct Checked {
     pub effective: Effective,
 }
 
-/// Every problem with a config file and what it points to. Loads nothing heavy.
+/// Reads and validates the config, and checks what it names (profile, sources, model, runtime,
+/// certificates, buffer folder): every problem at once, or the config the agent runs on with the
+/// settings in force. Loads nothing heavy.
 pub fn check(path: &Path) -> Result<Checked, Problems> {
-    let cfg = EdgeConfig::read(path)?;
-    let mut p = cfg.validate();
-    let profile = match &cfg.device.profile {
+    let file = raw::EdgeConfig::read(path)?;
+    let (cfg, mut p) = match file.validated() {
+        Ok(cfg) => (Some(cfg), Problems::new()),
+        Err(p) => (None, p),
+    };
+    let profile = match &file.device.profile {
         Some(file) => match HardwareProfile::load(file) {
             Ok(profile) => {
                 check_arch(&profile, &mut p);
@@ -62,8 +67,8 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         },
         None => None,
     };
-    let effective = Effective::resolve(&cfg, profile.as_ref());
-    for (i, cam) in cfg.cameras.iter().enumerate() {
+    let effective = Effective::resolve(&file.detector, profile.as_ref());
+    for (i, cam) in file.cameras.iter().enumerate() {
         match &cam.source {
             SourceConfig::File { path, .. } => p.check(
                 path.is_file(),
@@ -81,7 +86,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             SourceConfig::Rtsp { .. } => {}
         }
     }
-    match ModelManifest::load(&cfg.detector.manifest) {
+    match ModelManifest::load(&file.detector.manifest) {
         Ok((m, model)) => {
             if let Err(e) = m.verify_file(&model) {
                 p.push("detector.manifest", e);
@@ -92,14 +97,14 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     if let Ok(eff) = &effective {
         let backend = cascade_infer::backend::BackendOptions {
             kind: eff.backend.value,
-            library: cfg.detector.onnxruntime.clone(),
+            library: file.detector.onnxruntime.clone(),
             threads: 1,
         };
         if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
             p.push("detector.onnxruntime", e.reason);
         }
     }
-    let u = &cfg.uplink;
+    let u = &file.uplink;
     checks::pem_files(
         &[
             ("uplink.ca_file", u.ca_file.as_deref()),
@@ -108,19 +113,19 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         ],
         &mut p,
     );
-    if cfg.uplink.tls
-        && let Err(e) = crate::uplink::tls::client_config(&cfg.uplink)
+    let client = (u.client_cert_file.as_deref()).zip(u.client_key_file.as_deref());
+    if u.tls
+        && let Err(e) = crate::uplink::tls::client_config(u.ca_file.as_deref(), client)
     {
         p.push("uplink", e);
     }
-    checks::writable_dir("buffer.dir", &cfg.buffer.dir, &mut p);
-    match effective {
-        Ok(effective) => p.into_result(Checked {
-            config: cfg,
-            effective,
-        }),
-        Err(e) => {
-            p.extend(e);
+    checks::writable_dir("buffer.dir", &file.buffer.dir, &mut p);
+    match (cfg, effective) {
+        (Some(config), Ok(effective)) if p.is_empty() => Ok(Checked { config, effective }),
+        (_, effective) => {
+            if let Err(e) = effective {
+                p.extend(e);
+            }
             Err(p)
         }
     }

@@ -2,6 +2,7 @@
 //! A track is uploaded when it is confirmed, then again only when its crop is clearly better
 //! (score) or a configured interval has passed.
 
+use cascade_shared::clock::micros;
 use cascade_shared::config::edge::TrackerConfig;
 
 use crate::detect::Detection;
@@ -122,14 +123,14 @@ impl Tracker {
 
     fn wants_upload(&self, idx: usize, t_us: i64) -> bool {
         let tr = &self.tracks[idx];
-        if tr.hits < self.cfg.confirm_hits {
+        if tr.hits < self.cfg.confirm_hits.get() {
             return false;
         }
         match tr.uploaded {
             None => true,
             Some((score, at)) => {
-                let interval_us = (self.cfg.reupload_interval_s * 1e6) as i64;
-                tr.det.score >= score + self.cfg.better_score || t_us - at >= interval_us
+                tr.det.score >= score + self.cfg.better_score
+                    || t_us - at >= micros(self.cfg.reupload_interval)
             }
         }
     }
@@ -137,6 +138,7 @@ impl Tracker {
 
 #[cfg(test)]
 mod tests {
+    use cascade_shared::config::edge::raw;
     use cascade_shared::wire::BoxPx;
 
     use super::*;
@@ -154,11 +156,11 @@ mod tests {
         }
     }
 
+    /// The documented defaults (a 10 s re-upload interval, 2 hits to confirm).
     fn cfg() -> TrackerConfig {
-        TrackerConfig {
-            reupload_interval_s: 10.0,
-            ..TrackerConfig::default()
-        }
+        raw::TrackerConfig::default()
+            .validated()
+            .expect("the defaults are valid")
     }
 
     #[test]

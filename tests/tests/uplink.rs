@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cascade_shared::clock::{SharedClock, SystemClock};
-use cascade_shared::config::edge::UplinkConfig;
+use cascade_shared::config::edge::{UplinkConfig, raw};
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::wire::{self, BoxPx, Compression, Crop};
 use cascade_tests::{Mosquitto, eventually, mosquitto_binary, subscribe};
@@ -49,7 +49,7 @@ fn crop(i: usize) -> Crop {
 }
 
 fn uplink_config(broker: &Mosquitto) -> UplinkConfig {
-    toml::from_str(&format!(
+    toml::from_str::<raw::UplinkConfig>(&format!(
         "host = \"localhost\"\nport = {}\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n\
          max_inflight = 8\nkeep_alive_s = 5\nreconnect_max_s = 1.0",
         broker.port,
@@ -58,6 +58,8 @@ fn uplink_config(broker: &Mosquitto) -> UplinkConfig {
         broker.certs.client_key.display()
     ))
     .expect("uplink config")
+    .validated()
+    .expect("valid uplink config")
 }
 
 #[test]
@@ -257,10 +259,12 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
         )
         .expect("push");
     // Plain TCP is allowed on loopback for this stand-in broker.
-    let cfg: UplinkConfig = toml::from_str(&format!(
+    let cfg = toml::from_str::<raw::UplinkConfig>(&format!(
         "host = \"127.0.0.1\"\nport = {port}\ntls = false\nack_timeout_s = 5.0\nkeep_alive_s = 30"
     ))
-    .expect("config");
+    .expect("config")
+    .validated()
+    .expect("valid config");
     let telemetry = Telemetry::new("dev-1");
     let clock: SharedClock = Arc::new(SystemClock);
     let uplink = Uplink::new(

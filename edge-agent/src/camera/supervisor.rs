@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cascade_shared::clock::SharedClock;
+use cascade_shared::clock::{SharedClock, micros};
 use cascade_shared::retry::Backoff;
 use cascade_shared::shutdown::Shutdown;
 
@@ -148,11 +148,11 @@ async fn one_run(
             () = tokio::time::sleep(policy.check_every) => {}
         }
         let idle = beat.idle_us(clock.monotonic_us());
-        if !streaming && beat.frames() > 0 && idle < policy.stall_timeout.as_micros() as i64 {
+        if !streaming && beat.frames() > 0 && idle < micros(policy.stall_timeout) {
             streaming = true;
             telemetry.camera_state(cam.id(), CameraState::Streaming);
         }
-        if stalled.is_none() && idle > policy.stall_timeout.as_micros() as i64 {
+        if stalled.is_none() && idle > micros(policy.stall_timeout) {
             stalled = Some(idle as f64 / 1e6);
             stop.cancel();
         }

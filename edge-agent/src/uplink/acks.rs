@@ -4,6 +4,7 @@
 //! forgotten here and sent again from the buffer (duplicates allowed, loss not).
 
 use std::collections::HashMap;
+use std::num::NonZeroU16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -24,9 +25,9 @@ pub struct AckTracker {
 }
 
 impl AckTracker {
-    pub fn new(window: u16) -> Self {
+    pub fn new(window: NonZeroU16) -> Self {
         let mut t = Self {
-            window: window.max(1),
+            window: window.get(),
             free: Vec::new(),
             inflight: HashMap::new(),
             cursor: 0,
@@ -86,13 +87,17 @@ mod tests {
 
     use super::*;
 
+    fn window(n: u16) -> NonZeroU16 {
+        NonZeroU16::new(n).expect("a positive window")
+    }
+
     fn rec(key: u64) -> Slot {
         Slot::Record { key, bytes: 10 }
     }
 
     #[test]
     fn ids_are_reused_only_after_their_ack() {
-        let mut t = AckTracker::new(2);
+        let mut t = AckTracker::new(window(2));
         let a = t.send(rec(1), 0).expect("room");
         let b = t.send(rec(2), 0).expect("room");
         assert_ne!(a, b);
@@ -105,7 +110,7 @@ mod tests {
 
     #[test]
     fn the_oldest_unacknowledged_send_is_known() {
-        let mut t = AckTracker::new(4);
+        let mut t = AckTracker::new(window(4));
         assert_eq!(t.oldest_sent_us(), None);
         let a = t.send(rec(1), 100).expect("room");
         t.send(rec(2), 200).expect("room");
@@ -116,7 +121,7 @@ mod tests {
 
     #[test]
     fn reset_forgets_everything_in_flight() {
-        let mut t = AckTracker::new(4);
+        let mut t = AckTracker::new(window(4));
         let a = t.send(rec(1), 0).expect("room");
         t.send(Slot::Status, 0).expect("room");
         t.reset();
@@ -132,8 +137,8 @@ mod tests {
         /// Against a lossy broker that acks out of order and drops connections: every record is
         /// acknowledged (deleted) exactly once, and none is deleted without its own PUBACK.
         #[test]
-        fn every_record_is_acked_exactly_once(actions in proptest::collection::vec(0u8..10, 1..400), window in 1u16..6) {
-            let mut t = AckTracker::new(window);
+        fn every_record_is_acked_exactly_once(actions in proptest::collection::vec(0u8..10, 1..400), size in 1u16..6) {
+            let mut t = AckTracker::new(window(size));
             let mut buffer: BTreeSet<u64> = (1..=20).collect();
             let mut wire: Vec<(u16, u64)> = Vec::new(); // publishes the broker holds, not yet acked
             let mut deleted = HashSet::new();

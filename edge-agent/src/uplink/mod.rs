@@ -13,7 +13,7 @@ use cascade_shared::retry::Backoff;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cascade_shared::clock::SharedClock;
+use cascade_shared::clock::{SharedClock, micros};
 use cascade_shared::config::edge::UplinkConfig;
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::topics;
@@ -71,7 +71,7 @@ pub struct Uplink {
     /// The retained `online` status is to be published (after each connect).
     status_due: bool,
     /// A publish unacknowledged this long means a stuck session: reconnect and resend.
-    ack_timeout_us: i64,
+    ack_timeout: Duration,
 }
 
 impl Uplink {
@@ -93,21 +93,20 @@ impl Uplink {
             clock,
             wake,
             tracker: AckTracker::new(cfg.max_inflight),
-            backoff: Backoff::new(Duration::from_secs_f64(cfg.reconnect_max_s)),
+            backoff: Backoff::new(cfg.reconnect_max),
             connected: false,
             status_due: false,
-            ack_timeout_us: (cfg.ack_timeout_s * 1e6) as i64,
+            ack_timeout: cfg.ack_timeout,
         }
     }
 
     /// MQTT options: clean session, our in-flight window, larger packets, the `offline` last-will.
     pub fn options(&self, cfg: &UplinkConfig) -> Result<MqttOptions, UplinkError> {
         let mut o = MqttOptions::new(self.device_id.clone(), cfg.host.clone(), cfg.port);
-        o.set_keep_alive(Duration::from_secs(cfg.keep_alive_s));
+        o.set_keep_alive(cfg.keep_alive);
         o.set_clean_session(true);
-        o.set_inflight(cfg.max_inflight);
-        let max = cfg.max_packet_bytes as usize;
-        o.set_max_packet_size(max, max);
+        o.set_inflight(cfg.max_inflight.get());
+        o.set_max_packet_size(cfg.max_packet_bytes, cfg.max_packet_bytes);
         o.set_last_will(LastWill::new(
             &self.status_topic,
             topics::STATUS_OFFLINE,
@@ -157,7 +156,7 @@ impl Uplink {
     /// How long until the oldest unacknowledged publish times out (`None` when none is in flight).
     fn ack_wait(&self) -> Option<Duration> {
         let oldest = self.tracker.oldest_sent_us()?;
-        let left = oldest + self.ack_timeout_us - self.clock.monotonic_us();
+        let left = oldest.saturating_add(micros(self.ack_timeout)) - self.clock.monotonic_us();
         Some(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
     }
 
@@ -171,7 +170,7 @@ impl Uplink {
         eventloop.network = None;
         self.connected = false;
         self.tracker.reset();
-        let timeout = format!("no PUBACK for {} s", self.ack_timeout_us / 1_000_000);
+        let timeout = format!("no PUBACK for {} s", self.ack_timeout.as_secs_f64());
         self.telemetry
             .mqtt_disconnected("ack_timeout", &timeout, 0.0);
     }

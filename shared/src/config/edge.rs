@@ -1,94 +1,139 @@
-//! The edge agent's config file (see `deploy/edge-agent.toml` for a starter).
+//! The edge agent's config (see `deploy/edge-agent.toml` for a starter), in two layers, like the
+//! analyzer's ([`super::cloud`]):
+//!
+//! - [`raw::EdgeConfig`], the file as written: strict serde (`deny_unknown_fields`), durations
+//!   already read into [`Duration`]s, counts as plain integers, so that a zero is reported together
+//!   with every other problem instead of as the one parse error that would hide them;
+//! - [`EdgeConfig`], what the agent runs on, made from it in one place,
+//!   [`raw::EdgeConfig::validated`], which reports every problem at once, naming each field:
+//!   durations as [`Duration`], counts that must be positive as `NonZero` integers, nothing left to
+//!   convert or check again where the values are used.
+//!
+//! Only [`TrackerConfig`] and [`UplinkConfig`] differ between the layers; every other section is
+//! the same type in both, and documents its defaults here.
+//!
+//! Source kinds are one enum, [`SourceConfig`]: a new kind is a variant here plus its arms in
+//! [`SourceConfig::resolve_paths`] and [`SourceConfig::validate`], one arm in the agent's source
+//! opener and one in `edge-agent check`.
+
+pub mod raw;
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU16, NonZeroU32};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{BackendKind, ConfigFile};
+use super::BackendKind;
 use crate::Problems;
-use crate::topics::valid_id;
 use crate::wire::Compression;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The agent's config, validated. Made by [`raw::EdgeConfig::validated`].
+#[derive(Debug, Clone)]
 pub struct EdgeConfig {
     pub device: DeviceConfig,
-    #[serde(rename = "camera")]
+    /// At least one; ids unique.
     pub cameras: Vec<CameraConfig>,
-    #[serde(default)]
     pub motion: MotionConfig,
     pub detector: DetectorConfig,
-    #[serde(default)]
     pub tracker: TrackerConfig,
-    #[serde(default)]
     pub crops: CropConfig,
     pub buffer: BufferConfig,
     pub uplink: UplinkConfig,
-    #[serde(default)]
     pub telemetry: TelemetryConfig,
-    #[serde(default)]
     pub supervisor: SupervisorConfig,
 }
 
-/// How cameras are kept running.
+/// `[supervisor]`: how cameras are kept running.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
-    /// A camera that delivers no frame for this long is restarted. Default: 10 s.
-    #[serde(with = "super::seconds")]
-    pub stall_timeout_s: Duration,
-    /// First wait before restarting a failed camera; it doubles (with jitter) up to
-    /// `restart_backoff_max_s`, and starts over once a camera has streamed for a minute.
-    /// Default: 1 s.
-    #[serde(with = "super::seconds")]
-    pub restart_backoff_min_s: Duration,
-    /// Longest wait between restarts; also the retry interval of failures that need a person
-    /// (an interlaced or non-H.264 stream). Default: 60 s.
-    #[serde(with = "super::seconds")]
-    pub restart_backoff_max_s: Duration,
+    /// `stall_timeout_s`, in seconds: a camera that delivers no frame for this long is restarted.
+    /// At least 0.5. Default: 10 s.
+    #[serde(rename = "stall_timeout_s", with = "super::seconds")]
+    pub stall_timeout: Duration,
+    /// `restart_backoff_min_s`, in seconds: first wait before restarting a failed camera; it
+    /// doubles (with jitter) up to `restart_backoff_max_s`, and starts over once a camera has
+    /// streamed for a minute. Positive. Default: 1 s.
+    #[serde(rename = "restart_backoff_min_s", with = "super::seconds")]
+    pub restart_backoff_min: Duration,
+    /// `restart_backoff_max_s`, in seconds: longest wait between restarts; also the retry interval
+    /// of failures that need a person (an interlaced or non-H.264 stream). At least
+    /// `restart_backoff_min_s`. Default: 60 s.
+    #[serde(rename = "restart_backoff_max_s", with = "super::seconds")]
+    pub restart_backoff_max: Duration,
 }
 
 impl Default for SupervisorConfig {
     fn default() -> Self {
         Self {
-            stall_timeout_s: Duration::from_secs(10),
-            restart_backoff_min_s: Duration::from_secs(1),
-            restart_backoff_max_s: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(10),
+            restart_backoff_min: Duration::from_secs(1),
+            restart_backoff_max: Duration::from_secs(60),
         }
     }
 }
 
+impl SupervisorConfig {
+    fn validate(&self, p: &mut Problems) {
+        p.check(
+            self.stall_timeout >= Duration::from_millis(500),
+            "supervisor.stall_timeout_s",
+            "must be at least 0.5",
+        );
+        p.check(
+            !self.restart_backoff_min.is_zero(),
+            "supervisor.restart_backoff_min_s",
+            "must be positive",
+        );
+        p.check(
+            self.restart_backoff_max >= self.restart_backoff_min,
+            "supervisor.restart_backoff_max_s",
+            "must be at least restart_backoff_min_s",
+        );
+    }
+}
+
+/// `[device]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
+    /// The device's id in MQTT topics and crops: 1-64 characters of `A-Z a-z 0-9 - _ .`.
+    /// No default: `id` must be set.
     pub id: String,
-    /// A file in `hardware-profiles/`.
+    /// A file in `hardware-profiles/`; its settings apply where the config sets none.
+    /// Default: none (the built-in defaults apply).
     #[serde(default)]
     pub profile: Option<PathBuf>,
 }
 
+/// `[[camera]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
+    /// Unique among the cameras; 1-64 characters of `A-Z a-z 0-9 - _ .`. No default.
     pub id: String,
+    /// Where the pictures come from. No default.
     pub source: SourceConfig,
 }
 
+/// A camera's `source = { kind = "...", ... }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     /// An `.mp4` or Annex-B `.h264` file.
     File {
+        /// No default.
         path: PathBuf,
         /// Play at the stream's own frame rate (true) or as fast as possible (false).
+        /// Default: false.
         #[serde(default)]
         realtime: bool,
-        /// Start again at the end (a stand-in for a live camera).
+        /// `loop`: start again at the end (a stand-in for a live camera). Default: false.
         #[serde(default, rename = "loop")]
         looped: bool,
-        /// Frame rate for Annex-B files, which carry no timestamps. Default: 25.
+        /// Frame rate for Annex-B files, which carry no timestamps; in (0, 240]. Default: 25.
         #[serde(default = "default_fps")]
         fps: f64,
     },
@@ -176,22 +221,25 @@ impl SourceConfig {
     }
 }
 
+/// `[motion]`: the motion gate in front of the detector.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MotionConfig {
-    /// Width of the downscaled luma image motion is computed on.
+    /// Width of the downscaled luma image motion is computed on, 32 to 1920. Default: 320.
     pub width: u32,
-    /// Luma difference (0-255) against the background that counts as change.
+    /// Luma difference (1-255) against the background that counts as change. Default: 25.
     pub threshold: u8,
-    /// Smallest motion box, as a fraction of the frame area.
+    /// Smallest motion box, as a fraction (0 to below 1) of the frame area. Default: 0.002.
     pub min_area: f32,
-    /// Background learning rate per frame (0-1).
+    /// Background learning rate per frame, in (0, 1]. Default: 0.05.
     pub learning_rate: f32,
-    /// Above this changed fraction of the frame, recalibrate instead of firing.
+    /// Above this changed fraction of the frame, in (0, 1], recalibrate instead of firing.
+    /// Default: 0.6.
     pub global_change: f32,
-    /// Frames after start or recalibration during which nothing fires.
+    /// Frames after start or recalibration during which nothing fires. Default: 5.
     pub warmup_frames: u32,
-    /// Polygons to ignore, vertices as fractions (0-1) of frame width and height.
+    /// Polygons to ignore (at least 3 vertices each), vertices as fractions (0-1) of frame width
+    /// and height. Default: none.
     pub masks: Vec<Vec<[f32; 2]>>,
 }
 
@@ -209,32 +257,80 @@ impl Default for MotionConfig {
     }
 }
 
+impl MotionConfig {
+    fn validate(&self, p: &mut Problems) {
+        p.check(
+            (32..=1920).contains(&self.width),
+            "motion.width",
+            "must be 32..=1920",
+        );
+        p.check(
+            self.threshold >= 1,
+            "motion.threshold",
+            "must be at least 1",
+        );
+        p.check(
+            (0.0..1.0).contains(&self.min_area),
+            "motion.min_area",
+            "must be within 0..1",
+        );
+        p.check(
+            self.learning_rate > 0.0 && self.learning_rate <= 1.0,
+            "motion.learning_rate",
+            "must be in (0, 1]",
+        );
+        p.check(
+            self.global_change > 0.0 && self.global_change <= 1.0,
+            "motion.global_change",
+            "must be in (0, 1]",
+        );
+        for (i, poly) in self.masks.iter().enumerate() {
+            p.check(
+                poly.len() >= 3,
+                format!("motion.masks[{i}]"),
+                "a polygon needs at least 3 vertices",
+            );
+            p.check(
+                poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
+                format!("motion.masks[{i}]"),
+                "vertices are fractions of the frame, within 0..=1",
+            );
+        }
+    }
+}
+
+/// `[detector]`: the person detector. `backend`, `threads` and `input_sizes` are resolved against
+/// the hardware profile by [`super::effective::Effective`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
-    /// A model manifest (see `models/`).
+    /// A model manifest (see `models/`). No default: `manifest` must be set.
     pub manifest: PathBuf,
     /// The inference runtime. Default: the hardware profile's accelerator's (`onnxruntime` for
     /// `cpu` and `cuda`), else `onnxruntime`.
     #[serde(default)]
     pub backend: Option<BackendKind>,
-    /// `libonnxruntime.so`; defaults to `$ORT_DYLIB_PATH`, then `.cache/onnxruntime/libonnxruntime.so`.
+    /// `libonnxruntime.so`. Default: `$ORT_DYLIB_PATH`, then `.cache/onnxruntime/libonnxruntime.so`.
     #[serde(default)]
     pub onnxruntime: Option<PathBuf>,
     /// Detector input sides the agent may step between to keep up, largest first (multiples of
     /// 32). Default: the hardware profile's `detector_input_sizes`, else the model's input.
     #[serde(default)]
     pub input_sizes: Option<Vec<u32>>,
+    /// Most detector runs per second per camera, in (0, 120]. Default: 5.
     #[serde(default = "default_rate")]
     pub max_rate_hz: f32,
+    /// Lowest score kept, 0 to 1. Default: 0.5.
     #[serde(default = "default_score")]
     pub score_threshold: f32,
+    /// IoU above which non-maximum suppression drops the weaker box, in (0, 1]. Default: 0.45.
     #[serde(default = "default_iou")]
     pub nms_iou: f32,
-    /// Smallest detection kept, as a fraction of the frame area.
+    /// Smallest detection kept, as a fraction (0 to below 1) of the frame area. Default: 0.001.
     #[serde(default = "default_min_box")]
     pub min_box_area: f32,
-    /// Threads one inference may use. Default: the hardware profile's `detector_threads`, else 1.
+    /// Threads one inference may use, 1 to 64. Default: the hardware profile's
+    /// `detector_threads`, else 1.
     #[serde(default)]
     pub threads: Option<u32>,
 }
@@ -252,39 +348,68 @@ fn default_min_box() -> f32 {
     0.001
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrackerConfig {
-    pub iou_match: f32,
-    /// Detections in a row before a track is confirmed and first uploaded.
-    pub confirm_hits: u32,
-    /// Detector runs without a match before a track ends.
-    pub max_missed: u32,
-    /// Upload again after this long even if the crop is not better.
-    pub reupload_interval_s: f64,
-    /// Upload again when the score beats the last upload by this much.
-    pub better_score: f32,
-}
-
-impl Default for TrackerConfig {
-    fn default() -> Self {
-        Self {
-            iou_match: 0.3,
-            confirm_hits: 2,
-            max_missed: 5,
-            reupload_interval_s: 10.0,
-            better_score: 0.1,
+impl DetectorConfig {
+    fn validate(&self, p: &mut Problems) {
+        p.check(
+            self.max_rate_hz > 0.0 && self.max_rate_hz <= 120.0,
+            "detector.max_rate_hz",
+            "must be in (0, 120]",
+        );
+        p.check(
+            (0.0..=1.0).contains(&self.score_threshold),
+            "detector.score_threshold",
+            "must be within 0..=1",
+        );
+        p.check(
+            self.nms_iou > 0.0 && self.nms_iou <= 1.0,
+            "detector.nms_iou",
+            "must be in (0, 1]",
+        );
+        p.check(
+            (0.0..1.0).contains(&self.min_box_area),
+            "detector.min_box_area",
+            "must be within 0..1",
+        );
+        p.check(
+            self.threads.is_none_or(|t| (1..=64).contains(&t)),
+            "detector.threads",
+            "must be 1..=64",
+        );
+        if let Some(sizes) = &self.input_sizes {
+            p.check(
+                crate::profile::valid_input_sizes(sizes),
+                "detector.input_sizes",
+                "must be non-empty, strictly decreasing multiples of 32",
+            );
         }
     }
 }
 
+/// `[tracker]`, validated (the file's form is [`raw::TrackerConfig`], which documents the
+/// defaults).
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// In (0, 1).
+    pub iou_match: f32,
+    /// Detections in a row before a track is confirmed and first uploaded.
+    pub confirm_hits: NonZeroU32,
+    /// Detector runs without a match before a track ends.
+    pub max_missed: u32,
+    /// Upload again after this long even if the crop is not better; positive.
+    pub reupload_interval: Duration,
+    /// Upload again when the score beats the last upload by this much.
+    pub better_score: f32,
+}
+
+/// `[crops]`: what is cut out around a detection and uploaded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CropConfig {
-    /// Padding around the box, as a fraction of its width and height.
+    /// Padding around the box, as a fraction (0 to 2) of its width and height. Default: 0.15.
     pub padding: f32,
-    /// Longest side of the JPEG; larger crops are scaled down.
+    /// Longest side of the JPEG, 16 to 4096; larger crops are scaled down. Default: 640.
     pub max_side: u32,
+    /// JPEG quality, 1 to 100. Default: 80.
     pub jpeg_quality: u8,
 }
 
@@ -298,85 +423,102 @@ impl Default for CropConfig {
     }
 }
 
+impl CropConfig {
+    fn validate(&self, p: &mut Problems) {
+        p.check(
+            (0.0..=2.0).contains(&self.padding),
+            "crops.padding",
+            "must be within 0..=2",
+        );
+        p.check(
+            (16..=4096).contains(&self.max_side),
+            "crops.max_side",
+            "must be 16..=4096",
+        );
+        p.check(
+            (1..=100).contains(&self.jpeg_quality),
+            "crops.jpeg_quality",
+            "must be 1..=100",
+        );
+    }
+}
+
+/// `[buffer]`: the durable store crops wait in until the broker acknowledges them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BufferConfig {
+    /// The buffer's folder. No default: `dir` must be set.
     pub dir: PathBuf,
+    /// Above this size the oldest crops are dropped; at least 1 MiB. Default: 256 MiB (268435456).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
-    #[serde(default = "default_max_age")]
-    pub max_age_s: u64,
+    /// `max_age_s`, in seconds: crops older than this are dropped; at least 60. Default: 7 days
+    /// (604800 s).
+    #[serde(
+        rename = "max_age_s",
+        default = "default_max_age",
+        with = "super::seconds"
+    )]
+    pub max_age: Duration,
 }
 
 fn default_max_bytes() -> u64 {
     256 * 1024 * 1024
 }
-fn default_max_age() -> u64 {
-    7 * 24 * 3600
+fn default_max_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl BufferConfig {
+    fn validate(&self, p: &mut Problems) {
+        p.check(
+            self.max_bytes >= 1024 * 1024,
+            "buffer.max_bytes",
+            "must be at least 1 MiB",
+        );
+        p.check(
+            self.max_age >= Duration::from_secs(60),
+            "buffer.max_age_s",
+            "must be at least 60",
+        );
+    }
+}
+
+/// `[uplink]`, validated (the file's form is [`raw::UplinkConfig`], which documents the
+/// defaults).
+#[derive(Debug, Clone)]
 pub struct UplinkConfig {
+    /// Not empty.
     pub host: String,
+    /// Not 0.
     pub port: u16,
-    /// TLS is on unless explicitly turned off (for a broker on loopback only).
-    #[serde(default = "yes")]
     pub tls: bool,
-    /// CA certificate (PEM) the broker's certificate must chain to; the system's roots when unset.
-    #[serde(default)]
+    /// Set only with `tls`.
     pub ca_file: Option<PathBuf>,
-    /// Client certificate and key (PEM), for brokers that require them.
-    #[serde(default)]
+    /// Both or neither of `client_cert_file` and `client_key_file`.
     pub client_cert_file: Option<PathBuf>,
-    #[serde(default)]
     pub client_key_file: Option<PathBuf>,
-    #[serde(default)]
     pub username: Option<String>,
-    #[serde(default)]
     pub password: Option<String>,
-    #[serde(default = "default_keep_alive")]
-    pub keep_alive_s: u64,
-    #[serde(default = "default_packet")]
-    pub max_packet_bytes: u32,
-    /// Publishes awaiting PUBACK at once.
-    #[serde(default = "default_inflight")]
-    pub max_inflight: u16,
-    #[serde(default = "default_backoff_max")]
-    pub reconnect_max_s: f64,
-    /// A publish unacknowledged this long means a stuck session: reconnect and resend.
-    #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_s: f64,
-    #[serde(default = "default_compression")]
+    /// 5 s to 65535 s (MQTT's limit).
+    pub keep_alive: Duration,
+    /// At least 384 KiB.
+    pub max_packet_bytes: usize,
+    /// Publishes awaiting PUBACK at once, at most 60000.
+    pub max_inflight: NonZeroU16,
+    /// At least 1 s.
+    pub reconnect_max: Duration,
+    /// At least 5 s.
+    pub ack_timeout: Duration,
     pub compression: Compression,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_keep_alive() -> u64 {
-    15
-}
-fn default_packet() -> u32 {
-    1024 * 1024
-}
-fn default_inflight() -> u16 {
-    16
-}
-fn default_backoff_max() -> f64 {
-    30.0
-}
-fn default_ack_timeout() -> f64 {
-    60.0
-}
-fn default_compression() -> Compression {
-    Compression::None
-}
-
+/// `[telemetry]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
     /// Address of the `/metrics`, `/livez`, `/readyz` endpoint; port 0 picks a free one.
+    /// Default: `127.0.0.1:9464`.
     pub listen: SocketAddr,
 }
 
@@ -388,243 +530,10 @@ impl Default for TelemetryConfig {
     }
 }
 
-impl EdgeConfig {
-    fn validate_motion(&self, p: &mut Problems) {
-        let m = &self.motion;
-        p.check(
-            (32..=1920).contains(&m.width),
-            "motion.width",
-            "must be 32..=1920",
-        );
-        p.check(m.threshold >= 1, "motion.threshold", "must be at least 1");
-        p.check(
-            (0.0..1.0).contains(&m.min_area),
-            "motion.min_area",
-            "must be within 0..1",
-        );
-        p.check(
-            m.learning_rate > 0.0 && m.learning_rate <= 1.0,
-            "motion.learning_rate",
-            "must be in (0, 1]",
-        );
-        p.check(
-            m.global_change > 0.0 && m.global_change <= 1.0,
-            "motion.global_change",
-            "must be in (0, 1]",
-        );
-        for (i, poly) in m.masks.iter().enumerate() {
-            p.check(
-                poly.len() >= 3,
-                format!("motion.masks[{i}]"),
-                "a polygon needs at least 3 vertices",
-            );
-            p.check(
-                poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
-                format!("motion.masks[{i}]"),
-                "vertices are fractions of the frame, within 0..=1",
-            );
-        }
-    }
-
-    fn validate_uplink(&self, p: &mut Problems) {
-        let u = &self.uplink;
-        p.check(!u.host.is_empty(), "uplink.host", "must not be empty");
-        p.check(u.port != 0, "uplink.port", "must not be 0");
-        p.check(
-            u.client_cert_file.is_some() == u.client_key_file.is_some(),
-            "uplink.client_cert_file",
-            "client_cert_file and client_key_file go together",
-        );
-        p.check(
-            u.tls || u.ca_file.is_none(),
-            "uplink.ca_file",
-            "is set but tls = false",
-        );
-        p.check(
-            (1..=60_000).contains(&u.max_inflight),
-            "uplink.max_inflight",
-            "must be 1..=60000",
-        );
-        p.check(
-            u.max_packet_bytes as usize >= crate::wire::MAX_JPEG_BYTES / 8,
-            "uplink.max_packet_bytes",
-            "must be at least 384 KiB",
-        );
-        p.check(
-            u.keep_alive_s >= 5,
-            "uplink.keep_alive_s",
-            "must be at least 5",
-        );
-        p.check(
-            u.ack_timeout_s >= 5.0,
-            "uplink.ack_timeout_s",
-            "must be at least 5",
-        );
-        p.check(
-            u.reconnect_max_s >= 1.0,
-            "uplink.reconnect_max_s",
-            "must be at least 1",
-        );
-    }
-
-    pub fn keep_alive(&self) -> Duration {
-        Duration::from_secs(self.uplink.keep_alive_s)
-    }
-}
-
-impl ConfigFile for EdgeConfig {
-    fn resolve_paths(&mut self, base: &Path) {
-        use super::resolve;
-        if let Some(p) = &mut self.device.profile {
-            *p = resolve(base, p);
-        }
-        for cam in &mut self.cameras {
-            cam.source.resolve_paths(base);
-        }
-        self.detector.manifest = resolve(base, &self.detector.manifest);
-        if let Some(p) = &mut self.detector.onnxruntime {
-            *p = resolve(base, p);
-        }
-        self.buffer.dir = resolve(base, &self.buffer.dir);
-        let u = &mut self.uplink;
-        for p in [
-            &mut u.ca_file,
-            &mut u.client_cert_file,
-            &mut u.client_key_file,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            *p = resolve(base, p);
-        }
-    }
-
-    /// Every range and consistency problem (files are checked by `edge-agent check`).
-    fn validate(&self) -> Problems {
-        let mut p = Problems::new();
-        p.check(
-            valid_id(&self.device.id),
-            "device.id",
-            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-        );
-        p.check(
-            !self.cameras.is_empty(),
-            "camera",
-            "at least one [[camera]] is required",
-        );
-        for (i, cam) in self.cameras.iter().enumerate() {
-            p.check(
-                valid_id(&cam.id),
-                format!("camera[{i}].id"),
-                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
-            );
-            p.check(
-                self.cameras.iter().filter(|c| c.id == cam.id).count() == 1,
-                format!("camera[{i}].id"),
-                format!("{:?} is used by more than one camera", cam.id),
-            );
-            cam.source.validate(&format!("camera[{i}].source"), &mut p);
-        }
-        self.validate_motion(&mut p);
-        let d = &self.detector;
-        p.check(
-            d.max_rate_hz > 0.0 && d.max_rate_hz <= 120.0,
-            "detector.max_rate_hz",
-            "must be in (0, 120]",
-        );
-        p.check(
-            (0.0..=1.0).contains(&d.score_threshold),
-            "detector.score_threshold",
-            "must be within 0..=1",
-        );
-        p.check(
-            d.nms_iou > 0.0 && d.nms_iou <= 1.0,
-            "detector.nms_iou",
-            "must be in (0, 1]",
-        );
-        p.check(
-            (0.0..1.0).contains(&d.min_box_area),
-            "detector.min_box_area",
-            "must be within 0..1",
-        );
-        p.check(
-            d.threads.is_none_or(|t| (1..=64).contains(&t)),
-            "detector.threads",
-            "must be 1..=64",
-        );
-        if let Some(sizes) = &d.input_sizes {
-            p.check(
-                crate::profile::valid_input_sizes(sizes),
-                "detector.input_sizes",
-                "must be non-empty, strictly decreasing multiples of 32",
-            );
-        }
-        let s = &self.supervisor;
-        p.check(
-            s.stall_timeout_s >= Duration::from_millis(500),
-            "supervisor.stall_timeout_s",
-            "must be at least 0.5",
-        );
-        p.check(
-            s.restart_backoff_min_s > Duration::ZERO,
-            "supervisor.restart_backoff_min_s",
-            "must be positive",
-        );
-        p.check(
-            s.restart_backoff_max_s >= s.restart_backoff_min_s,
-            "supervisor.restart_backoff_max_s",
-            "must be at least restart_backoff_min_s",
-        );
-        let t = &self.tracker;
-        p.check(
-            t.iou_match > 0.0 && t.iou_match < 1.0,
-            "tracker.iou_match",
-            "must be in (0, 1)",
-        );
-        p.check(
-            t.confirm_hits >= 1,
-            "tracker.confirm_hits",
-            "must be at least 1",
-        );
-        p.check(
-            t.reupload_interval_s > 0.0,
-            "tracker.reupload_interval_s",
-            "must be positive",
-        );
-        let c = &self.crops;
-        p.check(
-            (0.0..=2.0).contains(&c.padding),
-            "crops.padding",
-            "must be within 0..=2",
-        );
-        p.check(
-            (16..=4096).contains(&c.max_side),
-            "crops.max_side",
-            "must be 16..=4096",
-        );
-        p.check(
-            (1..=100).contains(&c.jpeg_quality),
-            "crops.jpeg_quality",
-            "must be 1..=100",
-        );
-        p.check(
-            self.buffer.max_bytes >= 1024 * 1024,
-            "buffer.max_bytes",
-            "must be at least 1 MiB",
-        );
-        p.check(
-            self.buffer.max_age_s >= 60,
-            "buffer.max_age_s",
-            "must be at least 60",
-        );
-        self.validate_uplink(&mut p);
-        p
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigFile;
 
     const MINIMAL: &str = r#"
         [device]
@@ -642,41 +551,290 @@ mod tests {
         ca_file = "ca.pem"
     "#;
 
+    fn file(text: &str) -> raw::EdgeConfig {
+        toml::from_str(text).expect("parses")
+    }
+
+    fn validated(text: &str) -> Result<EdgeConfig, Problems> {
+        file(text).validated()
+    }
+
+    /// A file source's `path`, `realtime`, `loop` and `fps`.
+    fn file_source(source: &SourceConfig) -> (&Path, bool, bool, f64) {
+        #[allow(irrefutable_let_patterns)] // until the next source kind
+        let SourceConfig::File {
+            path,
+            realtime,
+            looped,
+            fps,
+        } = source
+        else {
+            panic!("not a file source: {source:?}");
+        };
+        (path, *realtime, *looped, *fps)
+    }
+
     #[test]
-    fn minimal_config_is_valid() {
-        let cfg: EdgeConfig = toml::from_str(MINIMAL).expect("parses");
-        assert!(cfg.validate().is_empty(), "{}", cfg.validate());
+    fn minimal_config_is_valid_with_the_documented_defaults() {
+        let cfg = validated(MINIMAL).expect("valid");
         assert!(cfg.uplink.tls);
+        assert_eq!(cfg.device.profile, None);
+        let (_, realtime, looped, fps) = file_source(&cfg.cameras[0].source);
+        assert_eq!((realtime, looped, fps), (false, false, 25.0));
+        let m = &cfg.motion;
+        assert_eq!((m.width, m.threshold, m.warmup_frames), (320, 25, 5));
+        assert_eq!(
+            (m.min_area, m.learning_rate, m.global_change),
+            (0.002, 0.05, 0.6)
+        );
+        assert!(m.masks.is_empty());
+        let d = &cfg.detector;
+        assert_eq!((d.backend, &d.onnxruntime), (None, &None));
+        assert_eq!((&d.input_sizes, d.threads), (&None, None));
+        assert_eq!(
+            (d.max_rate_hz, d.score_threshold, d.nms_iou, d.min_box_area),
+            (5.0, 0.5, 0.45, 0.001)
+        );
+        let t = &cfg.tracker;
+        assert_eq!((t.iou_match, t.better_score), (0.3, 0.1));
+        assert_eq!((t.confirm_hits.get(), t.max_missed), (2, 5));
+        assert_eq!(t.reupload_interval, Duration::from_secs(10));
+        let c = &cfg.crops;
+        assert_eq!((c.padding, c.max_side, c.jpeg_quality), (0.15, 640, 80));
+        assert_eq!(cfg.buffer.max_bytes, 256 * 1024 * 1024);
+        assert_eq!(cfg.buffer.max_age, Duration::from_secs(7 * 86_400));
+        let u = &cfg.uplink;
+        assert_eq!(u.keep_alive, Duration::from_secs(15));
+        assert_eq!((u.max_packet_bytes, u.max_inflight.get()), (1 << 20, 16));
+        assert_eq!(u.reconnect_max, Duration::from_secs(30));
+        assert_eq!(u.ack_timeout, Duration::from_secs(60));
+        assert_eq!(u.compression, Compression::None);
+        assert_eq!((&u.username, &u.password), (&None, &None));
+        assert_eq!(
+            cfg.telemetry.listen,
+            SocketAddr::from(([127, 0, 0, 1], 9464))
+        );
+        assert_eq!(cfg.supervisor, SupervisorConfig::default());
+        assert_eq!(cfg.supervisor.stall_timeout, Duration::from_secs(10));
+    }
+
+    /// The starter config parses and validates as written, and every setting it shows at a
+    /// default's value (or leaves commented out) is that default.
+    #[test]
+    fn the_starter_config_is_valid_and_shows_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/edge-agent.toml");
+        let text = std::fs::read_to_string(path).expect("starter");
+        let starter = validated(&text).expect("valid");
+        let defaults = validated(MINIMAL).expect("valid");
+        let debug = |c: &EdgeConfig| {
+            format!(
+                "{:?}",
+                (&c.motion, &c.tracker, &c.crops, &c.telemetry, &c.supervisor)
+            )
+        };
+        assert_eq!(debug(&starter), debug(&defaults));
+        let (s, d) = (&starter.detector, &defaults.detector);
+        assert_eq!(
+            format!(
+                "{:?}",
+                (s.backend, &s.onnxruntime, &s.input_sizes, s.threads)
+            ),
+            format!(
+                "{:?}",
+                (d.backend, &d.onnxruntime, &d.input_sizes, d.threads)
+            ),
+            "the hardware profile decides these",
+        );
+        assert_eq!(
+            (s.max_rate_hz, s.score_threshold, s.nms_iou, s.min_box_area),
+            (d.max_rate_hz, d.score_threshold, d.nms_iou, d.min_box_area)
+        );
+        assert_eq!(
+            (starter.buffer.max_bytes, starter.buffer.max_age),
+            (defaults.buffer.max_bytes, defaults.buffer.max_age)
+        );
+        let (s, d) = (&starter.uplink, &defaults.uplink);
+        assert_eq!(
+            format!(
+                "{:?}",
+                (
+                    s.tls,
+                    s.keep_alive,
+                    s.max_packet_bytes,
+                    s.max_inflight,
+                    s.reconnect_max,
+                    s.ack_timeout,
+                    s.compression,
+                    &s.username,
+                    &s.password
+                )
+            ),
+            format!(
+                "{:?}",
+                (
+                    d.tls,
+                    d.keep_alive,
+                    d.max_packet_bytes,
+                    d.max_inflight,
+                    d.reconnect_max,
+                    d.ack_timeout,
+                    d.compression,
+                    &d.username,
+                    &d.password
+                )
+            )
+        );
+        let (_, _, looped, fps) = file_source(&starter.cameras[0].source);
+        assert_eq!((looped, fps), (false, 25.0));
+    }
+
+    #[test]
+    fn durations_keep_their_field_names_and_units() {
+        let text = MINIMAL
+            .replace(
+                "[buffer]",
+                "[tracker]\nreupload_interval_s = 0.25\n[supervisor]\nstall_timeout_s = 2\n[buffer]\nmax_age_s = 90",
+            )
+            .replace(
+                "port = 8883",
+                "port = 8883\nkeep_alive_s = 20\nreconnect_max_s = 2.5\nack_timeout_s = 6",
+            );
+        let cfg = validated(&text).expect("valid");
+        assert_eq!(cfg.tracker.reupload_interval, Duration::from_millis(250));
+        assert_eq!(cfg.supervisor.stall_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.buffer.max_age, Duration::from_secs(90));
+        assert_eq!(cfg.uplink.keep_alive, Duration::from_secs(20));
+        assert_eq!(cfg.uplink.reconnect_max, Duration::from_millis(2500));
+        assert_eq!(cfg.uplink.ack_timeout, Duration::from_secs(6));
+        for (from, to, field) in [
+            (
+                "port = 8883",
+                "port = 8883\nkeep_alive_s = -1",
+                "keep_alive_s",
+            ),
+            (
+                "port = 8883",
+                "port = 8883\nack_timeout_s = \"60s\"",
+                "ack_timeout_s",
+            ),
+            (
+                "dir = \"buffer\"",
+                "dir = \"b\"\nmax_age_s = 1e99",
+                "max_age_s",
+            ),
+        ] {
+            let e = toml::from_str::<raw::EdgeConfig>(&MINIMAL.replace(from, to))
+                .expect_err(to)
+                .to_string();
+            assert!(e.contains(field), "{to}: {e}");
+        }
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let text = MINIMAL.replace("port = 8883", "port = 8883\nprot = 1");
-        let err = toml::from_str::<EdgeConfig>(&text)
-            .expect_err("refused")
-            .to_string();
-        assert!(err.contains("prot"), "{err}");
+        for (from, to, field) in [
+            ("port = 8883", "port = 8883\nprot = 1", "prot"),
+            (
+                "[buffer]",
+                "[tracker]\nreupload_interval = 3\n[buffer]",
+                "reupload_interval",
+            ),
+            (
+                "path = \"clip.mp4\"",
+                "path = \"clip.mp4\", url = \"x\"",
+                "url",
+            ),
+        ] {
+            let err = toml::from_str::<raw::EdgeConfig>(&MINIMAL.replace(from, to))
+                .expect_err("refused")
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]
     fn all_problems_are_reported_at_once() {
         let text = MINIMAL
             .replace("id = \"dev-1\"", "id = \"dev/1\"")
-            .replace("port = 8883", "port = 0\nmax_inflight = 0")
-            .replace("[buffer]", "[motion]\nthreshold = 0\n[buffer]");
-        let cfg: EdgeConfig = toml::from_str(&text).expect("parses");
-        let p = cfg.validate();
-        let all: Vec<_> = p.iter().collect();
-        for field in [
+            .replace(
+                "port = 8883",
+                "port = 0\nmax_inflight = 0\nkeep_alive_s = 70000\nreconnect_max_s = 0.5\n\
+                 ack_timeout_s = 1\nmax_packet_bytes = 1024",
+            )
+            .replace(
+                "path = \"clip.mp4\"",
+                "path = \"clip.mp4\", fps = 0.0 }\n[[camera]]\nid = \"cam-1\"\nsource = { kind = \"file\", path = \"b.mp4\"",
+            )
+            .replace(
+                "[buffer]",
+                "[motion]\nthreshold = 0\n[tracker]\nconfirm_hits = 0\niou_match = 1.0\n\
+                 reupload_interval_s = 0\n[supervisor]\nrestart_backoff_min_s = 5\n\
+                 restart_backoff_max_s = 2\n[crops]\njpeg_quality = 0\n[buffer]\nmax_age_s = 59",
+            )
+            .replace(
+                "manifest = \"models/m.toml\"",
+                "manifest = \"models/m.toml\"\nthreads = 0",
+            );
+        let file = file(&text);
+        let p = file.validated().expect_err("invalid");
+        let fields = [
             "device.id",
+            "camera[0].source.fps",
+            "camera[0].id",
+            "camera[1].id",
+            "motion.threshold",
+            "detector.threads",
+            "supervisor.restart_backoff_max_s",
+            "tracker.iou_match",
+            "tracker.confirm_hits",
+            "tracker.reupload_interval_s",
+            "crops.jpeg_quality",
+            "buffer.max_age_s",
             "uplink.port",
             "uplink.max_inflight",
-            "motion.threshold",
-        ] {
-            assert!(
-                all.iter().any(|l| l.starts_with(field)),
-                "{field} missing in {p}"
-            );
+            "uplink.max_packet_bytes",
+            "uplink.keep_alive_s",
+            "uplink.ack_timeout_s",
+            "uplink.reconnect_max_s",
+        ];
+        assert_eq!(p.len(), fields.len(), "{p}");
+        for f in fields {
+            assert!(p.iter().any(|l| l.starts_with(f)), "{f} not named:\n{p}");
         }
+        assert_eq!(file.validate(), p, "validate() reports the same problems");
+    }
+
+    #[test]
+    fn sections_validate_on_their_own() {
+        let u: raw::UplinkConfig =
+            toml::from_str("host = \"h\"\nport = 1\nmax_inflight = 3").expect("uplink");
+        assert_eq!(u.validated().expect("valid").max_inflight.get(), 3);
+        let u: raw::UplinkConfig =
+            toml::from_str("host = \"\"\nport = 1\nmax_inflight = 0").expect("uplink");
+        assert_eq!(u.validated().expect_err("invalid").len(), 2);
+        let t = raw::TrackerConfig::default().validated().expect("defaults");
+        assert_eq!(t.confirm_hits.get(), 2);
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_folder() {
+        let mut cfg =
+            file(&MINIMAL.replace("[detector]", "[detector]\nonnxruntime = \"/opt/ort.so\""));
+        cfg.resolve_paths(Path::new("/etc/cascade"));
+        let (path, ..) = file_source(&cfg.cameras[0].source);
+        assert_eq!(path, Path::new("/etc/cascade/clip.mp4"));
+        assert_eq!(
+            cfg.detector.manifest,
+            Path::new("/etc/cascade/models/m.toml")
+        );
+        assert_eq!(
+            cfg.detector.onnxruntime.as_deref(),
+            Some(Path::new("/opt/ort.so"))
+        );
+        assert_eq!(cfg.buffer.dir, Path::new("/etc/cascade/buffer"));
+        assert_eq!(
+            cfg.uplink.ca_file.as_deref(),
+            Some(Path::new("/etc/cascade/ca.pem"))
+        );
     }
 }

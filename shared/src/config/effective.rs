@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::BackendKind;
-use super::edge::EdgeConfig;
+use super::edge::DetectorConfig;
 use crate::Problems;
 use crate::profile::HardwareProfile;
 
@@ -62,10 +62,13 @@ pub struct Effective {
 }
 
 impl Effective {
-    /// Applies `profile` under `cfg`. An accelerator with no backend in this build is a problem
-    /// unless the config names a backend.
-    pub fn resolve(cfg: &EdgeConfig, profile: Option<&HardwareProfile>) -> Result<Self, Problems> {
-        let d = &cfg.detector;
+    /// Applies `profile` under the config's `[detector]` section (the same type in the file as
+    /// written and in the validated config). An accelerator with no backend in this build is a
+    /// problem unless the config names a backend.
+    pub fn resolve(
+        d: &DetectorConfig,
+        profile: Option<&HardwareProfile>,
+    ) -> Result<Self, Problems> {
         let name = profile.map(|p| p.name.as_str());
         let mut problems = Problems::new();
         let profile_backend = match profile.map(|p| p.accelerator.backend()) {
@@ -129,25 +132,8 @@ mod tests {
     use super::*;
     use crate::profile::{Accelerator, Arch, PowerSpec};
 
-    fn config(detector_extra: &str) -> EdgeConfig {
-        toml::from_str(&format!(
-            r#"
-            [device]
-            id = "d"
-            [[camera]]
-            id = "c"
-            source = {{ kind = "file", path = "a.mp4" }}
-            [detector]
-            manifest = "m.toml"
-            {detector_extra}
-            [buffer]
-            dir = "b"
-            [uplink]
-            host = "h"
-            port = 8883
-            "#
-        ))
-        .expect("config")
+    fn config(detector_extra: &str) -> DetectorConfig {
+        toml::from_str(&format!("manifest = \"m.toml\"\n{detector_extra}")).expect("config")
     }
 
     fn profile(accelerator: Accelerator) -> HardwareProfile {

@@ -1,0 +1,352 @@
+//! The agent's config file as written (strict serde), and [`EdgeConfig::validated`], the one place
+//! it becomes the [`super::EdgeConfig`] the agent runs on.
+
+use std::num::{NonZeroU16, NonZeroU32};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    BufferConfig, CameraConfig, CropConfig, DetectorConfig, DeviceConfig, MotionConfig,
+    SupervisorConfig, TelemetryConfig,
+};
+use crate::Problems;
+use crate::config::ConfigFile;
+use crate::topics::valid_id;
+use crate::wire::Compression;
+
+/// The longest `uplink.keep_alive_s`: MQTT sends it as 16 bits of seconds.
+const MAX_KEEP_ALIVE: Duration = Duration::from_secs(u16::MAX as u64);
+
+/// The file as written. Sections left out take the defaults their fields document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub device: DeviceConfig,
+    #[serde(rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+    #[serde(default)]
+    pub motion: MotionConfig,
+    pub detector: DetectorConfig,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+    #[serde(default)]
+    pub crops: CropConfig,
+    pub buffer: BufferConfig,
+    pub uplink: UplinkConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub supervisor: SupervisorConfig,
+}
+
+/// `[tracker]` as written: the IoU tracker and the upload policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// Smallest IoU between a detection and a track's last box that continues the track, in
+    /// (0, 1). Default: 0.3.
+    pub iou_match: f32,
+    /// Detections in a row before a track is confirmed and first uploaded; at least 1. Default: 2.
+    pub confirm_hits: u32,
+    /// Detector runs without a match before a track ends. Default: 5.
+    pub max_missed: u32,
+    /// `reupload_interval_s`, in seconds: upload again after this long even if the crop is not
+    /// better. Positive. Default: 10 s.
+    #[serde(rename = "reupload_interval_s", with = "crate::config::seconds")]
+    pub reupload_interval: Duration,
+    /// Upload again when the score beats the last upload by this much. Default: 0.1.
+    pub better_score: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            iou_match: 0.3,
+            confirm_hits: 2,
+            max_missed: 5,
+            reupload_interval: Duration::from_secs(10),
+            better_score: 0.1,
+        }
+    }
+}
+
+/// `[uplink]` as written: the MQTT connection crops leave by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// The broker's host name (checked against its certificate). No default.
+    pub host: String,
+    /// Not 0. No default.
+    pub port: u16,
+    /// TLS is on unless explicitly turned off (for a broker on loopback only). Default: true.
+    #[serde(default = "yes")]
+    pub tls: bool,
+    /// CA certificate (PEM) the broker's certificate must chain to; only with `tls`.
+    /// Default: the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM), for brokers that require them; both or neither.
+    /// Default: none.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// Default: none.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+    /// Sent only together with `password`. Default: none (no credentials are sent).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Default: none.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `keep_alive_s`, in seconds: the MQTT keep-alive, 5 to 65535. Default: 15 s.
+    #[serde(
+        rename = "keep_alive_s",
+        default = "default_keep_alive",
+        with = "crate::config::seconds"
+    )]
+    pub keep_alive: Duration,
+    /// Largest MQTT packet sent or received; at least 384 KiB. Default: 1 MiB (1048576).
+    #[serde(default = "default_packet")]
+    pub max_packet_bytes: u32,
+    /// Publishes awaiting PUBACK at once, 1 to 60000. Default: 16.
+    #[serde(default = "default_inflight")]
+    pub max_inflight: u16,
+    /// `reconnect_max_s`, in seconds: the longest wait between reconnect attempts (the wait
+    /// starts at 0.25 s and doubles, with jitter); at least 1. Default: 30 s.
+    #[serde(
+        rename = "reconnect_max_s",
+        default = "default_backoff_max",
+        with = "crate::config::seconds"
+    )]
+    pub reconnect_max: Duration,
+    /// `ack_timeout_s`, in seconds: a publish unacknowledged this long means a stuck session:
+    /// reconnect and resend. At least 5. Default: 60 s.
+    #[serde(
+        rename = "ack_timeout_s",
+        default = "default_ack_timeout",
+        with = "crate::config::seconds"
+    )]
+    pub ack_timeout: Duration,
+    /// Compression of crop bodies: `none`, `zstd` (always) or `auto` (kept when it saves at least
+    /// 5 %). Default: `none` (JPEG does not shrink).
+    #[serde(default = "default_compression")]
+    pub compression: Compression,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_packet() -> u32 {
+    1024 * 1024
+}
+fn default_inflight() -> u16 {
+    16
+}
+fn default_backoff_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_ack_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_compression() -> Compression {
+    Compression::None
+}
+
+impl TrackerConfig {
+    /// `[tracker]` validated, or its problems.
+    pub fn validated(&self) -> Result<super::TrackerConfig, Problems> {
+        let mut p = Problems::new();
+        let t = self.convert(&mut p);
+        t.filter(|_| p.is_empty()).ok_or(p)
+    }
+
+    /// Records its problems in `p`; `None` when a value cannot be converted (a problem recorded).
+    fn convert(&self, p: &mut Problems) -> Option<super::TrackerConfig> {
+        p.check(
+            self.iou_match > 0.0 && self.iou_match < 1.0,
+            "tracker.iou_match",
+            "must be in (0, 1)",
+        );
+        let confirm_hits = NonZeroU32::new(self.confirm_hits);
+        p.check(
+            confirm_hits.is_some(),
+            "tracker.confirm_hits",
+            "must be at least 1",
+        );
+        p.check(
+            !self.reupload_interval.is_zero(),
+            "tracker.reupload_interval_s",
+            "must be positive",
+        );
+        Some(super::TrackerConfig {
+            iou_match: self.iou_match,
+            confirm_hits: confirm_hits?,
+            max_missed: self.max_missed,
+            reupload_interval: self.reupload_interval,
+            better_score: self.better_score,
+        })
+    }
+}
+
+impl UplinkConfig {
+    /// `[uplink]` validated, or its problems.
+    pub fn validated(&self) -> Result<super::UplinkConfig, Problems> {
+        let mut p = Problems::new();
+        let u = self.convert(&mut p);
+        u.filter(|_| p.is_empty()).ok_or(p)
+    }
+
+    /// Records its problems in `p`; `None` when a value cannot be converted (a problem recorded).
+    fn convert(&self, p: &mut Problems) -> Option<super::UplinkConfig> {
+        p.check(!self.host.is_empty(), "uplink.host", "must not be empty");
+        p.check(self.port != 0, "uplink.port", "must not be 0");
+        p.check(
+            self.client_cert_file.is_some() == self.client_key_file.is_some(),
+            "uplink.client_cert_file",
+            "client_cert_file and client_key_file go together",
+        );
+        p.check(
+            self.tls || self.ca_file.is_none(),
+            "uplink.ca_file",
+            "is set but tls = false",
+        );
+        let max_inflight = NonZeroU16::new(self.max_inflight).filter(|n| n.get() <= 60_000);
+        p.check(
+            max_inflight.is_some(),
+            "uplink.max_inflight",
+            "must be 1..=60000",
+        );
+        let max_packet_bytes = usize::try_from(self.max_packet_bytes)
+            .ok()
+            .filter(|n| *n >= crate::wire::MAX_JPEG_BYTES / 8);
+        p.check(
+            max_packet_bytes.is_some(),
+            "uplink.max_packet_bytes",
+            "must be at least 384 KiB",
+        );
+        p.check(
+            (Duration::from_secs(5)..=MAX_KEEP_ALIVE).contains(&self.keep_alive),
+            "uplink.keep_alive_s",
+            "must be 5..=65535",
+        );
+        p.check(
+            self.ack_timeout >= Duration::from_secs(5),
+            "uplink.ack_timeout_s",
+            "must be at least 5",
+        );
+        p.check(
+            self.reconnect_max >= Duration::from_secs(1),
+            "uplink.reconnect_max_s",
+            "must be at least 1",
+        );
+        Some(super::UplinkConfig {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            keep_alive: self.keep_alive,
+            max_packet_bytes: max_packet_bytes?,
+            max_inflight: max_inflight?,
+            reconnect_max: self.reconnect_max,
+            ack_timeout: self.ack_timeout,
+            compression: self.compression,
+        })
+    }
+}
+
+impl EdgeConfig {
+    /// The config the agent runs on, or every problem at once, each naming its field. Files are
+    /// checked by `edge-agent check`.
+    pub fn validated(&self) -> Result<super::EdgeConfig, Problems> {
+        let mut p = Problems::new();
+        p.check(
+            valid_id(&self.device.id),
+            "device.id",
+            "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        );
+        p.check(
+            !self.cameras.is_empty(),
+            "camera",
+            "at least one [[camera]] is required",
+        );
+        for (i, cam) in self.cameras.iter().enumerate() {
+            p.check(
+                valid_id(&cam.id),
+                format!("camera[{i}].id"),
+                "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+            );
+            p.check(
+                self.cameras.iter().filter(|c| c.id == cam.id).count() == 1,
+                format!("camera[{i}].id"),
+                format!("{:?} is used by more than one camera", cam.id),
+            );
+            cam.source.validate(&format!("camera[{i}].source"), &mut p);
+        }
+        self.motion.validate(&mut p);
+        self.detector.validate(&mut p);
+        self.supervisor.validate(&mut p);
+        let tracker = self.tracker.convert(&mut p);
+        self.crops.validate(&mut p);
+        self.buffer.validate(&mut p);
+        let uplink = self.uplink.convert(&mut p);
+
+        // Each `None` above recorded its problem, so no problem means every section is there.
+        match (tracker, uplink) {
+            (Some(tracker), Some(uplink)) if p.is_empty() => Ok(super::EdgeConfig {
+                device: self.device.clone(),
+                cameras: self.cameras.clone(),
+                motion: self.motion.clone(),
+                detector: self.detector.clone(),
+                tracker,
+                crops: self.crops.clone(),
+                buffer: self.buffer.clone(),
+                uplink,
+                telemetry: self.telemetry.clone(),
+                supervisor: self.supervisor.clone(),
+            }),
+            _ => Err(p),
+        }
+    }
+}
+
+impl ConfigFile for EdgeConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        use crate::config::resolve;
+        if let Some(p) = &mut self.device.profile {
+            *p = resolve(base, p);
+        }
+        for cam in &mut self.cameras {
+            cam.source.resolve_paths(base);
+        }
+        self.detector.manifest = resolve(base, &self.detector.manifest);
+        if let Some(p) = &mut self.detector.onnxruntime {
+            *p = resolve(base, p);
+        }
+        self.buffer.dir = resolve(base, &self.buffer.dir);
+        let u = &mut self.uplink;
+        for p in [
+            &mut u.ca_file,
+            &mut u.client_cert_file,
+            &mut u.client_key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = resolve(base, p);
+        }
+    }
+
+    /// The problems [`EdgeConfig::validated`] reports.
+    fn validate(&self) -> Problems {
+        self.validated().err().unwrap_or_default()
+    }
+}
