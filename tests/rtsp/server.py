@@ -3,10 +3,10 @@
 python3-gi, gstreamer1.0-plugins-good/-bad), serving an MP4 clip's H.264 track in a loop, paced in
 real time, at rtsp://127.0.0.1:PORT/cam.
 
-    server.py --port PORT --clip walker.mp4 [--user U --password P] [--codec h264|jpeg]
+    server.py --port PORT --clip walker.mp4 [--user U --password P] [--codec h264|h265]
 
-Prints "ready PORT" once listening. Stops on SIGTERM/SIGINT. `--codec jpeg` serves an MJPEG stream
-instead (a camera with a codec cascade refuses).
+Prints "ready PORT" once listening. Stops on SIGTERM/SIGINT. `--codec h265` serves an H.265 test
+pattern instead (a camera with a codec cascade refuses).
 """
 import argparse
 import signal
@@ -20,9 +20,9 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
 def launch(clip: str, codec: str) -> str:
-    if codec == "jpeg":
-        return ("( videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=10/1 "
-                "! jpegenc ! rtpjpegpay name=pay0 pt=26 )")
+    if codec == "h265":
+        return ("( videotestsrc ! video/x-raw,width=320,height=240,framerate=10/1 "
+                "! x265enc tune=zerolatency ! h265parse ! rtph265pay name=pay0 pt=96 )")
     # The clip's own H.264, re-timestamped and paced in real time; loops via the media factory's
     # shared=false + an EOS-restarting bin is complex, so the clip is concatenated by multifilesrc.
     return (f"( multifilesrc location={clip} loop=true ! qtdemux ! h264parse config-interval=-1 "
@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--clip", required=True)
     ap.add_argument("--user")
     ap.add_argument("--password")
-    ap.add_argument("--codec", default="h264", choices=["h264", "jpeg"])
+    ap.add_argument("--codec", default="h264", choices=["h264", "h265"])
     a = ap.parse_args()
 
     Gst.init(None)
@@ -52,9 +52,8 @@ def main() -> int:
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(a.user, a.password or ""), token)
         server.set_auth(auth)
         perms = GstRtspServer.RTSPPermissions()
-        perms.add_role_empty("user")
-        perms.add_permission_for_role("user", "media.factory.access", True)
-        perms.add_permission_for_role("user", "media.factory.construct", True)
+        perms.add_role_from_structure(Gst.Structure.new_from_string(
+            "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
         factory.set_permissions(perms)
     server.get_mount_points().add_factory("/cam", factory)
     if server.attach(None) == 0:

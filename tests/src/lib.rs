@@ -756,7 +756,7 @@ impl RtspServer {
     }
 
     /// Serves `clip` (MP4, H.264) in a loop in real time; `auth` = (user, password) for basic
-    /// authentication; `codec` is `h264` or `jpeg` (a codec cascade refuses).
+    /// authentication; `codec` is `h264` or `h265` (a codec cascade refuses).
     pub fn start(clip: &Path, auth: Option<(&str, &str)>, codec: &str) -> anyhow::Result<Self> {
         let mut args = vec![
             "--clip".to_string(),
