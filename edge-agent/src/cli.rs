@@ -36,6 +36,19 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Ask an RTSP camera what it offers (DESCRIBE only) and print it.
+    Probe {
+        /// `rtsp://host:port/path`.
+        url: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// An environment variable holding the password.
+        #[arg(long)]
+        password_env: Option<String>,
+        /// Seconds to wait for the camera.
+        #[arg(long, default_value_t = 10.0)]
+        timeout_s: f64,
+    },
 }
 
 /// A checked config and the settings in force (config over hardware profile over defaults).
@@ -146,4 +159,31 @@ fn check_arch(profile: &HardwareProfile, p: &mut Problems) {
             std::env::consts::ARCH
         ),
     );
+}
+
+/// DESCRIBEs every RTSP camera of a checked config once: `(camera, what it offers or why not)`.
+/// Only `check` does this; `run` starts even when a camera is down (its supervisor retries).
+pub fn describe_cameras(
+    cfg: &EdgeConfig,
+) -> Vec<(
+    String,
+    Result<Vec<crate::source::rtsp::StreamInfo>, crate::source::SourceError>,
+)> {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    cfg.cameras
+        .iter()
+        .filter_map(|cam| {
+            let settings = crate::source::rtsp_settings(&cam.source)?;
+            let found = match settings {
+                Ok(s) => rt.block_on(crate::source::rtsp::probe(&s)),
+                Err(e) => Err(e),
+            };
+            Some((cam.id.clone(), found))
+        })
+        .collect()
 }

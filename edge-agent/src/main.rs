@@ -9,6 +9,23 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check { config } => match cli::check(&config) {
             Ok(checked) => {
+                let mut ok = true;
+                for (camera, found) in cli::describe_cameras(&checked.config) {
+                    match found {
+                        Ok(streams) => {
+                            let list: Vec<String> =
+                                streams.iter().map(ToString::to_string).collect();
+                            println!("camera {camera}: {}", list.join(", "));
+                        }
+                        Err(e) => {
+                            eprintln!("camera {camera}: {e}");
+                            ok = false;
+                        }
+                    }
+                }
+                if !ok {
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: ok", config.display());
                 print!("{}", checked.effective.report());
                 ExitCode::SUCCESS
@@ -18,6 +35,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Probe {
+            url,
+            username,
+            password_env,
+            timeout_s,
+        } => probe(url, username, password_env, timeout_s),
         Command::Run {
             config,
             exit_when_done,
@@ -43,4 +66,44 @@ fn run(config: &std::path::Path, exit_when_done: bool) -> anyhow::Result<()> {
         agent::run(checked.config, checked.effective, shutdown, opts).await
     })?;
     Ok(())
+}
+
+fn probe(
+    url: String,
+    username: Option<String>,
+    password_env: Option<String>,
+    timeout_s: f64,
+) -> ExitCode {
+    let source = cascade_shared::config::edge::SourceConfig::Rtsp {
+        url,
+        username,
+        password: None,
+        password_env,
+        transport: cascade_shared::config::edge::RtspTransport::Tcp,
+        timeout_s: std::time::Duration::from_secs_f64(timeout_s.clamp(1.0, 600.0)),
+    };
+    let found = match edge_agent::source::rtsp_settings(&source) {
+        Some(Ok(s)) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(edge_agent::source::rtsp::probe(&s))
+                    .map_err(|e| e.to_string())
+            }),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("not an RTSP URL".to_string()),
+    };
+    match found {
+        Ok(streams) => {
+            for s in streams {
+                println!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edge-agent probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -205,3 +205,50 @@ fn an_h265_camera_is_refused_with_its_codec_named() {
     });
     assert!(told.is_ok(), "{}", agent.log_text());
 }
+
+#[test]
+fn check_and_probe_describe_the_camera() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((broker, _sub)) = broker(dir.path()) else {
+        return;
+    };
+    let server = RtspServer::start(&walker(), None, "h264").expect("server");
+    let cfg = config(dir.path(), &broker, &server.url(), "");
+    let edge = cascade_tests::binary("edge-agent");
+    let out = std::process::Command::new(&edge)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("camera cam-1: video h264"), "{stdout}");
+    let out = std::process::Command::new(&edge)
+        .args(["probe", &server.url()])
+        .output()
+        .expect("probe runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("video h264"),
+        "{stdout}"
+    );
+    drop(server);
+    let out = std::process::Command::new(&edge)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("check runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a camera that does not answer is a problem"
+    );
+    assert!(
+        stderr.contains("camera cam-1: rtsp://127.0.0.1:"),
+        "{stderr}"
+    );
+}

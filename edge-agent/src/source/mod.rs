@@ -128,21 +128,38 @@ pub fn open(
             transport,
             timeout_s,
         } => {
-            let password = match password_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| SourceError::Rtsp {
-                    url: rtsp::redact(url),
-                    reason: format!("password_env {var} is not set"),
-                })?),
-                None => password.clone(),
-            };
-            let settings = rtsp::RtspSettings {
-                url: url.clone(),
-                username: username.clone(),
-                password,
-                tcp: *transport == RtspTransport::Tcp,
-                timeout: *timeout_s,
-            };
+            let settings = rtsp::RtspSettings::from_config(
+                url,
+                username.as_deref(),
+                password.as_deref(),
+                password_env.as_deref(),
+                *transport == RtspTransport::Tcp,
+                *timeout_s,
+            )?;
             Ok(Box::new(rtsp::open(&settings, rt, stop)))
         }
+    }
+}
+
+/// An RTSP camera's connection settings (the password read from its variable); `None` for other
+/// kinds of source.
+pub fn rtsp_settings(cfg: &SourceConfig) -> Option<Result<rtsp::RtspSettings, SourceError>> {
+    match cfg {
+        SourceConfig::Rtsp {
+            url,
+            username,
+            password,
+            password_env,
+            transport,
+            timeout_s,
+        } => Some(rtsp::RtspSettings::from_config(
+            url,
+            username.as_deref(),
+            password.as_deref(),
+            password_env.as_deref(),
+            *transport == RtspTransport::Tcp,
+            *timeout_s,
+        )),
+        SourceConfig::File { .. } => None,
     }
 }

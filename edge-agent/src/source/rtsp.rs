@@ -40,6 +40,33 @@ impl std::fmt::Debug for RtspSettings {
     }
 }
 
+impl RtspSettings {
+    /// From a camera's config; the password from `password_env` when that is set.
+    pub fn from_config(
+        url: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+        password_env: Option<&str>,
+        tcp: bool,
+        timeout: Duration,
+    ) -> Result<Self, SourceError> {
+        let password = match password_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| SourceError::Rtsp {
+                url: redact(url),
+                reason: format!("password_env {var} is not set"),
+            })?),
+            None => password.map(str::to_string),
+        };
+        Ok(Self {
+            url: url.to_string(),
+            username: username.map(str::to_string),
+            password,
+            tcp,
+            timeout,
+        })
+    }
+}
+
 /// `url` without user and password, for logs and metrics.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
