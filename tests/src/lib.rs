@@ -820,3 +820,56 @@ impl Drop for RtspServer {
         self.kill();
     }
 }
+
+/// Writes `dir/edge.toml` for supervised-camera tests: device `dev-e2e`, the given `[[camera]]`
+/// tables, the generated INT8 detector with extra `[detector]` lines, fast restarts (`[supervisor]`:
+/// 5 s stall, 0.2-2 s backoff), TLS to the broker on `port`, telemetry on a free port.
+pub fn write_cameras_config(
+    dir: &Path,
+    port: u16,
+    certs: &Certs,
+    cameras: &str,
+    detector: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"[device]
+id = "dev-e2e"
+
+{cameras}
+
+[detector]
+manifest = "{manifest}"
+threads = 1
+{detector}
+
+[tracker]
+reupload_interval_s = 1.0
+
+[buffer]
+dir = "{buffer}"
+
+[uplink]
+host = "localhost"
+port = {port}
+ca_file = "{ca}"
+client_cert_file = "{cert}"
+client_key_file = "{key}"
+
+[telemetry]
+listen = "127.0.0.1:0"
+
+[supervisor]
+stall_timeout_s = 5
+restart_backoff_min_s = 0.2
+restart_backoff_max_s = 2
+"#,
+        manifest = repo_root().join("models/blob-yolov8-int8.toml").display(),
+        buffer = dir.join("buffer").display(),
+        ca = certs.ca.display(),
+        cert = certs.client_cert.display(),
+        key = certs.client_key.display(),
+    );
+    let path = dir.join("edge.toml");
+    std::fs::write(&path, text).expect("edge config");
+    path
+}

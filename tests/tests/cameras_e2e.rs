@@ -11,60 +11,26 @@ use cascade_tests::{EdgeProcess, Mosquitto, Received, eventually, mosquitto_bina
 
 /// Two looping Annex-B cameras played in real time at 40 fps (one 8 s walk-by every 2 s).
 fn two_camera_config(dir: &Path, broker: &Mosquitto, second_clip: &Path) -> std::path::PathBuf {
-    let repo = repo_root();
-    let clip = repo.join("tests/fixtures/walker.h264");
-    let certs = &broker.certs;
-    let text = format!(
-        r#"[device]
-id = "dev-e2e"
-
-[[camera]]
+    let clip = repo_root().join("tests/fixtures/walker.h264");
+    let cameras = format!(
+        r#"[[camera]]
 id = "cam-1"
-source = {{ kind = "file", path = "{clip}", realtime = true, loop = true, fps = 40.0 }}
+source = {{ kind = "file", path = "{}", realtime = true, loop = true, fps = 40.0 }}
 
 [[camera]]
 id = "cam-2"
-source = {{ kind = "file", path = "{second}", realtime = true, loop = true, fps = 40.0 }}
-
-[detector]
-manifest = "{manifest}"
-# Every frame: at 4x speed the walker moves too far between sparser runs for the tracker.
-max_rate_hz = 40.0
-threads = 1
-
-[tracker]
-reupload_interval_s = 1.0
-
-[buffer]
-dir = "{buffer}"
-
-[uplink]
-host = "localhost"
-port = {port}
-ca_file = "{ca}"
-client_cert_file = "{cert}"
-client_key_file = "{key}"
-
-[telemetry]
-listen = "127.0.0.1:0"
-
-[supervisor]
-stall_timeout_s = 5
-restart_backoff_min_s = 0.2
-restart_backoff_max_s = 1
-"#,
-        clip = clip.display(),
-        second = second_clip.display(),
-        manifest = repo.join("models/blob-yolov8-int8.toml").display(),
-        buffer = dir.join("buffer").display(),
-        port = broker.port,
-        ca = certs.ca.display(),
-        cert = certs.client_cert.display(),
-        key = certs.client_key.display(),
+source = {{ kind = "file", path = "{}", realtime = true, loop = true, fps = 40.0 }}"#,
+        clip.display(),
+        second_clip.display()
     );
-    let path = dir.join("edge.toml");
-    std::fs::write(&path, text).expect("config");
-    path
+    // Every frame: at 4x speed the walker moves too far between sparser runs for the tracker.
+    cascade_tests::write_cameras_config(
+        dir,
+        broker.port,
+        &broker.certs,
+        &cameras,
+        "max_rate_hz = 40.0",
+    )
 }
 
 fn crops_from(sub: &Received, camera: &str) -> usize {

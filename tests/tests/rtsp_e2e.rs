@@ -36,52 +36,16 @@ fn walker() -> PathBuf {
 
 /// An agent with one RTSP camera `cam-1`; `source_extra` goes inside the source table.
 fn config(dir: &Path, broker: &Mosquitto, url: &str, source_extra: &str) -> PathBuf {
-    let repo = repo_root();
-    let certs = &broker.certs;
-    let text = format!(
-        r#"[device]
-id = "dev-e2e"
-
-[[camera]]
-id = "cam-1"
-source = {{ kind = "rtsp", url = "{url}", timeout_s = 5{source_extra} }}
-
-[detector]
-manifest = "{manifest}"
-max_rate_hz = 10.0
-threads = 1
-
-[tracker]
-reupload_interval_s = 1.0
-
-[buffer]
-dir = "{buffer}"
-
-[uplink]
-host = "localhost"
-port = {port}
-ca_file = "{ca}"
-client_cert_file = "{cert}"
-client_key_file = "{key}"
-
-[telemetry]
-listen = "127.0.0.1:0"
-
-[supervisor]
-stall_timeout_s = 5
-restart_backoff_min_s = 0.2
-restart_backoff_max_s = 2
-"#,
-        manifest = repo.join("models/blob-yolov8-int8.toml").display(),
-        buffer = dir.join("buffer").display(),
-        port = broker.port,
-        ca = certs.ca.display(),
-        cert = certs.client_cert.display(),
-        key = certs.client_key.display(),
+    let camera = format!(
+        "[[camera]]\nid = \"cam-1\"\nsource = {{ kind = \"rtsp\", url = \"{url}\", timeout_s = 5{source_extra} }}"
     );
-    let path = dir.join("edge.toml");
-    std::fs::write(&path, text).expect("config");
-    path
+    cascade_tests::write_cameras_config(
+        dir,
+        broker.port,
+        &broker.certs,
+        &camera,
+        "max_rate_hz = 10.0",
+    )
 }
 
 fn crops(sub: &Received) -> usize {

@@ -83,18 +83,9 @@ impl CameraSlot {
     /// Waits for the slot to free, then queues `job` (files played as fast as possible: results
     /// do not depend on CPU speed). False when stopped first.
     pub fn submit_wait(&self, job: Job, stop: &Shutdown) -> bool {
-        let mut slots = self.shared.lock();
-        while !slots[self.index].free() {
-            if stop.is_cancelled() {
-                return false;
-            }
-            slots = self
-                .shared
-                .freed
-                .wait_timeout(slots, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let Some(mut slots) = self.wait_free(stop) else {
+            return false;
+        };
         slots[self.index].queued = Some(job);
         self.shared.work.notify_one();
         true
@@ -103,10 +94,15 @@ impl CameraSlot {
     /// Waits until no frame of this camera is queued, in the detector or in its post stage
     /// (`--exit-when-done`: every crop of a finished file is buffered). False when stopped first.
     pub fn wait_idle(&self, stop: &Shutdown) -> bool {
+        self.wait_free(stop).is_some()
+    }
+
+    /// The slots, locked, once this camera's slot is free; `None` when stopped first.
+    fn wait_free(&self, stop: &Shutdown) -> Option<MutexGuard<'_, Vec<Slot>>> {
         let mut slots = self.shared.lock();
         while !slots[self.index].free() {
             if stop.is_cancelled() {
-                return false;
+                return None;
             }
             slots = self
                 .shared
@@ -115,7 +111,7 @@ impl CameraSlot {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        true
+        Some(slots)
     }
 
     /// The post stage has consumed the last result: the slot takes the next frame.
