@@ -191,14 +191,23 @@ fn check_and_probe_describe_the_camera() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("camera cam-1: video h264"), "{stdout}");
-    let out = std::process::Command::new(&edge)
-        .args(["probe", &server.url()])
-        .output()
-        .expect("probe runs");
+    // The server may refuse for a moment while it tears down the media `check` asked for.
+    let mut out = None;
+    let probed = eventually(Duration::from_secs(20), || {
+        let o = std::process::Command::new(&edge)
+            .args(["probe", &server.url()])
+            .output()
+            .expect("probe runs");
+        let ok = o.status.success();
+        out = Some(o);
+        ok
+    });
+    let out = out.expect("probed once");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("video h264"),
-        "{stdout}"
+        probed.is_ok() && stdout.contains("video h264"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     drop(server);
     let out = std::process::Command::new(&edge)
