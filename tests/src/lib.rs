@@ -257,7 +257,7 @@ pub fn subscribe(port: u16, certs: &Certs, topic: &str) -> Received {
                 Err(_) => {
                     sink.subscribed
                         .store(false, std::sync::atomic::Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         }

@@ -129,7 +129,12 @@ fn broker_killed_mid_stream_loses_nothing() {
         (acked_before_restart as usize) < N,
         "the kill must land mid-stream"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The subscriber is only an observer, with a clean session: what the broker acknowledges
+    // while it is not subscribed never reaches it. Let it notice the kill, and let the uplink's
+    // backoff grow to its 1 s cap, so that the observer (retrying every 20 ms) is subscribed again
+    // before the uplink reconnects and resends.
+    eventually(Duration::from_secs(10), || !sub.is_subscribed()).expect("observer saw the kill");
+    std::thread::sleep(Duration::from_millis(1500));
     broker.restart().expect("mosquitto restarts");
     eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("resubscribed");
 
