@@ -305,28 +305,13 @@ mod millis {
 mod days {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
 
     /// A century: larger values are typos.
     const MAX_DAYS: f64 = 100.0 * 365.0;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            Int(u64),
-            Float(f64),
-        }
-        let days = match Num::deserialize(d)? {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
-        };
-        if !(0.0..=MAX_DAYS).contains(&days) {
-            return Err(serde::de::Error::custom(format!(
-                "{days} is not a number of days (0 to {MAX_DAYS})"
-            )));
-        }
-        Ok(Duration::from_secs_f64(days * 86_400.0))
+        crate::config::seconds::in_units(d, 86_400.0, "days", MAX_DAYS)
     }
 }
 

@@ -88,22 +88,33 @@ pub mod seconds {
     const MAX_S: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        in_units(d, 1.0, "seconds", MAX_S)
+    }
+
+    /// A non-negative number (integer or fraction) of `unit_s`-second units, at most `max`, as a
+    /// [`Duration`]; shared by the readers of other units (milliseconds, days).
+    pub(crate) fn in_units<'de, D: Deserializer<'de>>(
+        d: D,
+        unit_s: f64,
+        unit: &str,
+        max: f64,
+    ) -> Result<Duration, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Num {
             Int(u64),
             Float(f64),
         }
-        let s = match Num::deserialize(d)? {
+        let n = match Num::deserialize(d)? {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
         };
-        if !(0.0..=MAX_S).contains(&s) {
+        if !(0.0..=max).contains(&n) {
             return Err(serde::de::Error::custom(format!(
-                "{s} is not a duration in seconds (0 to {MAX_S})"
+                "{n} is not a duration in {unit} (0 to {max})"
             )));
         }
-        Ok(Duration::from_secs_f64(s))
+        Ok(Duration::from_secs_f64(n * unit_s))
     }
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
