@@ -13,6 +13,7 @@ use cascade_infer::{Classes, InferError, LoadOptions};
 use cascade_shared::config::BackendKind;
 use cascade_shared::retry::Backoff;
 use cascade_shared::shutdown::Shutdown;
+use cascade_shared::status::DeviceStatus;
 use cascade_shared::topics;
 use rumqttc::{
     AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
@@ -275,7 +276,7 @@ enum Outcome {
     New(Pending),
     Duplicate(String),
     Rejected(Rejection),
-    Status,
+    Status(String, DeviceStatus),
     Failed(StoreError),
 }
 
@@ -284,11 +285,7 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
         .strip_prefix(&format!("{}/", topics::PREFIX))
         .and_then(|t| t.strip_suffix("/status"));
     if let Some(device) = status_of.filter(|d| topics::valid_id(d)) {
-        let status = String::from_utf8_lossy(&payload[..payload.len().min(64)]).to_string();
-        return match store.device_status(device, &status, now_us) {
-            Ok(()) => Outcome::Status,
-            Err(e) => Outcome::Failed(e),
-        };
+        return device_status(store, topic, device, payload, now_us);
     }
     match ingest::validate(topic, payload) {
         Ok(v) => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
@@ -308,6 +305,28 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
             Err(e) => Outcome::Failed(e),
         },
         Err(r) => Outcome::Rejected(r),
+    }
+}
+
+/// A device's status message: stored, or dead-lettered when it cannot be read.
+fn device_status(store: &Store, topic: &str, device: &str, payload: &[u8], now_us: i64) -> Outcome {
+    match DeviceStatus::decode(payload) {
+        Ok(status) => match store.device_status(device, &status, now_us) {
+            Ok(()) => Outcome::Status(device.to_string(), status),
+            Err(e) => Outcome::Failed(e),
+        },
+        Err(e) => {
+            let r = Rejection {
+                parsed: true,
+                device_id: Some(device.to_string()),
+                reason: "bad_status",
+                detail: e.to_string(),
+            };
+            match store.dead_letter(now_us, topic, Some(device), r.reason, &r.detail, payload) {
+                Ok(()) => Outcome::Rejected(r),
+                Err(e) => Outcome::Failed(e),
+            }
+        }
     }
 }
 
@@ -336,7 +355,10 @@ async fn intake(ctx: Ctx, mut rx: mpsc::Receiver<Publish>, batch: mpsc::Unbounde
                     .rejected(r.device_id.as_deref(), r.reason, &r.detail);
                 true
             }
-            Ok(Outcome::Status) => true,
+            Ok(Outcome::Status(device, status)) => {
+                ctx.telemetry.device_status(&device, &status);
+                true
+            }
             Ok(Outcome::Failed(e)) => {
                 tracing::error!(error = %e, topic = %p.topic, "could not store a message; it stays unacknowledged");
                 false

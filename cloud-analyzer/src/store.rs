@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cascade_shared::clock::micros;
 
+use cascade_shared::status::{CameraStatus, DeviceStatus};
 use cascade_shared::wire::Crop;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -75,6 +76,8 @@ const MIGRATIONS: &[&str] = &[
         crops INTEGER NOT NULL DEFAULT 0,
         alerts INTEGER NOT NULL DEFAULT 0
      );",
+    // 2: each device's cameras and their states, from its status message (JSON).
+    "ALTER TABLE devices ADD COLUMN cameras TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +173,8 @@ pub struct DeviceRow {
     pub device_id: String,
     pub last_seen_us: i64,
     pub last_status: Option<String>,
+    /// Each camera's state as the device last reported it.
+    pub cameras: Vec<CameraStatus>,
     pub crops: u64,
     pub alerts: u64,
 }
@@ -418,16 +423,24 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A device's status message: online or offline, and its cameras (an offline message keeps
+    /// the cameras last reported, so the API shows what was running when it went away).
     pub fn device_status(
         &self,
         device_id: &str,
-        status: &str,
+        status: &DeviceStatus,
         now_us: i64,
     ) -> Result<(), StoreError> {
+        let cameras = if status.cameras.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&status.cameras)?)
+        };
         self.lock().execute(
-            "INSERT INTO devices (device_id, last_seen_us, last_status) VALUES (?1, ?2, ?3)
-             ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), last_status = ?3",
-            params![device_id, now_us, status],
+            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), last_status = ?3,
+                cameras = COALESCE(?4, cameras)",
+            params![device_id, now_us, status.state.as_str(), cameras],
         )?;
         Ok(())
     }
@@ -482,12 +495,16 @@ impl Store {
 
     pub fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts FROM devices ORDER BY device_id")?;
+        let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts, cameras FROM devices ORDER BY device_id")?;
         let rows = stmt.query_map([], |r| {
+            let cameras: Option<String> = r.get(5)?;
             Ok(DeviceRow {
                 device_id: r.get(0)?,
                 last_seen_us: r.get(1)?,
                 last_status: r.get(2)?,
+                cameras: cameras
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default(),
                 crops: r.get::<_, i64>(3)? as u64,
                 alerts: r.get::<_, i64>(4)? as u64,
             })

@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use cascade_shared::status::DeviceStatus;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Telemetry {
@@ -21,6 +23,7 @@ pub struct Telemetry {
     pending: IntGauge,
     confirm_ratio: prometheus::Gauge,
     mqtt_connected: IntGauge,
+    cameras_down: IntGaugeVec,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
     pub broker_up: AtomicBool,
@@ -113,6 +116,18 @@ impl Telemetry {
             pending,
             confirm_ratio: ratio,
             mqtt_connected: mqtt,
+            cameras_down: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "device_cameras_down",
+                        "Cameras of a device that are failing or reconnecting, as it last reported",
+                    ),
+                    &["device"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
             registry,
             logged: Mutex::new(HashMap::new()),
             broker_up: AtomicBool::new(false),
@@ -146,6 +161,29 @@ impl Telemetry {
                 "crop rejected"
             );
         }
+    }
+
+    /// A device reported its status: each camera that is down is logged with its reason.
+    pub fn device_status(&self, device: &str, status: &DeviceStatus) {
+        let down = status.cameras_down();
+        tracing::info!(
+            device,
+            state = status.state.as_str(),
+            cameras = status.cameras.len(),
+            down,
+            "device status"
+        );
+        for c in status.cameras.iter().filter(|c| c.state.is_down()) {
+            tracing::warn!(
+                device,
+                camera = %c.id,
+                reason = c.reason.as_deref().unwrap_or(""),
+                "camera down on the device"
+            );
+        }
+        self.cameras_down
+            .with_label_values(&[device])
+            .set(i64::try_from(down).unwrap_or(i64::MAX));
     }
 
     pub fn duplicate(&self, message_id: &str) {

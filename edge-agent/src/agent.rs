@@ -336,7 +336,7 @@ fn log_summary(t: &Telemetry) {
         crops_uploaded = t.total("crops_uploaded_total"),
         input_bytes = t.total("input_bytes_total"),
         uploaded_bytes = t.total("uploaded_bytes_total"),
-        camera_restarts = t.total("camera_restarts_total"),
+        camera_reconnects = t.total("camera_reconnects_total"),
         peak_rss_bytes,
         "summary"
     );

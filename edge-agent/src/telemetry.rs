@@ -2,10 +2,9 @@
 //! and updates a Prometheus metric (base units: `_seconds`, `_bytes`, `_total`). Also serves
 //! `/metrics`, `/livez` and `/readyz`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,6 +18,7 @@ use prometheus::{
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
+use crate::camera::board::CameraBoard;
 
 pub struct Telemetry {
     registry: Registry,
@@ -41,12 +41,13 @@ pub struct Telemetry {
     buffer_oldest_age: Gauge,
     mqtt_connected: IntGauge,
     mqtt_disconnects: IntCounterVec,
-    camera_restarts: IntCounterVec,
+    camera_reconnects: IntCounterVec,
     camera_up: IntGaugeVec,
+    capture_clock: IntGaugeVec,
     model_loads: IntCounterVec,
     detector_errors: IntCounterVec,
     crops_lost: IntCounterVec,
-    cameras: Mutex<BTreeMap<String, CameraState>>,
+    cameras: CameraBoard,
     mqtt_up: AtomicBool,
 }
 
@@ -159,9 +160,9 @@ impl Telemetry {
                 "Broker connections lost or refused",
                 &["kind"],
             ),
-            camera_restarts: counter(
+            camera_reconnects: counter(
                 r,
-                "camera_restarts_total",
+                "camera_reconnects_total",
                 "Camera runs restarted after a failure, stall or panic",
                 &["camera", "reason"],
             ),
@@ -169,6 +170,19 @@ impl Telemetry {
                 let g = IntGaugeVec::new(
                     Opts::new("camera_up", "1 while the camera delivers frames"),
                     &["camera"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
+            capture_clock: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "camera_capture_clock",
+                        "1 for the clock a camera's capture times come from now (rtcp: the \
+                         camera's sender reports; wall: this device's clock)",
+                    ),
+                    &["camera", "clock"],
                 )
                 .expect("valid metric definition");
                 r.register(Box::new(g.clone())).expect("unique metric name");
@@ -193,7 +207,7 @@ impl Telemetry {
                 &["camera"],
             ),
             registry,
-            cameras: Mutex::new(BTreeMap::new()),
+            cameras: CameraBoard::default(),
             mqtt_up: AtomicBool::new(false),
         })
     }
@@ -268,30 +282,49 @@ impl Telemetry {
             .inc_by(count as u64);
     }
 
-    /// A camera's state changed (`camera_up` is 1 while it streams).
+    /// A camera's state changed (`camera_up` is 1 while it streams). Retrying after a failure
+    /// keeps the failure shown until the camera streams again.
     pub fn camera_state(&self, camera: &str, state: CameraState) {
         let up = i64::from(state == CameraState::Streaming);
+        if self.cameras.set(camera, state.clone()).is_none() {
+            return;
+        }
         self.camera_up.with_label_values(&[camera]).set(up);
-        let mut cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
-        if cams.get(camera) != Some(&state) {
-            match &state {
-                CameraState::Streaming | CameraState::Ended => {
-                    tracing::info!(camera, state = %state, "camera state")
-                }
-                CameraState::Connecting => tracing::debug!(camera, state = %state, "camera state"),
-                _ => tracing::warn!(camera, state = %state, "camera state"),
+        match &state {
+            CameraState::Streaming | CameraState::Ended => {
+                tracing::info!(camera, state = %state, "camera state");
             }
-            cams.insert(camera.to_string(), state);
+            CameraState::Connecting => tracing::debug!(camera, state = %state, "camera state"),
+            _ => tracing::warn!(camera, state = %state, "camera state"),
+        }
+    }
+
+    /// Capture times of `camera` now come from `clock`.
+    pub fn capture_clock(&self, camera: &str, clock: crate::source::CaptureClock) {
+        use crate::source::CaptureClock::{Rtcp, Wall};
+        tracing::info!(
+            camera,
+            clock = clock.label(),
+            "capture times from this clock"
+        );
+        for c in [Rtcp, Wall] {
+            self.capture_clock
+                .with_label_values(&[camera, c.label()])
+                .set(i64::from(c == clock));
         }
     }
 
     pub fn camera_state_of(&self, camera: &str) -> Option<CameraState> {
-        let cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
-        cams.get(camera).cloned()
+        self.cameras.get(camera)
+    }
+
+    /// Every camera's state, for the device's status message.
+    pub fn cameras(&self) -> &CameraBoard {
+        &self.cameras
     }
 
     /// A camera run failed and restarts after `delay`.
-    pub fn camera_restart(
+    pub fn camera_reconnect(
         &self,
         camera: &str,
         reason: &'static str,
@@ -305,13 +338,13 @@ impl Telemetry {
             retry_in_s = delay.as_secs_f64(),
             "camera restarting"
         );
-        self.camera_restarts
+        self.camera_reconnects
             .with_label_values(&[camera, reason])
             .inc();
     }
 
-    pub fn camera_restarts(&self, camera: &str, reason: &str) -> u64 {
-        self.camera_restarts
+    pub fn camera_reconnects(&self, camera: &str, reason: &str) -> u64 {
+        self.camera_reconnects
             .with_label_values(&[camera, reason])
             .get()
     }
@@ -394,11 +427,11 @@ impl Telemetry {
     /// The body names each camera's state.
     pub fn readiness(&self) -> (bool, String) {
         let mqtt = self.mqtt_up.load(Ordering::SeqCst);
-        let cams = self.cameras.lock().unwrap_or_else(PoisonError::into_inner);
+        let cams = self.cameras.all();
         let cams_ok = !cams.is_empty()
             && cams
-                .values()
-                .all(|s| matches!(s, CameraState::Streaming | CameraState::Ended));
+                .iter()
+                .all(|(_, s)| matches!(s, CameraState::Streaming | CameraState::Ended));
         let mut body = format!(
             "{}\nbroker: {}\n",
             if mqtt && cams_ok {
@@ -408,7 +441,7 @@ impl Telemetry {
             },
             if mqtt { "connected" } else { "disconnected" }
         );
-        for (id, state) in cams.iter() {
+        for (id, state) in &cams {
             body.push_str(&format!("camera {id}: {state}\n"));
         }
         (mqtt && cams_ok, body)

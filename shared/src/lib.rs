@@ -11,6 +11,7 @@ pub mod problems;
 pub mod profile;
 pub mod retry;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod topics;

@@ -1,13 +1,12 @@
 //! MQTT topic scheme, version 1.
 //!
 //! - `cascade/v1/{device_id}/crops`   QoS 1, [`crate::wire::CropEnvelope`] payloads.
-//! - `cascade/v1/{device_id}/status`  retained, `online` / `offline` (the last-will).
+//! - `cascade/v1/{device_id}/status`  retained [`crate::status::DeviceStatus`] JSON: online with
+//!   each camera's state, or offline (the last will).
 //! - `cascade/v1/alerts/{device_id}/{camera_id}`        alert events (JSON), QoS 1.
 //! - `cascade/v1/alerts/{device_id}/{camera_id}/state`  retained `ON` / `OFF`.
 
 pub const PREFIX: &str = "cascade/v1";
-pub const STATUS_ONLINE: &str = "online";
-pub const STATUS_OFFLINE: &str = "offline";
 /// Longest id accepted for devices and cameras.
 pub const MAX_ID_LEN: usize = 64;
 

@@ -83,7 +83,7 @@ fn a_failing_camera_restarts_while_the_other_keeps_uploading_through_one_detecto
     // cam-2's file is damaged: its next pass fails, again and again, with backoff.
     std::fs::write(&second, b"this is not H.264").expect("damage");
     let restarting = eventually(LIMIT, || {
-        agent.metric("camera_restarts_total", &[("camera", "cam-2")]) >= 2.0 && up("cam-2") == 0.0
+        agent.metric("camera_reconnects_total", &[("camera", "cam-2")]) >= 2.0 && up("cam-2") == 0.0
     });
     assert!(
         restarting.is_ok(),
@@ -98,7 +98,7 @@ fn a_failing_camera_restarts_while_the_other_keeps_uploading_through_one_detecto
     );
     assert_eq!(up("cam-1"), 1.0);
     assert_eq!(
-        agent.metric("camera_restarts_total", &[("camera", "cam-1")]),
+        agent.metric("camera_reconnects_total", &[("camera", "cam-1")]),
         0.0
     );
 

@@ -97,7 +97,7 @@ fn the_agent_reconnects_after_the_server_dies_and_comes_back() {
     );
     server.kill();
     let down = eventually(LIMIT, || {
-        agent.metric("camera_restarts_total", &[("camera", "cam-1")]) >= 1.0
+        agent.metric("camera_reconnects_total", &[("camera", "cam-1")]) >= 1.0
             && agent.metric("camera_up", &[("camera", "cam-1")]) == 0.0
     });
     assert!(down.is_ok(), "restart counted; log:\n{}", agent.log_text());
@@ -126,12 +126,12 @@ fn a_wrong_password_says_authentication_failed_without_hammering() {
     let agent = EdgeProcess::start(&cfg, &dir.path().join("edge.log")).expect("agent");
     let told = eventually(LIMIT, || {
         agent.log_text().contains("authentication failed")
-            && agent.metric("camera_restarts_total", &[("reason", "auth")]) >= 1.0
+            && agent.metric("camera_reconnects_total", &[("reason", "auth")]) >= 1.0
     });
     assert!(told.is_ok(), "{}", agent.log_text());
     // Not hammered: retried only at the longest backoff (2 s here).
     std::thread::sleep(Duration::from_secs(1));
-    assert!(agent.metric("camera_restarts_total", &[("reason", "auth")]) <= 2.0);
+    assert!(agent.metric("camera_reconnects_total", &[("reason", "auth")]) <= 2.0);
     let (_, body) = agent.readyz();
     assert!(body.contains("camera cam-1: failed"), "{body}");
     assert!(

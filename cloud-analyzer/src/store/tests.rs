@@ -136,3 +136,32 @@ fn retention_drops_old_crops() {
         "id kept for dedup"
     );
 }
+
+#[test]
+fn a_device_status_keeps_its_cameras_and_offline_keeps_the_last_known() {
+    use cascade_shared::status::{CameraPhase, CameraStatus, DeviceStatus, Presence};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let online = DeviceStatus {
+        state: Presence::Online,
+        cameras: vec![
+            CameraStatus {
+                id: "front".into(),
+                state: CameraPhase::Streaming,
+                reason: None,
+            },
+            CameraStatus {
+                id: "yard".into(),
+                state: CameraPhase::Backoff,
+                reason: Some("refused".into()),
+            },
+        ],
+    };
+    s.device_status("dev", &online, 10).expect("stored");
+    s.device_status("dev", &DeviceStatus::offline(), 20)
+        .expect("stored");
+    let d = &s.devices().expect("devices")[0];
+    assert_eq!(d.last_status.as_deref(), Some("offline"));
+    assert_eq!(d.cameras, online.cameras, "the cameras last reported");
+    assert_eq!(d.last_seen_us, 20);
+}

@@ -2,6 +2,7 @@
 //! (track -> crop -> buffer), and the supervisor that keeps it running. One failing camera never
 //! stops the others, the detector service or the uplink.
 
+pub mod board;
 pub mod pipeline;
 pub mod post;
 pub mod supervisor;
@@ -56,7 +57,7 @@ pub enum CameraError {
 }
 
 impl CameraError {
-    /// A short label for `camera_restarts_total{reason}`.
+    /// A short label for `camera_reconnects_total{reason}`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Source(e) => e.label(),

@@ -9,7 +9,7 @@ use super::{Camera, CameraError, Heartbeat, RunEnd};
 use crate::decode::{Frame, H264Decoder, VideoDecoder};
 use crate::detect::service::Job;
 use crate::motion::{BackgroundMotion, MotionDetector};
-use crate::source::{self, Packet};
+use crate::source::{self, Packet, Stamper};
 
 /// Corrupt access units in a row after which the stream counts as broken (the run restarts).
 const DECODE_STORM: u32 = 100;
@@ -23,11 +23,13 @@ pub fn run_once(
 ) -> Result<RunEnd, CameraError> {
     let mut src = source::open(&cam.source, &cam.clock, &cam.runtime, stop)?;
     let mut decoder = H264Decoder::new()?;
+    let live = src.is_live();
     let mut dispatch = Dispatch {
         cam,
         run,
-        live: src.is_live(),
-        start_utc: cam.clock.now_utc_us(),
+        live,
+        stamper: Stamper::new(src.time_base(), live, cam.clock.now_utc_us()),
+        size: None,
         min_gap_us: (1e6 / f64::from(cam.max_rate_hz)) as i64,
         last_sent: i64::MIN / 2,
         motion: BackgroundMotion::new(cam.motion.clone()),
@@ -69,18 +71,43 @@ struct Dispatch<'a> {
     cam: &'a Camera,
     run: u64,
     live: bool,
-    start_utc: i64,
+    stamper: Stamper,
+    /// The picture size of this run's frames so far.
+    size: Option<(usize, usize)>,
     min_gap_us: i64,
     last_sent: i64,
     motion: BackgroundMotion,
 }
 
 impl Dispatch<'_> {
+    /// A camera that changes its picture size mid-stream (a firmware update, a new profile):
+    /// motion detection starts over on the new size (the decoder already did).
+    fn check_size(&mut self, frame: &Frame) {
+        let size = (frame.width, frame.height);
+        if self.size.is_some_and(|s| s != size) {
+            tracing::info!(
+                camera = %self.cam.id,
+                width = size.0,
+                height = size.1,
+                "the picture size changed: motion detection starts over"
+            );
+            self.motion = BackgroundMotion::new(self.cam.motion.clone());
+        }
+        self.size = Some(size);
+    }
+
     fn frames(&mut self, frames: &mut Vec<Frame>, beat: &Heartbeat, stop: &Shutdown) {
         let (cam, t) = (self.cam.id.as_str(), &self.cam.telemetry);
         for frame in frames.drain(..) {
             beat.beat(self.cam.clock.monotonic_us());
             t.frame_decoded(cam, frame.pts_us);
+            self.check_size(&frame);
+            let (capture_us, clock) = self
+                .stamper
+                .stamp(frame.pts_us, self.cam.clock.now_utc_us());
+            if let Some(clock) = clock {
+                t.capture_clock(cam, clock);
+            }
             let m = self.motion.detect(&frame);
             t.motion(cam, m.boxes.len(), m.recalibrated);
             if m.boxes.is_empty() {
@@ -93,7 +120,7 @@ impl Dispatch<'_> {
             let pts = frame.pts_us;
             let job = Job {
                 frame,
-                capture_us: self.start_utc + pts,
+                capture_us,
                 run: self.run,
             };
             let sent = if self.live {

@@ -1,6 +1,6 @@
 //! Keeps a camera running: `supervise` retries `run_once` on a child of the shutdown token, with
 //! capped, jittered backoff. A failure or panic is counted by reason
-//! (`camera_restarts_total{camera,reason}`), a stall watchdog restarts a run that delivers no frame
+//! (`camera_reconnects_total{camera,reason}`), a stall watchdog restarts a run that delivers no frame
 //! for `stall_timeout`, and the camera's state feeds `camera_up{camera}` and `/readyz`.
 //! Each run is a blocking thread; the supervisor is a task and never blocks the runtime.
 
@@ -102,7 +102,7 @@ pub async fn supervise(
         } else {
             backoff.next_delay()
         };
-        telemetry.camera_restart(&id, err.label(), &err, delay);
+        telemetry.camera_reconnect(&id, err.label(), &err, delay);
         telemetry.camera_state(
             &id,
             if permanent {

@@ -49,19 +49,42 @@ pub trait VideoDecoder: Send {
 
 pub struct H264Decoder {
     inner: Decoder,
+    /// The picture size of the sequence being decoded (from its SPS).
+    size: Option<(u32, u32)>,
     /// Timestamps of pictures fed but not yet output; pictures leave in presentation order.
     pending_pts: BinaryHeap<Reverse<i64>>,
 }
 
 impl H264Decoder {
     pub fn new() -> Result<Self, DecodeError> {
-        let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
-        let inner = Decoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| DecodeError::Init(e.to_string()))?;
         Ok(Self {
-            inner,
+            inner: Self::open()?,
+            size: None,
             pending_pts: BinaryHeap::new(),
         })
+    }
+
+    fn open() -> Result<Decoder, DecodeError> {
+        let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
+        Decoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| DecodeError::Init(e.to_string()))
+    }
+
+    /// A new sequence with another picture size (a camera's resolution changed mid-stream): the
+    /// pictures held for reordering are output, then the decoder starts over on the new size.
+    fn resize(&mut self, size: (u32, u32), out: &mut Vec<Frame>) -> Result<(), DecodeError> {
+        if let Some(old) = self.size.replace(size)
+            && old != size
+        {
+            tracing::info!(
+                from = %format!("{}x{}", old.0, old.1),
+                to = %format!("{}x{}", size.0, size.1),
+                "new picture size in the stream: the decoder starts over"
+            );
+            self.drain(out)?;
+            self.inner = Self::open()?;
+        }
+        Ok(())
     }
 
     fn next_pts(&mut self) -> i64 {
@@ -96,28 +119,32 @@ fn copy_plane(src: &[u8], stride: usize, w: usize, h: usize) -> Vec<u8> {
     out
 }
 
-/// What an access unit holds, as far as timestamps care.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum UnitKind {
-    /// Parameter sets or SEI only.
-    NoPicture,
-    Picture,
+/// What an access unit holds, as far as timestamps and picture sizes care.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct UnitKind {
+    /// Holds a coded picture (not only parameter sets or SEI).
+    picture: bool,
+    /// The picture size its SPS announces, when it carries one.
+    size: Option<(u32, u32)>,
 }
 
 /// Classifies a unit and refuses interlaced streams before OpenH264 sees them.
 fn inspect(au: &AccessUnit) -> Result<UnitKind, DecodeError> {
-    let mut kind = UnitKind::NoPicture;
+    let mut kind = UnitKind::default();
     for nal in split_nal_units(&au.data) {
         match nal[0] & 0x1F {
             7 => {
-                if let Some(info) = parse_sps(nal).filter(|i| i.interlaced) {
-                    return Err(DecodeError::Interlaced {
-                        width: info.width,
-                        height: info.height,
-                    });
+                if let Some(info) = parse_sps(nal) {
+                    if info.interlaced {
+                        return Err(DecodeError::Interlaced {
+                            width: info.width,
+                            height: info.height,
+                        });
+                    }
+                    kind.size = Some((info.width, info.height));
                 }
             }
-            1 | 5 => kind = UnitKind::Picture,
+            1 | 5 => kind.picture = true,
             _ => {}
         }
     }
@@ -151,7 +178,10 @@ impl H264Decoder {
 impl VideoDecoder for H264Decoder {
     fn decode(&mut self, au: &AccessUnit, out: &mut Vec<Frame>) -> Result<(), DecodeError> {
         let kind = inspect(au)?;
-        if kind != UnitKind::NoPicture {
+        if let Some(size) = kind.size {
+            self.resize(size, out)?;
+        }
+        if kind.picture {
             self.pending_pts.push(Reverse(au.pts_us));
         }
         match self.inner.decode(&au.data) {

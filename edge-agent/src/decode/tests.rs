@@ -112,3 +112,28 @@ fn interlaced_stream_is_refused_clearly() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_new_picture_size_mid_stream_restarts_the_decoder() {
+    let walker_480 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/walker_480.h264"
+    );
+    // A camera that switched from 320x240 to 480x360: one stream, two sequences.
+    let mut bytes = std::fs::read(WALKER_H264).expect("read");
+    bytes.extend(std::fs::read(walker_480).expect("read"));
+    let mut src = AnnexBFile::from_bytes(Path::new("switch.h264"), &bytes, 10.0);
+    let (frames, errors) = decode_all(&mut src);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(frames.len(), 160, "every picture of both sequences");
+    let sizes: Vec<(usize, usize)> = frames.iter().map(|f| (f.width, f.height)).collect();
+    assert!(sizes[..80].iter().all(|s| *s == (320, 240)), "{sizes:?}");
+    assert!(sizes[80..].iter().all(|s| *s == (480, 360)), "{sizes:?}");
+    assert!(frames.iter().all(|f| f.y.len() == f.width * f.height));
+    // The walker is where the scaled scene puts it: at 4.0 s into the second sequence.
+    let f = &frames[80 + 40];
+    assert!(
+        luma_at(f, 237, 177) > 200,
+        "walker missing after the switch"
+    );
+}

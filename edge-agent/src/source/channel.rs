@@ -2,10 +2,12 @@
 //! runtime) hands packets to the blocking decoder. The producer owns a clone of the camera's stop
 //! token and drops its sender when stopped, which ends the stream here.
 
+use std::sync::Arc;
+
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::mpsc;
 
-use super::{Packet, Source, SourceError};
+use super::{Packet, Source, SourceError, TimeBase};
 
 /// The producer's end.
 pub type PacketSender = mpsc::Sender<Result<Packet, SourceError>>;
@@ -14,13 +16,30 @@ pub type PacketSender = mpsc::Sender<Result<Packet, SourceError>>;
 pub struct ChannelSource {
     rx: mpsc::Receiver<Result<Packet, SourceError>>,
     live: bool,
+    time_base: Option<Arc<TimeBase>>,
+}
+
+impl ChannelSource {
+    /// The producer maps stream time to UTC through `base`.
+    #[must_use]
+    pub fn with_time_base(mut self, base: Arc<TimeBase>) -> Self {
+        self.time_base = Some(base);
+        self
+    }
 }
 
 /// A bounded channel of `capacity` packets. When the decoder falls behind, the producer waits (or,
 /// for a live camera, drops and counts: its choice, since only it knows what it can skip).
 pub fn channel(capacity: usize, live: bool) -> (PacketSender, ChannelSource) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    (tx, ChannelSource { rx, live })
+    (
+        tx,
+        ChannelSource {
+            rx,
+            live,
+            time_base: None,
+        },
+    )
 }
 
 impl Source for ChannelSource {
@@ -31,6 +50,10 @@ impl Source for ChannelSource {
 
     fn is_live(&self) -> bool {
         self.live
+    }
+
+    fn time_base(&self) -> Option<Arc<TimeBase>> {
+        self.time_base.clone()
     }
 }
 

@@ -8,8 +8,10 @@
 mod channel;
 pub mod file;
 pub mod rtsp;
+pub mod timebase;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cascade_shared::clock::SharedClock;
 use cascade_shared::config::edge::{RtspTransport, SourceConfig};
@@ -17,6 +19,7 @@ use cascade_shared::shutdown::Shutdown;
 
 pub use channel::{ChannelSource, PacketSender, channel};
 pub use file::{AnnexBFile, Container, FileSource, Mp4File, Playback, split_nal_units};
+pub use timebase::{CaptureClock, Stamper, TimeBase};
 
 use crate::decode::Frame;
 
@@ -55,7 +58,11 @@ pub enum SourceError {
     #[error("{path}: holds no video")]
     Empty { path: PathBuf },
     #[error("{url}: {reason}")]
-    Rtsp { url: String, reason: String },
+    Rtsp {
+        url: String,
+        kind: rtsp::RtspFailure,
+        reason: String,
+    },
     #[error("{url}: authentication failed: check the camera's user name and password")]
     Auth { url: String },
     #[error(
@@ -65,7 +72,8 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// A short label for metrics (`camera_restarts_total{reason}`).
+    /// A short label for metrics (`camera_reconnects_total{reason}`): an RTSP failure by kind
+    /// (`refused`, `timeout`, `eof`, `not_found`, `rtsp_error`, `config`).
     pub fn label(&self) -> &'static str {
         match self {
             Self::Io { .. } => "source_io",
@@ -73,7 +81,7 @@ impl SourceError {
             Self::NoH264 { .. } | Self::UnknownType { .. } | Self::Codec { .. } => {
                 "source_unsupported"
             }
-            Self::Rtsp { .. } => "source_rtsp",
+            Self::Rtsp { kind, .. } => kind.label(),
             Self::Auth { .. } => "auth",
         }
     }
@@ -83,7 +91,14 @@ impl SourceError {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            Self::NoH264 { .. } | Self::UnknownType { .. } | Self::Codec { .. } | Self::Auth { .. }
+            Self::NoH264 { .. }
+                | Self::UnknownType { .. }
+                | Self::Codec { .. }
+                | Self::Auth { .. }
+                | Self::Rtsp {
+                    kind: rtsp::RtspFailure::Config,
+                    ..
+                }
         )
     }
 }
@@ -95,6 +110,11 @@ pub trait Source: Send {
     fn next(&mut self, stop: &Shutdown) -> Result<Option<Packet>, SourceError>;
     /// Pictures arrive in real time: a busy detector means dropping, never waiting.
     fn is_live(&self) -> bool;
+    /// What maps this source's stream time to UTC, when the source itself knows (RTSP cameras
+    /// with RTCP sender reports); otherwise the wall clock is used.
+    fn time_base(&self) -> Option<Arc<TimeBase>> {
+        None
+    }
 }
 
 /// Opens the source a camera's config describes: the one `match` on source kinds. Async sources
@@ -136,7 +156,7 @@ pub fn open(
                 *transport == RtspTransport::Tcp,
                 *timeout_s,
             )?;
-            Ok(Box::new(rtsp::open(&settings, rt, stop)))
+            Ok(Box::new(rtsp::open(&settings, rt, clock, stop)))
         }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use cascade_shared::clock::{SharedClock, micros};
 use cascade_shared::config::edge::UplinkConfig;
 use cascade_shared::shutdown::Shutdown;
+use cascade_shared::status::DeviceStatus;
 use cascade_shared::topics;
 use cascade_shared::wire::{BodyEncoding, CropEnvelope, EncodedBody};
 use prost::Message;
@@ -68,7 +69,8 @@ pub struct Uplink {
     tracker: AckTracker,
     backoff: Backoff,
     connected: bool,
-    /// The retained `online` status is to be published (after each connect).
+    /// The retained status (online, each camera's state) is to be published: after each connect
+    /// and whenever a camera's state changes.
     status_due: bool,
     /// A publish unacknowledged this long means a stuck session: reconnect and resend.
     ack_timeout: Duration,
@@ -100,7 +102,7 @@ impl Uplink {
         }
     }
 
-    /// MQTT options: clean session, our in-flight window, larger packets, the `offline` last-will.
+    /// MQTT options: clean session, our in-flight window, larger packets, the offline last will.
     pub fn options(&self, cfg: &UplinkConfig) -> Result<MqttOptions, UplinkError> {
         let mut o = MqttOptions::new(self.device_id.clone(), cfg.host.clone(), cfg.port);
         o.set_keep_alive(cfg.keep_alive);
@@ -109,7 +111,7 @@ impl Uplink {
         o.set_max_packet_size(cfg.max_packet_bytes, cfg.max_packet_bytes);
         o.set_last_will(LastWill::new(
             &self.status_topic,
-            topics::STATUS_OFFLINE,
+            DeviceStatus::offline().encode(),
             QoS::AtLeastOnce,
             true,
         ));
@@ -144,6 +146,7 @@ impl Uplink {
                     Err(e) => self.on_error(&e, &shutdown).await,
                 },
                 () = self.wake.notified(), if can_wake => {}
+                () = self.telemetry.cameras().changed(), if idle => self.status_due = true,
                 () = tokio::time::sleep(ack_wait.unwrap_or_default()), if ack_wait.is_some() => {
                     self.on_ack_timeout(&mut eventloop);
                 }
@@ -228,8 +231,8 @@ impl Uplink {
             && let Some(pkid) = self.tracker.send(Slot::Status, self.clock.monotonic_us())
         {
             {
-                let mut p =
-                    Publish::new(&self.status_topic, QoS::AtLeastOnce, topics::STATUS_ONLINE);
+                let status = self.telemetry.cameras().device_status();
+                let mut p = Publish::new(&self.status_topic, QoS::AtLeastOnce, status.encode());
                 p.retain = true;
                 p.pkid = pkid;
                 eventloop.pending.push_back(Request::Publish(p));
@@ -270,13 +273,14 @@ impl Uplink {
         eventloop.pending.push_back(Request::Publish(p));
     }
 
-    /// On shutdown: publish `offline` (a clean disconnect does not fire the last-will), then
+    /// On shutdown: publish offline (a clean disconnect does not fire the last will), then
     /// disconnect; at most two seconds.
     async fn goodbye(&mut self, eventloop: &mut EventLoop) {
         if !self.connected {
             return;
         }
-        let mut p = Publish::new(&self.status_topic, QoS::AtMostOnce, topics::STATUS_OFFLINE);
+        let offline = DeviceStatus::offline().encode();
+        let mut p = Publish::new(&self.status_topic, QoS::AtMostOnce, offline);
         p.retain = true;
         eventloop.pending.push_back(Request::Publish(p));
         eventloop

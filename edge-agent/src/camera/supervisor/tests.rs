@@ -142,9 +142,9 @@ async fn a_failing_source_is_restarted_with_backoff_then_streams() {
     })
     .await;
     assert_eq!(r.fake.runs.load(Ordering::SeqCst), 4);
-    assert_eq!(r.telemetry.camera_restarts("cam", "source_io"), 2);
+    assert_eq!(r.telemetry.camera_reconnects("cam", "source_io"), 2);
     assert_eq!(
-        r.telemetry.camera_restarts("cam", "panic"),
+        r.telemetry.camera_reconnects("cam", "panic"),
         1,
         "a panic is reported as a panic"
     );
@@ -167,7 +167,7 @@ async fn the_watchdog_restarts_a_stalled_run() {
     // Nothing for longer than the stall timeout (on the injected clock).
     r.clock.advance(Duration::from_secs(11));
     eventually("a stall restart", || {
-        r.telemetry.camera_restarts("cam", "stall") == 1
+        r.telemetry.camera_reconnects("cam", "stall") == 1
     })
     .await;
     eventually("a second run", || r.fake.runs.load(Ordering::SeqCst) == 2).await;
@@ -209,7 +209,10 @@ async fn a_permanent_failure_fails_once_or_retries_slowly() {
         r.telemetry.camera_state_of("cam") == Some(CameraState::Streaming)
     })
     .await;
-    assert_eq!(r.telemetry.camera_restarts("cam", "source_unsupported"), 1);
+    assert_eq!(
+        r.telemetry.camera_reconnects("cam", "source_unsupported"),
+        1
+    );
     r.shutdown.cancel();
     let _ = r.task.await;
 }
