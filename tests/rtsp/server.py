@@ -6,7 +6,8 @@ real time, at rtsp://127.0.0.1:PORT/cam.
     server.py --port PORT --clip walker.mp4 [--user U --password P] [--codec h264|h265]
 
 Prints "ready PORT" once listening. Stops on SIGTERM/SIGINT. `--codec h265` serves an H.265 test
-pattern instead (a camera with a codec cascade refuses).
+pattern instead (a camera with a codec cascade refuses). SIGUSR1 stalls the stream (the sessions
+stay open, no video is sent: a wedged camera); SIGUSR2 resumes it.
 """
 import argparse
 import signal
@@ -26,7 +27,28 @@ def launch(clip: str, codec: str) -> str:
     # The clip's own H.264, re-timestamped and paced in real time; loops via the media factory's
     # shared=false + an EOS-restarting bin is complex, so the clip is concatenated by multifilesrc.
     return (f"( multifilesrc location={clip} loop=true ! qtdemux ! h264parse config-interval=-1 "
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+            "! valve name=gate ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+
+
+class Gates:
+    """The valves of every media served: closed while the server is stalled."""
+
+    def __init__(self) -> None:
+        self.valves = []
+        self.stalled = False
+
+    def media_configured(self, _factory, media) -> None:
+        valve = media.get_element().get_by_name("gate")
+        if valve is not None:
+            valve.set_property("drop", self.stalled)
+            self.valves.append(valve)
+
+    def set(self, stalled: bool) -> bool:
+        self.stalled = stalled
+        for v in self.valves:
+            v.set_property("drop", stalled)
+        print("stalled" if stalled else "resumed", file=sys.stderr, flush=True)
+        return True
 
 
 def main() -> int:
@@ -45,6 +67,8 @@ def main() -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch(a.clip, a.codec))
     factory.set_shared(True)
+    gates = Gates()
+    factory.connect("media-configure", gates.media_configured)
     if a.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
@@ -62,6 +86,8 @@ def main() -> int:
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, lambda: gates.set(True))
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR2, lambda: gates.set(False))
     print(f"ready {a.port}", flush=True)
     loop.run()
     return 0

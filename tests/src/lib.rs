@@ -806,6 +806,36 @@ impl RtspServer {
         format!("rtsp://127.0.0.1:{}/cam", self.port)
     }
 
+    /// Serves `clip` from the next [`RtspServer::restart`] on (a camera whose resolution changed).
+    pub fn set_clip(&mut self, clip: &Path) {
+        if let Some(i) = self.args.iter().position(|a| a == "--clip") {
+            self.args[i + 1] = clip.display().to_string();
+        }
+    }
+
+    /// The camera wedges: sessions stay open, no video is sent (until [`RtspServer::resume`]).
+    pub fn stall(&self) -> anyhow::Result<()> {
+        self.signal("-USR1")
+    }
+
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-USR2")
+    }
+
+    fn signal(&self, sig: &str) -> anyhow::Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the RTSP server is not running"))?;
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(child.id().to_string())
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill {sig} failed");
+        Ok(())
+    }
+
     /// SIGKILL: the camera vanishes mid-stream.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -102,6 +102,14 @@ fn the_agent_reconnects_after_the_server_dies_and_comes_back() {
     });
     assert!(down.is_ok(), "restart counted; log:\n{}", agent.log_text());
     std::thread::sleep(Duration::from_secs(5));
+    // While it was gone the camera refused connections: counted as such.
+    let refused = agent.metric("camera_reconnects_total", &[("reason", "refused")]);
+    assert!(
+        refused >= 1.0,
+        "refused {refused}; log:
+{}",
+        agent.log_text()
+    );
     server.restart().expect("server back");
     let before = crops(&sub);
     let back = eventually(LIMIT, || {
