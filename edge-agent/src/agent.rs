@@ -258,8 +258,8 @@ fn start_cameras(
         let camera = Arc::new(Camera {
             id: cam.id.clone(),
             source: cam.source.clone(),
-            motion: cfg.motion.clone(),
-            max_rate_hz: cfg.detector.max_rate_hz,
+            motion: cfg.motion_of(cam),
+            max_rate_hz: cfg.max_rate_of(cam),
             telemetry: s.telemetry.clone(),
             clock: s.clock.clone(),
             slot,

@@ -16,6 +16,7 @@
 //! [`SourceConfig::resolve_paths`] and [`SourceConfig::validate`], one arm in the agent's source
 //! opener and one in `edge-agent check`.
 
+mod motion;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -24,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use motion::{MotionConfig, MotionOverrides};
 
 use super::BackendKind;
 use crate::Problems;
@@ -43,6 +46,18 @@ pub struct EdgeConfig {
     pub uplink: UplinkConfig,
     pub telemetry: TelemetryConfig,
     pub supervisor: SupervisorConfig,
+}
+
+impl EdgeConfig {
+    /// The motion settings `camera` runs with: its own over `[motion]`.
+    pub fn motion_of(&self, camera: &CameraConfig) -> MotionConfig {
+        camera.motion.over(&self.motion)
+    }
+
+    /// The detector rate `camera` runs at: its own, else `[detector] max_rate_hz`.
+    pub fn max_rate_of(&self, camera: &CameraConfig) -> f32 {
+        camera.max_rate_hz.unwrap_or(self.detector.max_rate_hz)
+    }
 }
 
 /// `[supervisor]`: how cameras are kept running.
@@ -116,6 +131,13 @@ pub struct CameraConfig {
     pub id: String,
     /// Where the pictures come from. No default.
     pub source: SourceConfig,
+    /// `[camera.motion]`: this camera's motion settings over the `[motion]` defaults (its own
+    /// masks, a threshold for a noisy sensor). Default: none, `[motion]` applies.
+    #[serde(default)]
+    pub motion: MotionOverrides,
+    /// This camera's detector rate over `[detector] max_rate_hz`, in (0, 120]. Default: none.
+    #[serde(default)]
+    pub max_rate_hz: Option<f32>,
 }
 
 /// A camera's `source = { kind = "...", ... }`.
@@ -217,84 +239,6 @@ impl SourceConfig {
                     "must be at least 1",
                 );
             }
-        }
-    }
-}
-
-/// `[motion]`: the motion gate in front of the detector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MotionConfig {
-    /// Width of the downscaled luma image motion is computed on, 32 to 1920. Default: 320.
-    pub width: u32,
-    /// Luma difference (1-255) against the background that counts as change. Default: 25.
-    pub threshold: u8,
-    /// Smallest motion box, as a fraction (0 to below 1) of the frame area. Default: 0.002.
-    pub min_area: f32,
-    /// Background learning rate per frame, in (0, 1]. Default: 0.05.
-    pub learning_rate: f32,
-    /// Above this changed fraction of the frame, in (0, 1], recalibrate instead of firing.
-    /// Default: 0.6.
-    pub global_change: f32,
-    /// Frames after start or recalibration during which nothing fires. Default: 5.
-    pub warmup_frames: u32,
-    /// Polygons to ignore (at least 3 vertices each), vertices as fractions (0-1) of frame width
-    /// and height. Default: none.
-    pub masks: Vec<Vec<[f32; 2]>>,
-}
-
-impl Default for MotionConfig {
-    fn default() -> Self {
-        Self {
-            width: 320,
-            threshold: 25,
-            min_area: 0.002,
-            learning_rate: 0.05,
-            global_change: 0.6,
-            warmup_frames: 5,
-            masks: Vec::new(),
-        }
-    }
-}
-
-impl MotionConfig {
-    fn validate(&self, p: &mut Problems) {
-        p.check(
-            (32..=1920).contains(&self.width),
-            "motion.width",
-            "must be 32..=1920",
-        );
-        p.check(
-            self.threshold >= 1,
-            "motion.threshold",
-            "must be at least 1",
-        );
-        p.check(
-            (0.0..1.0).contains(&self.min_area),
-            "motion.min_area",
-            "must be within 0..1",
-        );
-        p.check(
-            self.learning_rate > 0.0 && self.learning_rate <= 1.0,
-            "motion.learning_rate",
-            "must be in (0, 1]",
-        );
-        p.check(
-            self.global_change > 0.0 && self.global_change <= 1.0,
-            "motion.global_change",
-            "must be in (0, 1]",
-        );
-        for (i, poly) in self.masks.iter().enumerate() {
-            p.check(
-                poly.len() >= 3,
-                format!("motion.masks[{i}]"),
-                "a polygon needs at least 3 vertices",
-            );
-            p.check(
-                poly.iter().flatten().all(|v| (0.0..=1.0).contains(v)),
-                format!("motion.masks[{i}]"),
-                "vertices are fractions of the frame, within 0..=1",
-            );
         }
     }
 }
@@ -572,6 +516,35 @@ mod tests {
             panic!("not a file source: {source:?}");
         };
         (path, *realtime, *looped, *fps)
+    }
+
+    #[test]
+    fn a_camera_sets_its_own_motion_and_rate_over_the_defaults() {
+        let text = MINIMAL.replace(
+            "source = { kind = \"file\", path = \"clip.mp4\" }",
+            "source = { kind = \"file\", path = \"clip.mp4\" }\nmax_rate_hz = 2.0\n\
+             motion = { threshold = 40, masks = [[[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]]] }",
+        );
+        let cfg = validated(&text).expect("valid");
+        let cam = &cfg.cameras[0];
+        let m = cfg.motion_of(cam);
+        assert_eq!((m.threshold, m.width, m.masks.len()), (40, 320, 1));
+        assert_eq!(cfg.max_rate_of(cam), 2.0);
+
+        let bad = MINIMAL.replace(
+            "source = { kind = \"file\", path = \"clip.mp4\" }",
+            "source = { kind = \"file\", path = \"clip.mp4\" }\nmax_rate_hz = 0.0\n\
+             motion = { width = 8 }",
+        );
+        let problems = validated(&bad).expect_err("invalid").to_string();
+        assert!(problems.contains("camera[0].max_rate_hz"), "{problems}");
+        assert!(problems.contains("camera[0].motion.width"), "{problems}");
+        let unknown = MINIMAL.replace(
+            "source = { kind = \"file\", path = \"clip.mp4\" }",
+            "source = { kind = \"file\", path = \"clip.mp4\" }\nmotion = { treshold = 4 }",
+        );
+        let err = toml::from_str::<raw::EdgeConfig>(&unknown).expect_err("unknown field");
+        assert!(err.to_string().contains("treshold"), "{err}");
     }
 
     #[test]

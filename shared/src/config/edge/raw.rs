@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     BufferConfig, CameraConfig, CropConfig, DetectorConfig, DeviceConfig, MotionConfig,
-    SupervisorConfig, TelemetryConfig,
+    MotionOverrides, SupervisorConfig, TelemetryConfig,
 };
 use crate::Problems;
 use crate::config::ConfigFile;
@@ -290,8 +290,19 @@ impl EdgeConfig {
                 format!("{:?} is used by more than one camera", cam.id),
             );
             cam.source.validate(&format!("camera[{i}].source"), &mut p);
+            if cam.motion != MotionOverrides::default() {
+                let motion = cam.motion.over(&self.motion);
+                motion.validate(&format!("camera[{i}].motion"), &mut p);
+            }
+            if let Some(rate) = cam.max_rate_hz {
+                p.check(
+                    rate > 0.0 && rate <= 120.0,
+                    format!("camera[{i}].max_rate_hz"),
+                    "must be in (0, 120]",
+                );
+            }
         }
-        self.motion.validate(&mut p);
+        self.motion.validate("motion", &mut p);
         self.detector.validate(&mut p);
         self.supervisor.validate(&mut p);
         let tracker = self.tracker.convert(&mut p);
