@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use cascade_infer::backend::BackendOptions;
 use cascade_shared::clock::{SharedClock, SystemClock, micros};
-use cascade_shared::config::edge::EdgeConfig;
+use cascade_shared::config::edge::{CameraConfig, EdgeConfig};
 use cascade_shared::config::effective::Effective;
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::buffer::{Buffer, Limits};
+use crate::camera::main_stream::{self, MainStream};
 use crate::camera::post::Post;
 use crate::camera::supervisor::{self, Outcome, Policy};
 use crate::camera::{Camera, CameraError};
@@ -209,6 +210,29 @@ type Started = (
     Vec<CameraSlot>,
 );
 
+/// Starts the reader of `cam`'s main stream, when it has one.
+fn start_main_stream(
+    cam: &CameraConfig,
+    s: &Stages,
+    policy: &Policy,
+) -> Result<Option<main_stream::Started>, AgentError> {
+    let Some(source) = &cam.main_source else {
+        return Ok(None);
+    };
+    let main = MainStream {
+        camera_id: cam.id.clone(),
+        source: source.clone(),
+        telemetry: s.telemetry.clone(),
+        clock: s.clock.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        backoff_min: policy.backoff_min,
+        backoff_max: policy.backoff_max,
+    };
+    main.spawn(s.shutdown.clone())
+        .map(Some)
+        .map_err(AgentError::Thread)
+}
+
 /// Loads the one detector, starts its service, each camera's post stage, and each camera's
 /// supervisor. Returns the supervisors, the blocking threads to join at the end, and the slots.
 fn start_cameras(
@@ -235,6 +259,13 @@ fn start_cameras(
     let mut supervisors = JoinSet::new();
     let mut slots = Vec::new();
     for (cam, (slot, results)) in cfg.cameras.iter().zip(handles) {
+        let main = match start_main_stream(cam, s, &policy)? {
+            Some((cache, thread)) => {
+                threads.push(thread);
+                Some(cache)
+            }
+            None => None,
+        };
         let post = Post {
             device_id: cfg.device.id.clone(),
             camera_id: cam.id.clone(),
@@ -246,6 +277,7 @@ fn start_cameras(
             telemetry: s.telemetry.clone(),
             clock: s.clock.clone(),
             wake: s.wake.clone(),
+            main,
         };
         let (post_slot, stop) = (slot.clone(), s.shutdown.clone());
         slots.push(slot.clone());

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -15,6 +14,8 @@ use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+mod cameras;
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
@@ -44,6 +45,9 @@ pub struct Telemetry {
     camera_reconnects: IntCounterVec,
     camera_up: IntGaugeVec,
     capture_clock: IntGaugeVec,
+    main_failures: IntCounterVec,
+    main_crops: IntCounterVec,
+    main_fallbacks: IntCounterVec,
     model_loads: IntCounterVec,
     detector_errors: IntCounterVec,
     crops_lost: IntCounterVec,
@@ -188,6 +192,24 @@ impl Telemetry {
                 r.register(Box::new(g.clone())).expect("unique metric name");
                 g
             },
+            main_failures: counter(
+                r,
+                "main_stream_reconnects_total",
+                "Main-stream sessions that ended or failed and were reconnected",
+                &["camera"],
+            ),
+            main_crops: counter(
+                r,
+                "main_stream_crops_total",
+                "Crops cut from a camera's main stream at full resolution",
+                &["camera"],
+            ),
+            main_fallbacks: counter(
+                r,
+                "main_stream_fallbacks_total",
+                "Crops cut from the sub-stream because no main-stream picture could be had",
+                &["camera", "reason"],
+            ),
             model_loads: counter(
                 r,
                 "detector_model_loads_total",
@@ -280,73 +302,6 @@ impl Telemetry {
         self.crops_lost
             .with_label_values(&[camera])
             .inc_by(count as u64);
-    }
-
-    /// A camera's state changed (`camera_up` is 1 while it streams). Retrying after a failure
-    /// keeps the failure shown until the camera streams again.
-    pub fn camera_state(&self, camera: &str, state: CameraState) {
-        let up = i64::from(state == CameraState::Streaming);
-        if self.cameras.set(camera, state.clone()).is_none() {
-            return;
-        }
-        self.camera_up.with_label_values(&[camera]).set(up);
-        match &state {
-            CameraState::Streaming | CameraState::Ended => {
-                tracing::info!(camera, state = %state, "camera state");
-            }
-            CameraState::Connecting => tracing::debug!(camera, state = %state, "camera state"),
-            _ => tracing::warn!(camera, state = %state, "camera state"),
-        }
-    }
-
-    /// Capture times of `camera` now come from `clock`.
-    pub fn capture_clock(&self, camera: &str, clock: crate::source::CaptureClock) {
-        use crate::source::CaptureClock::{Rtcp, Wall};
-        tracing::info!(
-            camera,
-            clock = clock.label(),
-            "capture times from this clock"
-        );
-        for c in [Rtcp, Wall] {
-            self.capture_clock
-                .with_label_values(&[camera, c.label()])
-                .set(i64::from(c == clock));
-        }
-    }
-
-    pub fn camera_state_of(&self, camera: &str) -> Option<CameraState> {
-        self.cameras.get(camera)
-    }
-
-    /// Every camera's state, for the device's status message.
-    pub fn cameras(&self) -> &CameraBoard {
-        &self.cameras
-    }
-
-    /// A camera run failed and restarts after `delay`.
-    pub fn camera_reconnect(
-        &self,
-        camera: &str,
-        reason: &'static str,
-        err: &dyn std::fmt::Display,
-        delay: Duration,
-    ) {
-        tracing::warn!(
-            camera,
-            reason,
-            error = %err,
-            retry_in_s = delay.as_secs_f64(),
-            "camera restarting"
-        );
-        self.camera_reconnects
-            .with_label_values(&[camera, reason])
-            .inc();
-    }
-
-    pub fn camera_reconnects(&self, camera: &str, reason: &str) -> u64 {
-        self.camera_reconnects
-            .with_label_values(&[camera, reason])
-            .get()
     }
 
     pub fn crops_buffered(

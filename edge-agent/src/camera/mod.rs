@@ -3,6 +3,8 @@
 //! stops the others, the detector service or the uplink.
 
 pub mod board;
+pub mod gop;
+pub mod main_stream;
 pub mod pipeline;
 pub mod post;
 pub mod supervisor;

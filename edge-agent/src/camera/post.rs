@@ -15,7 +15,9 @@ use cascade_shared::shutdown::Shutdown;
 use cascade_shared::wire::Compression;
 use tokio::sync::Notify;
 
+use super::gop::GopCache;
 use crate::buffer::Buffer;
+use crate::decode::Frame;
 use crate::detect::service::{CameraSlot, Detected};
 use crate::record::{FrameInfo, Origin, crop_message, new_record};
 use crate::telemetry::Telemetry;
@@ -33,6 +35,8 @@ pub struct Post {
     pub telemetry: Arc<Telemetry>,
     pub clock: SharedClock,
     pub wake: Arc<Notify>,
+    /// The camera's main stream, when it has one: crops are cut from it at full resolution.
+    pub main: Option<Arc<GopCache>>,
 }
 
 impl Post {
@@ -65,6 +69,17 @@ impl Post {
         }
     }
 
+    /// The main-stream picture matching the detected frame, when the camera has a main stream.
+    fn main_frame(&self, d: &Detected) -> Option<Frame> {
+        let cache = self.main.as_ref()?;
+        let t0 = std::time::Instant::now();
+        let got = cache.frame_at(d.job.capture_us);
+        let seconds = t0.elapsed().as_secs_f64();
+        self.telemetry
+            .main_stream_crop(&self.camera_id, seconds, got.as_ref().err());
+        got.ok()
+    }
+
     /// Crops, encodes and commits one frame's uploads in one transaction, then wakes the uplink.
     fn buffer_crops(&self, d: &Detected, uploads: &[Upload]) {
         let cam = self.camera_id.as_str();
@@ -73,15 +88,20 @@ impl Post {
             camera_id: cam,
             model: &self.model,
         };
+        let main = self.main_frame(d);
+        let (source, uploads) = match &main {
+            Some(f) => (f, scaled(uploads, &d.job.frame, f)),
+            None => (&d.job.frame, uploads.to_vec()),
+        };
         let frame = FrameInfo {
-            width: d.job.frame.width,
-            height: d.job.frame.height,
+            width: source.width,
+            height: source.height,
             capture_us: d.job.capture_us,
         };
         let stored = Rc::new(Cell::new(0usize));
         let mut records = Vec::new();
-        for up in uploads {
-            match crate::crop::make(&d.job.frame, &up.det.bbox, &self.crops) {
+        for up in &uploads {
+            match crate::crop::make(source, &up.det.bbox, &self.crops) {
                 Ok(crop) => {
                     let msg = crop_message(&origin, frame, up, crop);
                     records.push(new_record(cam, msg, self.compression, stored.clone()));
@@ -105,4 +125,19 @@ impl Post {
             Err(e) => self.telemetry.crops_lost(cam, count, &e),
         }
     }
+}
+
+/// `uploads` with their boxes moved from `from`'s pixels to `to`'s (sub-stream to main stream).
+fn scaled(uploads: &[Upload], from: &Frame, to: &Frame) -> Vec<Upload> {
+    let sx = to.width as f32 / from.width.max(1) as f32;
+    let sy = to.height as f32 / from.height.max(1) as f32;
+    uploads
+        .iter()
+        .map(|u| {
+            let mut u = *u;
+            let b = &mut u.det.bbox;
+            (b.x1, b.x2, b.y1, b.y2) = (b.x1 * sx, b.x2 * sx, b.y1 * sy, b.y2 * sy);
+            u
+        })
+        .collect()
 }

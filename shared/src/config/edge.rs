@@ -131,6 +131,11 @@ pub struct CameraConfig {
     pub id: String,
     /// Where the pictures come from. No default.
     pub source: SourceConfig,
+    /// The same camera's main (full-resolution) stream, when `source` is its sub-stream: motion
+    /// and detection run on `source`, crops are cut from this stream (H.264; decoded only for the
+    /// pictures crops are cut from). Default: none, crops come from `source`.
+    #[serde(default)]
+    pub main_source: Option<SourceConfig>,
     /// `[camera.motion]`: this camera's motion settings over the `[motion]` defaults (its own
     /// masks, a threshold for a noisy sensor). Default: none, `[motion]` applies.
     #[serde(default)]

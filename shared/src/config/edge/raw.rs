@@ -290,6 +290,9 @@ impl EdgeConfig {
                 format!("{:?} is used by more than one camera", cam.id),
             );
             cam.source.validate(&format!("camera[{i}].source"), &mut p);
+            if let Some(main) = &cam.main_source {
+                main.validate(&format!("camera[{i}].main_source"), &mut p);
+            }
             if cam.motion != MotionOverrides::default() {
                 let motion = cam.motion.over(&self.motion);
                 motion.validate(&format!("camera[{i}].motion"), &mut p);
@@ -337,6 +340,9 @@ impl ConfigFile for EdgeConfig {
         }
         for cam in &mut self.cameras {
             cam.source.resolve_paths(base);
+            if let Some(main) = &mut cam.main_source {
+                main.resolve_paths(base);
+            }
         }
         self.detector.manifest = resolve(base, &self.detector.manifest);
         if let Some(p) = &mut self.detector.onnxruntime {
