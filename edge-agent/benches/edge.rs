@@ -191,6 +191,54 @@ fn bench_zstd(frames: &[Frame], det: &mut Detector) {
     }
 }
 
+/// Cost of a full-resolution crop from a main stream: the coded units of the last two GOPs are
+/// cached (bytes reported), and one picture is decoded on demand from its key frame. Best case:
+/// the key frame itself; worst: the last picture of the group. `CASCADE_MAIN_CLIP` names another
+/// clip (e.g. a 1080p one; see the README for the command that makes one).
+fn bench_main_stream(clip: &Path) {
+    use edge_agent::camera::gop::GopCache;
+    let cache = GopCache::new(usize::MAX, 1_000_000);
+    let mut src = match Mp4File::open(clip) {
+        Ok(s) => s,
+        Err(e) => return println!("main stream: {e}"),
+    };
+    let mut pts = Vec::new();
+    while let Ok(Some(au)) = src.next_unit() {
+        pts.push(au.pts_us);
+        cache.push(au.pts_us, au);
+    }
+    pts.sort_unstable();
+    let Some(&last) = pts.last() else {
+        return println!("main stream: {} holds no video", clip.display());
+    };
+    let size = cache.frame_at(last).map(|f| (f.width, f.height));
+    let Ok((w, h)) = size else {
+        return println!("main stream: cannot decode {}", clip.display());
+    };
+    // The oldest kept picture is the previous group's key frame.
+    let first = pts
+        .iter()
+        .copied()
+        .find(|p| cache.frame_at(*p).is_ok())
+        .unwrap_or(last);
+    for (what, at) in [("oldest kept (a key frame)", first), ("newest (end of a group)", last)] {
+        let n = 10;
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(cache.frame_at(at).ok());
+        }
+        let per = t.elapsed().as_secs_f64() / f64::from(n);
+        println!(
+            "main-stream crop {w}x{h}, picture {what}: {:.1} ms to decode on demand",
+            per * 1e3
+        );
+    }
+    println!(
+        "main-stream cache {w}x{h}: {:.2} MB of coded units (two GOPs)",
+        cache.bytes() as f64 / 1e6
+    );
+}
+
 fn main() {
     let shared = repo().join("../shared");
     let real = shared.join("models").is_dir();
@@ -204,6 +252,8 @@ fn main() {
     } else {
         repo().join("tests/fixtures/walker.mp4")
     };
+    let main_clip = std::env::var_os("CASCADE_MAIN_CLIP").map_or_else(|| clip.clone(), PathBuf::from);
+    bench_main_stream(&main_clip);
     let frames = bench_decode(&clip);
     let frame = frames
         .iter()

@@ -82,21 +82,9 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     };
     let effective = Effective::resolve(&file.detector, profile.as_ref());
     for (i, cam) in file.cameras.iter().enumerate() {
-        match &cam.source {
-            SourceConfig::File { path, .. } => p.check(
-                path.is_file(),
-                format!("camera[{i}].source.path"),
-                format!("{}: no such file", path.display()),
-            ),
-            SourceConfig::Rtsp {
-                password_env: Some(var),
-                ..
-            } => p.check(
-                std::env::var_os(var).is_some(),
-                format!("camera[{i}].source.password_env"),
-                format!("{var} is not set"),
-            ),
-            SourceConfig::Rtsp { .. } => {}
+        check_source(&format!("camera[{i}].source"), &cam.source, &mut p);
+        if let Some(main) = &cam.main_source {
+            check_source(&format!("camera[{i}].main_source"), main, &mut p);
         }
     }
     match ModelManifest::load(&file.detector.manifest) {
@@ -144,6 +132,26 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     }
 }
 
+/// What can be checked of a source without connecting to it.
+fn check_source(field: &str, source: &SourceConfig, p: &mut Problems) {
+    match source {
+        SourceConfig::File { path, .. } => p.check(
+            path.is_file(),
+            format!("{field}.path"),
+            format!("{}: no such file", path.display()),
+        ),
+        SourceConfig::Rtsp {
+            password_env: Some(var),
+            ..
+        } => p.check(
+            std::env::var_os(var).is_some(),
+            format!("{field}.password_env"),
+            format!("{var} is not set"),
+        ),
+        SourceConfig::Rtsp { .. } => {}
+    }
+}
+
 /// A profile made for another processor is a mistake in the config.
 fn check_arch(profile: &HardwareProfile, p: &mut Problems) {
     let want = match profile.arch {
@@ -175,15 +183,20 @@ pub fn describe_cameras(
     else {
         return Vec::new();
     };
-    cfg.cameras
-        .iter()
-        .filter_map(|cam| {
-            let settings = crate::source::rtsp_settings(&cam.source)?;
-            let found = match settings {
+    let sources = cfg.cameras.iter().flat_map(|cam| {
+        let main = cam
+            .main_source
+            .as_ref()
+            .map(|m| (format!("{} (main)", cam.id), m));
+        std::iter::once((cam.id.clone(), &cam.source)).chain(main)
+    });
+    sources
+        .filter_map(|(name, source)| {
+            let found = match crate::source::rtsp_settings(source)? {
                 Ok(s) => rt.block_on(crate::source::rtsp::probe(&s)),
                 Err(e) => Err(e),
             };
-            Some((cam.id.clone(), found))
+            Some((name, found))
         })
         .collect()
 }

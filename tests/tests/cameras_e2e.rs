@@ -120,3 +120,58 @@ fn a_failing_camera_restarts_while_the_other_keeps_uploading_through_one_detecto
     assert!(back.is_ok(), "cam-2 recovers; log:\n{}", agent.log_text());
     assert_eq!(agent.readyz().0, 200);
 }
+
+#[test]
+fn crops_are_cut_from_the_main_stream_while_detection_runs_on_the_sub_stream() {
+    let Some(bin) = mosquitto_binary() else {
+        eprintln!("SKIPPED: mosquitto is not installed (scripts/setup.sh installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto");
+    let sub = cascade_tests::subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    // The same scene at 320x240 (sub-stream) and 480x360 (main stream), both played in real time.
+    let fixtures = repo_root().join("tests/fixtures");
+    let camera = format!(
+        r#"[[camera]]
+id = "cam-1"
+source = {{ kind = "file", path = "{}", realtime = true, loop = true }}
+main_source = {{ kind = "file", path = "{}", realtime = true, loop = true }}"#,
+        fixtures.join("walker.mp4").display(),
+        fixtures.join("walker_480.mp4").display()
+    );
+    let config = cascade_tests::write_cameras_config(
+        dir.path(),
+        broker.port,
+        &broker.certs,
+        &camera,
+        "max_rate_hz = 10.0",
+    );
+    let agent = EdgeProcess::start(&config, &dir.path().join("edge.log")).expect("starts");
+    let main_crops = || {
+        sub.all()
+            .iter()
+            .filter_map(|p| wire::decode(p).ok())
+            .map(|(_, c)| c)
+            .filter(|c| c.frame_width == 480)
+            .collect::<Vec<_>>()
+    };
+    let got = eventually(Duration::from_secs(40), || main_crops().len() >= 2);
+    assert!(got.is_ok(), "main-stream crops; log:\n{}", agent.log_text());
+    assert!(agent.metric("main_stream_crops_total", &[("camera", "cam-1")]) >= 2.0);
+    for c in main_crops() {
+        assert_eq!(c.frame_height, 360);
+        let b = c.r#box.expect("box");
+        // The walker is 54x144 at 480x360 (36x96 at 320x240): the box was scaled to the main stream.
+        assert!(
+            (b.y2 - b.y1) > 110.0 && (b.y2 - b.y1) < 180.0,
+            "box {b:?} not in main-stream pixels"
+        );
+        let img = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg))
+            .decode()
+            .expect("a JPEG");
+        let bright = img.iter().filter(|v| **v > 200).count();
+        assert!(bright > img.len() / 10, "the walker is in the crop");
+    }
+}
