@@ -284,7 +284,7 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
     let status_of = topic
         .strip_prefix(&format!("{}/", topics::PREFIX))
         .and_then(|t| t.strip_suffix("/status"));
-    if let Some(device) = status_of.filter(|d| topics::valid_id(d)) {
+    if let Some(device) = status_of.filter(|d| topics::valid_device_id(d)) {
         return device_status(store, topic, device, payload, now_us);
     }
     match ingest::validate(topic, payload) {

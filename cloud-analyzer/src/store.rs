@@ -16,6 +16,9 @@ use serde::Serialize;
 
 use crate::alert::{Active, AlertEvent, Changes, Confirmed};
 
+/// The most of a rejected payload a dead letter keeps.
+pub const DEAD_LETTER_PREFIX_BYTES: usize = 4096;
+
 /// Each entry moves the schema one version up; never edit a released one, append.
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -400,6 +403,9 @@ impl Store {
         Ok(out)
     }
 
+    /// Keeps a rejected message for inspection: its reason and at most the first
+    /// [`DEAD_LETTER_PREFIX_BYTES`] of its payload (a flood of large bad messages cannot fill the
+    /// disk).
     pub fn dead_letter(
         &self,
         received_us: i64,
@@ -411,7 +417,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.lock().execute(
             "INSERT INTO dead_letters (received_us, topic, device_id, reason, detail, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![received_us, topic, device_id, reason, detail, payload],
+            params![
+                received_us,
+                topic,
+                device_id,
+                reason,
+                detail,
+                &payload[..payload.len().min(DEAD_LETTER_PREFIX_BYTES)]
+            ],
         )?;
         Ok(())
     }

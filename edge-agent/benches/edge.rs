@@ -221,7 +221,10 @@ fn bench_main_stream(clip: &Path) {
         .copied()
         .find(|p| cache.frame_at(*p).is_ok())
         .unwrap_or(last);
-    for (what, at) in [("oldest kept (a key frame)", first), ("newest (end of a group)", last)] {
+    for (what, at) in [
+        ("oldest kept (a key frame)", first),
+        ("newest (end of a group)", last),
+    ] {
         let n = 10;
         let t = Instant::now();
         for _ in 0..n {
@@ -252,7 +255,8 @@ fn main() {
     } else {
         repo().join("tests/fixtures/walker.mp4")
     };
-    let main_clip = std::env::var_os("CASCADE_MAIN_CLIP").map_or_else(|| clip.clone(), PathBuf::from);
+    let main_clip =
+        std::env::var_os("CASCADE_MAIN_CLIP").map_or_else(|| clip.clone(), PathBuf::from);
     bench_main_stream(&main_clip);
     let frames = bench_decode(&clip);
     let frame = frames

@@ -9,6 +9,9 @@
 pub const PREFIX: &str = "cascade/v1";
 /// Longest id accepted for devices and cameras.
 pub const MAX_ID_LEN: usize = 64;
+/// Words that are topic levels of their own under [`PREFIX`] (or kept for them): no device may be
+/// called so, or its topics would land in theirs (`cascade/v1/alerts/...`).
+pub const RESERVED_DEVICE_IDS: &[&str] = &["alerts", "receipts", "commands", "cloud", "analyzer"];
 
 pub fn crops(device_id: &str) -> String {
     format!("{PREFIX}/{device_id}/crops")
@@ -37,7 +40,15 @@ pub fn camera_state(device_id: &str, camera_id: &str) -> String {
 pub fn device_of_crops_topic(topic: &str) -> Option<&str> {
     let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
     let device = rest.strip_suffix("/crops")?;
-    valid_id(device).then_some(device)
+    valid_device_id(device).then_some(device)
+}
+
+/// A device id: a [`valid_id`] that is not one of the [`RESERVED_DEVICE_IDS`] (in any case).
+pub fn valid_device_id(id: &str) -> bool {
+    valid_id(id)
+        && !RESERVED_DEVICE_IDS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(id))
 }
 
 /// Ids are 1-64 characters of `A-Z a-z 0-9 - _ .`: safe inside a topic level and a file name.
@@ -65,6 +76,15 @@ mod tests {
         );
         assert_eq!(device_of_crops_topic("cascade/v1/a/b/crops"), None);
         assert_eq!(device_of_crops_topic("cascade/v2/dev/crops"), None);
+    }
+
+    #[test]
+    fn reserved_words_are_not_device_ids() {
+        assert!(valid_device_id("edge-01"));
+        for bad in ["alerts", "Alerts", "receipts", "commands", "a/b"] {
+            assert!(!valid_device_id(bad), "{bad}");
+        }
+        assert_eq!(device_of_crops_topic("cascade/v1/alerts/crops"), None);
     }
 
     #[test]

@@ -207,6 +207,9 @@ impl Crop {
                     format!("{id:?} is not 1-64 characters of A-Z a-z 0-9 - _ ."),
                 );
             }
+            if name == "device_id" && !crate::topics::valid_device_id(id) {
+                return field(name, format!("{id:?} is a reserved word"));
+            }
         }
         for (name, text) in [
             ("class_name", &self.class_name),

@@ -165,3 +165,17 @@ fn a_device_status_keeps_its_cameras_and_offline_keeps_the_last_known() {
     assert_eq!(d.cameras, online.cameras, "the cameras last reported");
     assert_eq!(d.last_seen_us, 20);
 }
+
+#[test]
+fn dead_letters_keep_a_bounded_prefix_of_the_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path()).expect("open");
+    let big = vec![7u8; 3 << 20];
+    s.dead_letter(1, "cascade/v1/d/crops", Some("d"), "bad_jpeg", "x", &big)
+        .expect("kept");
+    let conn = s.lock();
+    let len: i64 = conn
+        .query_row("SELECT length(payload) FROM dead_letters", [], |r| r.get(0))
+        .expect("row");
+    assert_eq!(len as usize, DEAD_LETTER_PREFIX_BYTES);
+}

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::Problems;
 use crate::config::ConfigFile;
-use crate::topics::valid_id;
+use crate::topics::{RESERVED_DEVICE_IDS, valid_device_id, valid_id};
 use crate::wire::Compression;
 
 /// The longest `uplink.keep_alive_s`: MQTT sends it as 16 bits of seconds.
@@ -272,6 +272,15 @@ impl EdgeConfig {
             valid_id(&self.device.id),
             "device.id",
             "must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        );
+        p.check(
+            !valid_id(&self.device.id) || valid_device_id(&self.device.id),
+            "device.id",
+            format!(
+                "{:?} is reserved for other topics; reserved: {}",
+                self.device.id,
+                RESERVED_DEVICE_IDS.join(", ")
+            ),
         );
         p.check(
             !self.cameras.is_empty(),
