@@ -10,6 +10,11 @@ use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
+use crate::source::rtsp::StreamInfo;
+use crate::source::v4l2::caps::Choice;
+use crate::source::v4l2::{self, DeviceInfo, V4l2Settings};
+use crate::source::{self, SourceError};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edge-agent",
@@ -36,9 +41,11 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Ask an RTSP camera what it offers (DESCRIBE only) and print it.
+    /// Ask a camera what it offers and print it: an RTSP camera (DESCRIBE only) or a V4L2
+    /// device (its driver, formats, sizes and frame rates).
     Probe {
-        /// `rtsp://host:port/path`.
+        /// `rtsp://host:port/path`, or a V4L2 device such as `/dev/video0`.
+        #[arg(value_name = "URL|DEVICE")]
         url: String,
         #[arg(long)]
         username: Option<String>,
@@ -96,7 +103,9 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
                 format!("camera[{i}].source.password_env"),
                 format!("{var} is not set"),
             ),
-            SourceConfig::Rtsp { .. } => {}
+            // A V4L2 camera may be unplugged when the agent starts: its supervisor waits for
+            // it. `check` asks each device (`describe_cameras`).
+            SourceConfig::Rtsp { .. } | SourceConfig::V4l2 { .. } => {}
         }
     }
     match ModelManifest::load(&file.detector.manifest) {
@@ -161,14 +170,55 @@ fn check_arch(profile: &HardwareProfile, p: &mut Problems) {
     );
 }
 
-/// DESCRIBEs every RTSP camera of a checked config once: `(camera, what it offers or why not)`.
-/// Only `check` does this; `run` starts even when a camera is down (its supervisor retries).
-pub fn describe_cameras(
-    cfg: &EdgeConfig,
-) -> Vec<(
-    String,
-    Result<Vec<crate::source::rtsp::StreamInfo>, crate::source::SourceError>,
-)> {
+/// What `check` found at a camera.
+#[derive(Debug)]
+pub enum Found {
+    /// The streams an RTSP camera offers.
+    Rtsp(Vec<StreamInfo>),
+    /// A V4L2 device, and the format, size and rate the agent would ask it for.
+    V4l2 {
+        info: DeviceInfo,
+        choice: Choice,
+        asked: V4l2Settings,
+    },
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rtsp(streams) => {
+                let list: Vec<String> = streams.iter().map(ToString::to_string).collect();
+                f.write_str(&list.join(", "))
+            }
+            Self::V4l2 {
+                info,
+                choice: c,
+                asked: a,
+            } => write!(
+                f,
+                "{} (driver {}): would ask for {} {}x{} @ {} fps (config: {} {}x{} @ {} fps); \
+                 the driver may adjust it{}",
+                info.card,
+                info.driver,
+                v4l2::caps::fourcc_str(c.fourcc),
+                c.width,
+                c.height,
+                c.interval
+                    .map_or_else(|| a.fps.to_string(), |i| i.to_string()),
+                a.format,
+                a.width,
+                a.height,
+                a.fps,
+                v4l2::caps::list(&info.formats)
+            ),
+        }
+    }
+}
+
+/// Asks every live camera of a checked config once: RTSP cameras are DESCRIBEd, V4L2 devices
+/// queried (and the format choice made). `(camera, what it offers or why not)`. Only `check`
+/// does this; `run` starts even when a camera is down (its supervisor retries).
+pub fn describe_cameras(cfg: &EdgeConfig) -> Vec<(String, Result<Found, SourceError>)> {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -178,12 +228,34 @@ pub fn describe_cameras(
     cfg.cameras
         .iter()
         .filter_map(|cam| {
-            let settings = crate::source::rtsp_settings(&cam.source)?;
-            let found = match settings {
-                Ok(s) => rt.block_on(crate::source::rtsp::probe(&s)),
-                Err(e) => Err(e),
+            let found = if let Some(settings) = source::rtsp_settings(&cam.source) {
+                settings
+                    .and_then(|s| rt.block_on(source::rtsp::probe(&s)))
+                    .map(Found::Rtsp)
+            } else {
+                describe_device(source::v4l2_settings(&cam.source)?)
             };
             Some((cam.id.clone(), found))
         })
         .collect()
+}
+
+/// What a V4L2 device offers, and what the agent would ask it for.
+fn describe_device(asked: V4l2Settings) -> Result<Found, SourceError> {
+    let info = v4l2::probe(&asked.device, (asked.width, asked.height))?;
+    let choice = v4l2::caps::choose(
+        &info.formats,
+        asked.format,
+        (asked.width, asked.height),
+        asked.fps,
+    )
+    .map_err(|e| SourceError::Format {
+        device: asked.device.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Found::V4l2 {
+        info,
+        choice,
+        asked,
+    })
 }
