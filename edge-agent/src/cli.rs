@@ -259,3 +259,74 @@ fn describe_device(asked: V4l2Settings) -> Result<Found, SourceError> {
         asked,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use cascade_shared::config::edge::V4l2Format;
+
+    use super::*;
+    use crate::source::v4l2::caps::{FormatCaps, Interval, PixelFormat, Rates, SizeCaps, Sizes};
+
+    #[test]
+    fn check_asks_each_v4l2_device_and_names_a_missing_one() {
+        let text = "[device]\nid = \"d\"\n[[camera]]\nid = \"usb\"\n\
+                    source = { kind = \"v4l2\", device = \"/dev/video-cascade-missing\" }\n\
+                    [[camera]]\nid = \"clip\"\nsource = { kind = \"file\", path = \"/x.mp4\" }\n\
+                    [detector]\nmanifest = \"m.toml\"\n[buffer]\ndir = \"b\"\n\
+                    [uplink]\nhost = \"h\"\nport = 1883\ntls = false\n";
+        let raw: raw::EdgeConfig = toml::from_str(text).expect("parses");
+        let found = describe_cameras(&raw.validated().expect("valid"));
+        assert_eq!(found.len(), 1, "files are not asked");
+        let (camera, result) = &found[0];
+        assert_eq!(camera, "usb");
+        let e = result.as_ref().expect_err("no such device");
+        assert_eq!(e.label(), "unplugged");
+        assert!(
+            e.to_string().starts_with("/dev/video-cascade-missing: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_found_device_says_what_would_be_asked_and_what_it_offers() {
+        let mjpeg = FormatCaps {
+            fourcc: *b"MJPG",
+            description: "Motion-JPEG".into(),
+            sizes: vec![SizeCaps {
+                sizes: Sizes::Discrete {
+                    width: 1280,
+                    height: 720,
+                },
+                rates: Rates::Discrete(vec![Interval { num: 1, den: 30 }]),
+            }],
+        };
+        let found = Found::V4l2 {
+            info: DeviceInfo {
+                path: "/dev/video0".into(),
+                driver: "uvcvideo".into(),
+                card: "HD Webcam".into(),
+                bus: "usb-0000:00:14.0-1".into(),
+                formats: vec![mjpeg],
+            },
+            choice: Choice {
+                fourcc: *b"MJPG",
+                pixel: PixelFormat::Mjpeg,
+                width: 1280,
+                height: 720,
+                interval: Some(Interval { num: 1, den: 30 }),
+            },
+            asked: V4l2Settings {
+                device: "/dev/video0".into(),
+                format: V4l2Format::Auto,
+                width: 1280,
+                height: 720,
+                fps: 15.0,
+            },
+        };
+        assert_eq!(
+            found.to_string(),
+            "HD Webcam (driver uvcvideo): would ask for MJPG 1280x720 @ 30 fps (config: auto \
+             1280x720 @ 15 fps); the driver may adjust it\n  MJPG (Motion-JPEG): 1280x720 @ 30 fps"
+        );
+    }
+}

@@ -14,7 +14,7 @@ pub mod convert;
 pub mod device;
 
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cascade_shared::clock::micros;
@@ -84,8 +84,38 @@ pub fn is_key(data: &[u8]) -> bool {
         .any(|nal| nal.first().is_some_and(|b| matches!(b & 0x1F, 5 | 7)))
 }
 
+/// The driver's buffer queue as the source uses it: `v4l`'s mmap stream (a fake in tests).
+trait Buffers: Send {
+    /// Waits up to one [`SLICE`] for a filled buffer.
+    fn ready(&mut self) -> std::io::Result<bool>;
+    /// Hands back the buffer it returned last time (the first time: queues every buffer and
+    /// starts streaming), then takes the next filled one, waiting up to one slice.
+    fn next(&mut self) -> std::io::Result<(&[u8], &Metadata)>;
+    /// Takes a filled buffer without handing one back.
+    fn dequeue(&mut self) -> std::io::Result<()>;
+}
+
+impl Buffers for MmapStream<'static> {
+    fn ready(&mut self) -> std::io::Result<bool> {
+        let ms = i32::try_from(SLICE.as_millis()).unwrap_or(i32::MAX);
+        match self.handle().poll(libc::POLLIN, ms) {
+            Ok(n) => Ok(n > 0),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn next(&mut self) -> std::io::Result<(&[u8], &Metadata)> {
+        CaptureStream::next(self)
+    }
+
+    fn dequeue(&mut self) -> std::io::Result<()> {
+        CaptureStream::dequeue(self).map(|_| ())
+    }
+}
+
 pub struct V4l2Source {
-    stream: MmapStream<'static>,
+    stream: Box<dyn Buffers>,
     frames: Frames,
     started: bool,
     /// Whether the buffer `next` hands back to the driver is ours (not already queued).
@@ -128,10 +158,14 @@ impl V4l2Source {
         let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, BUFFERS)
             .map_err(|e| device::io_error(&s.device, "map buffers (VIDIOC_REQBUFS)", &e))?;
         stream.set_timeout(SLICE);
-        Ok(Self {
+        Ok(Self::with_buffers(Box::new(stream), &s.device, granted))
+    }
+
+    fn with_buffers(stream: Box<dyn Buffers>, device: &Path, granted: Granted) -> Self {
+        Self {
             stream,
             frames: Frames {
-                device: s.device.clone(),
+                device: device.to_path_buf(),
                 granted,
                 origin_us: monotonic_now_us(),
                 keyframe_seen: false,
@@ -141,7 +175,7 @@ impl V4l2Source {
             },
             started: false,
             holding: false,
-        })
+        }
     }
 
     /// What the driver granted.
@@ -150,13 +184,10 @@ impl V4l2Source {
     }
 
     /// Waits up to one slice for a filled buffer; `Ok(false)` when none came.
-    fn wait(&self) -> Result<bool, SourceError> {
-        let ms = i32::try_from(SLICE.as_millis()).unwrap_or(i32::MAX);
-        match self.stream.handle().poll(libc::POLLIN, ms) {
-            Ok(n) => Ok(n > 0),
-            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(false),
-            Err(e) => Err(self.frames.io_error("wait for a frame (poll)", &e)),
-        }
+    fn wait(&mut self) -> Result<bool, SourceError> {
+        self.stream
+            .ready()
+            .map_err(|e| self.frames.io_error("wait for a frame (poll)", &e))
     }
 }
 
@@ -249,6 +280,11 @@ impl Frames {
     }
 }
 
+/// A wait that ended without a frame (timed out, or the non-blocking node had none after all).
+fn no_frame_yet(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
+}
+
 /// Why a frame was skipped.
 struct BadFrame(String);
 
@@ -276,18 +312,18 @@ impl Source for V4l2Source {
                 continue;
             }
             if self.started && !self.holding {
-                match CaptureStream::dequeue(&mut self.stream) {
-                    Ok(_) => self.holding = true,
-                    Err(e) if e.kind() == ErrorKind::TimedOut => {}
+                match self.stream.dequeue() {
+                    Ok(()) => self.holding = true,
+                    Err(e) if no_frame_yet(&e) => {}
                     Err(e) => return Err(self.frames.io_error("read a frame", &e)),
                 }
                 continue;
             }
             self.started = true;
             let Self { stream, frames, .. } = self;
-            let (data, meta) = match CaptureStream::next(stream) {
+            let (data, meta) = match stream.next() {
                 Ok(filled) => filled,
-                Err(e) if e.kind() == ErrorKind::TimedOut => {
+                Err(e) if no_frame_yet(&e) => {
                     self.holding = false;
                     continue;
                 }

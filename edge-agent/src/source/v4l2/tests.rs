@@ -202,6 +202,153 @@ fn a_missing_device_is_unplugged_and_named() {
     assert!(probe(&s.device, (640, 480)).is_err());
 }
 
+/// What happens at one wait of [`FakeQueue`].
+#[derive(Debug, Clone, Copy)]
+enum Arrival {
+    /// A frame arrives (a 4x2 YUYV picture of this value).
+    Frame(u8),
+    Nothing,
+    /// The camera is unplugged.
+    Gone,
+}
+
+/// A driver's buffer queue driven the way `v4l`'s mmap stream drives it: queueing a buffer the
+/// driver already has is `EINVAL`, as in the kernel. Each wait takes the next [`Arrival`]; when
+/// they run out, `stop` is cancelled.
+struct FakeQueue {
+    arrivals: std::collections::VecDeque<Arrival>,
+    queued: std::collections::VecDeque<usize>,
+    filled: std::collections::VecDeque<usize>,
+    data: Vec<Vec<u8>>,
+    meta: Metadata,
+    last: usize,
+    active: bool,
+    stop: Shutdown,
+}
+
+impl FakeQueue {
+    fn new(arrivals: &[Arrival], stop: &Shutdown) -> Self {
+        Self {
+            arrivals: arrivals.iter().copied().collect(),
+            queued: Default::default(),
+            filled: Default::default(),
+            data: vec![Vec::new(); 4],
+            meta: meta(16, MONO, 0),
+            last: 0,
+            active: false,
+            stop: stop.clone(),
+        }
+    }
+
+    fn tick(&mut self) -> std::io::Result<()> {
+        match self.arrivals.pop_front() {
+            Some(Arrival::Frame(v)) => {
+                if let Some(i) = self.queued.pop_front() {
+                    self.data[i] = vec![v; 16];
+                    self.filled.push_back(i);
+                }
+            }
+            Some(Arrival::Gone) => return Err(std::io::Error::from_raw_os_error(libc::ENODEV)),
+            Some(Arrival::Nothing) => {}
+            None => self.stop.cancel(),
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, i: usize) -> std::io::Result<()> {
+        if self.queued.contains(&i) || self.filled.contains(&i) {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        self.queued.push_back(i);
+        Ok(())
+    }
+
+    fn take(&mut self) -> std::io::Result<usize> {
+        self.tick()?;
+        self.filled
+            .pop_front()
+            .ok_or_else(|| std::io::Error::new(ErrorKind::TimedOut, "VIDIOC_DQBUF"))
+    }
+}
+
+impl Buffers for FakeQueue {
+    fn ready(&mut self) -> std::io::Result<bool> {
+        self.tick()?;
+        Ok(!self.filled.is_empty())
+    }
+
+    fn next(&mut self) -> std::io::Result<(&[u8], &Metadata)> {
+        if self.active {
+            self.queue(self.last)?;
+        } else {
+            for i in 0..self.data.len() {
+                self.queue(i)?;
+            }
+            self.active = true;
+        }
+        self.last = self.take()?;
+        self.meta.sequence += 1;
+        Ok((&self.data[self.last], &self.meta))
+    }
+
+    fn dequeue(&mut self) -> std::io::Result<()> {
+        self.last = self.take()?;
+        Ok(())
+    }
+}
+
+/// The frames (their value) a source over [`FakeQueue`] delivers, and the error that ended it.
+fn play(arrivals: &[Arrival]) -> (Vec<u8>, Option<SourceError>) {
+    let stop = Shutdown::new();
+    let queue = Box::new(FakeQueue::new(arrivals, &stop));
+    let granted = frames(PixelFormat::Yuyv, 4, 2).granted;
+    let mut src = V4l2Source::with_buffers(queue, Path::new("/dev/video9"), granted);
+    let mut got = Vec::new();
+    loop {
+        match src.next(&stop) {
+            Ok(Some(Packet::Raw(f))) => got.push(f.y[0]),
+            Ok(Some(Packet::Coded(_))) => panic!("YUYV gives raw frames"),
+            Ok(None) => return (got, None),
+            Err(e) => return (got, Some(e)),
+        }
+    }
+}
+
+#[test]
+fn frames_flow_through_gaps_without_a_buffer_queued_twice() {
+    use Arrival::{Frame, Nothing};
+    let (got, err) = play(&[Frame(1), Frame(2), Nothing, Nothing, Frame(3), Frame(4)]);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_slow_first_frame_costs_one_frame_not_the_stream() {
+    use Arrival::{Frame, Nothing};
+    // The first wait inside `next` times out; the buffer it would hand back is still queued.
+    let (got, err) = play(&[
+        Nothing,
+        Nothing,
+        Frame(1),
+        Nothing,
+        Frame(2),
+        Nothing,
+        Frame(3),
+    ]);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, [2, 3], "the frame taken back to recover is dropped");
+}
+
+#[test]
+fn unplugging_ends_the_stream_as_unplugged() {
+    use Arrival::{Frame, Gone};
+    let (got, err) = play(&[Frame(1), Gone]);
+    assert_eq!(got, [1]);
+    let err = err.expect("an error");
+    assert_eq!(err.label(), "unplugged");
+    assert!(err.to_string().contains("wait for a frame"), "{err}");
+}
+
 /// The `/dev/video*` nodes of this machine.
 fn video_nodes() -> Vec<PathBuf> {
     let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev")
