@@ -354,4 +354,23 @@ proptest! {
             prop_assert!(frame_is_consistent(&f));
         }
     }
+
+    /// A real MJPEG frame damaged in transit (bytes changed, cut short): a consistent frame of the
+    /// camera's size or an error, never a panic.
+    #[test]
+    fn damaged_jpegs_never_panic(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        let mut jpeg = quadrant_jpeg(32);
+        for (at, byte) in flips {
+            let i = at % jpeg.len();
+            jpeg[i] = byte;
+        }
+        jpeg.truncate(cut % (jpeg.len() + 1));
+        if let Ok(f) = mjpeg(&jpeg, 32, 32, 0) {
+            prop_assert!(frame_is_consistent(&f));
+            prop_assert_eq!((f.width, f.height), (32, 32));
+        }
+    }
 }
