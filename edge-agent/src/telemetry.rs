@@ -180,7 +180,8 @@ impl Telemetry {
                     Opts::new(
                         "camera_capture_clock",
                         "1 for the clock a camera's capture times come from now (rtcp: the \
-                         camera's sender reports; wall: this device's clock)",
+                         camera's sender reports; wall: this device's clock; driver: a V4L2 \
+                         driver's buffer timestamps)",
                     ),
                     &["camera", "clock"],
                 )
@@ -301,13 +302,12 @@ impl Telemetry {
 
     /// Capture times of `camera` now come from `clock`.
     pub fn capture_clock(&self, camera: &str, clock: crate::source::CaptureClock) {
-        use crate::source::CaptureClock::{Rtcp, Wall};
         tracing::info!(
             camera,
             clock = clock.label(),
             "capture times from this clock"
         );
-        for c in [Rtcp, Wall] {
+        for c in crate::source::CaptureClock::ALL {
             self.capture_clock
                 .with_label_values(&[camera, c.label()])
                 .set(i64::from(c == clock));

@@ -193,7 +193,7 @@ pub fn open(
                 height: *height,
                 fps: *fps,
             };
-            Ok(Box::new(v4l2::V4l2Source::open(&settings)?))
+            Ok(Box::new(v4l2::V4l2Source::open(&settings, clock)?))
         }
     }
 }

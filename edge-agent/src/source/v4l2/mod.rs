@@ -2,8 +2,9 @@
 //! thread. The format is chosen from what the device offers ([`caps::choose`]); H.264 leaves as
 //! access units for the decoder (after the first key frame), YUYV, NV12 and MJPEG as raw frames
 //! that skip it ([`convert`]). Frame times are the driver's buffer timestamps (the kernel's
-//! monotonic clock) relative to the moment the source opened, which the pipeline maps to UTC;
-//! frames of a driver without monotonic stamps are timed on arrival.
+//! monotonic clock) relative to the moment the source opened; the source's [`TimeBase`] maps
+//! them to UTC (the UTC read at that moment), with the clock `driver`. Frames of a driver without
+//! monotonic stamps are timed on arrival (the clock `wall`).
 //!
 //! An unplugged camera ends the run (`Unplugged`); the supervisor retries with backoff and the
 //! next run opens the device again, so plugging it back in is enough. Damaged frames are skipped
@@ -15,9 +16,10 @@ pub mod device;
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use cascade_shared::clock::micros;
+use cascade_shared::clock::{SharedClock, micros};
 use cascade_shared::config::edge::V4l2Format;
 use cascade_shared::shutdown::Shutdown;
 use v4l::buffer::{Flags, Metadata, Type};
@@ -27,7 +29,7 @@ use v4l::io::traits::CaptureStream;
 pub use caps::PixelFormat;
 pub use device::{DeviceInfo, Granted, probe};
 
-use super::{AccessUnit, Packet, Source, SourceError, split_nal_units};
+use super::{AccessUnit, CaptureClock, Packet, Source, SourceError, TimeBase, split_nal_units};
 use convert::{ConvertError, Layout};
 
 /// Buffers asked of the driver.
@@ -128,6 +130,8 @@ struct Frames {
     granted: Granted,
     /// The monotonic time that is stream time 0.
     origin_us: i64,
+    /// Stream time to UTC, and the clock in force.
+    base: Arc<TimeBase>,
     keyframe_seen: bool,
     bad_in_row: u32,
     stamp: Option<Stamp>,
@@ -136,8 +140,9 @@ struct Frames {
 
 impl V4l2Source {
     /// Opens the device, negotiates the format and rate (logging what was granted) and maps the
-    /// buffers. Streaming starts with the first [`Source::next`].
-    pub fn open(s: &V4l2Settings) -> Result<Self, SourceError> {
+    /// buffers. Streaming starts with the first [`Source::next`]. `clock` gives the UTC of stream
+    /// time 0.
+    pub fn open(s: &V4l2Settings, clock: &SharedClock) -> Result<Self, SourceError> {
         let (dev, info) = device::open(&s.device)?;
         let granted = device::negotiate(&dev, s)?;
         tracing::info!(
@@ -158,16 +163,28 @@ impl V4l2Source {
         let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, BUFFERS)
             .map_err(|e| device::io_error(&s.device, "map buffers (VIDIOC_REQBUFS)", &e))?;
         stream.set_timeout(SLICE);
-        Ok(Self::with_buffers(Box::new(stream), &s.device, granted))
+        Ok(Self::with_buffers(
+            Box::new(stream),
+            &s.device,
+            granted,
+            clock.now_utc_us(),
+        ))
     }
 
-    fn with_buffers(stream: Box<dyn Buffers>, device: &Path, granted: Granted) -> Self {
+    /// `utc_us`: UTC now, which becomes stream time 0.
+    fn with_buffers(
+        stream: Box<dyn Buffers>,
+        device: &Path,
+        granted: Granted,
+        utc_us: i64,
+    ) -> Self {
         Self {
             stream,
             frames: Frames {
                 device: device.to_path_buf(),
                 granted,
                 origin_us: monotonic_now_us(),
+                base: Arc::new(TimeBase::anchored(utc_us, CaptureClock::Driver)),
                 keyframe_seen: false,
                 bad_in_row: 0,
                 stamp: None,
@@ -201,6 +218,10 @@ impl Frames {
         self.note_sequence(meta.sequence);
         let (t, stamp) =
             frame_time_us(meta.timestamp.into(), meta.flags.bits(), monotonic_now_us());
+        self.base.set_clock(match stamp {
+            Stamp::Driver => CaptureClock::Driver,
+            Stamp::Arrival => CaptureClock::Wall,
+        });
         match self.stamp.replace(stamp) {
             None => {
                 tracing::info!(device = %self.device.display(), source = ?stamp, "V4L2 frame times")
@@ -339,6 +360,10 @@ impl Source for V4l2Source {
 
     fn is_live(&self) -> bool {
         true
+    }
+
+    fn time_base(&self) -> Option<Arc<TimeBase>> {
+        Some(self.frames.base.clone())
     }
 }
 

@@ -65,6 +65,7 @@ fn frames(pixel: PixelFormat, width: u32, height: u32) -> Frames {
             fps: Some(15.0),
         },
         origin_us: monotonic_now_us() - 1_000_000,
+        base: Arc::new(TimeBase::anchored(0, CaptureClock::Driver)),
         keyframe_seen: false,
         bad_in_row: 0,
         stamp: None,
@@ -99,6 +100,14 @@ fn raw_buffers_become_frames_timed_from_the_open() {
         frame.pts_us
     );
     assert_eq!(f.stamp, Some(Stamp::Driver));
+    assert_eq!(f.base.clock(), CaptureClock::Driver);
+    let copied = meta(16, COPY, 1);
+    assert!(f.packet(&buf, &copied).expect("ok").is_some());
+    assert_eq!(
+        (f.stamp, f.base.clock()),
+        (Some(Stamp::Arrival), CaptureClock::Wall),
+        "a driver without monotonic stamps: timed on arrival, named as the wall clock"
+    );
 }
 
 #[test]
@@ -193,7 +202,8 @@ fn a_missing_device_is_unplugged_and_named() {
         height: 480,
         fps: 15.0,
     };
-    let e = V4l2Source::open(&s).err().expect("no such device");
+    let clock: SharedClock = Arc::new(cascade_shared::clock::SystemClock);
+    let e = V4l2Source::open(&s, &clock).err().expect("no such device");
     assert_eq!(e.label(), "unplugged");
     assert!(
         e.to_string().contains("/dev/video-cascade-test-missing"),
@@ -302,7 +312,12 @@ fn play(arrivals: &[Arrival]) -> (Vec<u8>, Option<SourceError>) {
     let stop = Shutdown::new();
     let queue = Box::new(FakeQueue::new(arrivals, &stop));
     let granted = frames(PixelFormat::Yuyv, 4, 2).granted;
-    let mut src = V4l2Source::with_buffers(queue, Path::new("/dev/video9"), granted);
+    let mut src = V4l2Source::with_buffers(queue, Path::new("/dev/video9"), granted, 7_000);
+    let base = src.time_base().expect("a V4L2 source knows its time base");
+    assert_eq!(
+        (base.offset_us(), base.clock()),
+        (Some(7_000), CaptureClock::Driver)
+    );
     let mut got = Vec::new();
     loop {
         match src.next(&stop) {
@@ -392,7 +407,8 @@ fn a_real_device_streams_frames() {
             height: 480,
             fps: 15.0,
         };
-        let mut src = match V4l2Source::open(&s) {
+        let clock: SharedClock = Arc::new(cascade_shared::clock::SystemClock);
+        let mut src = match V4l2Source::open(&s, &clock) {
             Ok(src) => src,
             Err(e) => {
                 println!("{}: skipped: {e}", node.display());
