@@ -71,7 +71,7 @@ pub enum SourceError {
         "{url}: the camera sends {codec}; cascade decodes H.264 only: set the camera's stream to H.264"
     )]
     Codec { url: String, codec: String },
-    #[error("{device}: the camera is gone ({reason}); retrying until it is back")]
+    #[error("{device}: no camera there ({reason}): is it plugged in?")]
     Unplugged { device: PathBuf, reason: String },
     #[error(
         "{device}: permission denied: add the agent's user to the `video` group \
@@ -88,7 +88,8 @@ pub enum SourceError {
 
 impl SourceError {
     /// A short label for metrics (`camera_reconnects_total{reason}`): an RTSP failure by kind
-    /// (`refused`, `timeout`, `eof`, `not_found`, `rtsp_error`, `config`).
+    /// (`refused`, `timeout`, `eof`, `not_found`, `rtsp_error`, `config`); a V4L2 failure as
+    /// `unplugged`, `permission`, `v4l2_error` or `format`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Io { .. } => "source_io",

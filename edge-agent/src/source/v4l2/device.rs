@@ -56,7 +56,7 @@ pub struct Granted {
 }
 
 /// An I/O error of `device` during `what`, told apart the way the supervisor needs: gone
-/// (unplugged: retried), no permission or busy (said plainly), anything else.
+/// (unplugged: retried), no permission, not a V4L2 device, busy (said plainly), anything else.
 pub fn io_error(device: &Path, what: &str, e: &io::Error) -> SourceError {
     use rustix::io::Errno;
     let device = device.to_path_buf();
@@ -66,6 +66,10 @@ pub fn io_error(device: &Path, what: &str, e: &io::Error) -> SourceError {
             reason: format!("{what}: {e}"),
         },
         Some(Errno::ACCESS | Errno::PERM) => SourceError::Permission { device },
+        Some(Errno::NOTTY) => SourceError::Format {
+            device,
+            reason: format!("is not a V4L2 device ({what}: {e})"),
+        },
         Some(Errno::BUSY) => SourceError::V4l2 {
             device,
             reason: format!("{what}: the camera is in use by another program"),

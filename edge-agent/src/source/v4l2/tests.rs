@@ -176,7 +176,7 @@ fn errors_tell_unplugged_permission_and_busy_apart() {
     assert_eq!((e.label(), e.is_permanent()), ("unplugged", false));
     assert!(
         e.to_string()
-            .starts_with("/dev/video7: the camera is gone (read a frame"),
+            .starts_with("/dev/video7: no camera there (read a frame"),
         "{e}"
     );
     assert_eq!(
@@ -189,6 +189,9 @@ fn errors_tell_unplugged_permission_and_busy_apart() {
     let e = device::io_error(dev, "open", &os(libc::EBUSY));
     assert_eq!((e.label(), e.is_permanent()), ("v4l2_error", false));
     assert!(e.to_string().contains("in use by another program"), "{e}");
+    let e = device::io_error(dev, "query capabilities", &os(libc::ENOTTY));
+    assert_eq!((e.label(), e.is_permanent()), ("format", true));
+    assert!(e.to_string().contains("is not a V4L2 device"), "{e}");
     let e = device::io_error(dev, "read a frame", &os(libc::EIO));
     assert_eq!(e.label(), "v4l2_error");
 }
