@@ -18,7 +18,8 @@ need_pkgs=()
 command -v nasm >/dev/null || need_pkgs+=(nasm)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
+# libclang.so itself: libclang-cpp.so (installed with other LLVM tools) does not serve bindgen.
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 # The tests' real RTSP server (tests/rtsp/server.py): GStreamer's rtsp-server through Debian's python3.
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 ||

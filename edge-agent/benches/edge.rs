@@ -1,4 +1,5 @@
-//! Edge benchmarks: `cargo bench -p edge-agent --bench edge` prints the figures.
+//! Edge benchmarks: `cargo bench -p edge-agent --bench edge` prints the figures
+//! (`-- v4l2`: only the V4L2 conversions).
 //! Uses ../shared (real clip and models) when present, else the generated fixtures.
 
 use std::path::{Path, PathBuf};
@@ -242,7 +243,50 @@ fn bench_main_stream(clip: &Path) {
     );
 }
 
+/// Raw V4L2 pictures to frames, 1280x720 (what a Pi pays per frame before motion).
+fn bench_v4l2_convert() {
+    use edge_agent::source::v4l2::convert::{Layout, mjpeg, nv12, yuyv};
+    let (w, h) = (1280usize, 720usize);
+    let src = noisy_frame(w, h, 7, w / 4);
+    let layout = Layout {
+        width: w,
+        height: h,
+        stride: 0,
+    };
+    let packed: Vec<u8> = (0..w * h)
+        .flat_map(|i| [src.y[i], if i % 2 == 0 { 100 } else { 150 }])
+        .collect();
+    let mut semi = src.y.clone();
+    semi.extend(std::iter::repeat_n([100u8, 150], w * h / 4).flatten());
+    let rgb: Vec<u8> = src.y.iter().flat_map(|&y| [y, y / 2, 255 - y]).collect();
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 80)
+        .encode(&rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .expect("encodes");
+    let time = |name: &str, f: &dyn Fn() -> Frame| {
+        let n = 60;
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(f());
+        }
+        let per = t.elapsed().as_secs_f64() / f64::from(n);
+        println!(
+            "v4l2 {name} {w}x{h} -> frame: {:.2} ms (one core)",
+            per * 1e3
+        );
+    };
+    time("YUYV", &|| yuyv(&packed, layout, 0).expect("yuyv"));
+    time("NV12", &|| nv12(&semi, layout, 0).expect("nv12"));
+    time(&format!("MJPEG ({} KB)", jpeg.len() / 1024), &|| {
+        mjpeg(&jpeg, w, h, 0).expect("mjpeg")
+    });
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "v4l2") {
+        bench_v4l2_convert();
+        return;
+    }
     let shared = repo().join("../shared");
     let real = shared.join("models").is_dir();
     println!(
@@ -250,6 +294,7 @@ fn main() {
         if real { "real ../shared" } else { "generated" }
     );
     bench_motion();
+    bench_v4l2_convert();
     let clip = if real {
         shared.join("samples/one-by-one-person-detection.mp4")
     } else {

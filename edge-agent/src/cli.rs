@@ -10,6 +10,11 @@ use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
+use crate::source::rtsp::StreamInfo;
+use crate::source::v4l2::caps::Choice;
+use crate::source::v4l2::{self, DeviceInfo, V4l2Settings};
+use crate::source::{self, SourceError};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edge-agent",
@@ -36,9 +41,11 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Ask an RTSP camera what it offers (DESCRIBE only) and print it.
+    /// Ask a camera what it offers and print it: an RTSP camera (DESCRIBE only) or a V4L2
+    /// device (its driver, formats, sizes and frame rates).
     Probe {
-        /// `rtsp://host:port/path`.
+        /// `rtsp://host:port/path`, or a V4L2 device such as `/dev/video0`.
+        #[arg(value_name = "URL|DEVICE")]
         url: String,
         #[arg(long)]
         username: Option<String>,
@@ -148,7 +155,9 @@ fn check_source(field: &str, source: &SourceConfig, p: &mut Problems) {
             format!("{field}.password_env"),
             format!("{var} is not set"),
         ),
-        SourceConfig::Rtsp { .. } => {}
+        // A V4L2 camera may be unplugged when the agent starts: its supervisor waits for it.
+        // `check` asks each device (`describe_cameras`).
+        SourceConfig::Rtsp { .. } | SourceConfig::V4l2 { .. } => {}
     }
 }
 
@@ -169,14 +178,55 @@ fn check_arch(profile: &HardwareProfile, p: &mut Problems) {
     );
 }
 
-/// DESCRIBEs every RTSP camera of a checked config once: `(camera, what it offers or why not)`.
-/// Only `check` does this; `run` starts even when a camera is down (its supervisor retries).
-pub fn describe_cameras(
-    cfg: &EdgeConfig,
-) -> Vec<(
-    String,
-    Result<Vec<crate::source::rtsp::StreamInfo>, crate::source::SourceError>,
-)> {
+/// What `check` found at a camera.
+#[derive(Debug)]
+pub enum Found {
+    /// The streams an RTSP camera offers.
+    Rtsp(Vec<StreamInfo>),
+    /// A V4L2 device, and the format, size and rate the agent would ask it for.
+    V4l2 {
+        info: DeviceInfo,
+        choice: Choice,
+        asked: V4l2Settings,
+    },
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rtsp(streams) => {
+                let list: Vec<String> = streams.iter().map(ToString::to_string).collect();
+                f.write_str(&list.join(", "))
+            }
+            Self::V4l2 {
+                info,
+                choice: c,
+                asked: a,
+            } => write!(
+                f,
+                "{} (driver {}): would ask for {} {}x{} @ {} fps (config: {} {}x{} @ {} fps); \
+                 the driver may adjust it{}",
+                info.card,
+                info.driver,
+                v4l2::caps::fourcc_str(c.fourcc),
+                c.width,
+                c.height,
+                c.interval
+                    .map_or_else(|| a.fps.to_string(), |i| i.to_string()),
+                a.format,
+                a.width,
+                a.height,
+                a.fps,
+                v4l2::caps::list(&info.formats)
+            ),
+        }
+    }
+}
+
+/// Asks every live camera of a checked config once: RTSP cameras are DESCRIBEd, V4L2 devices
+/// queried (and the format choice made). `(camera, what it offers or why not)`. Only `check`
+/// does this; `run` starts even when a camera is down (its supervisor retries).
+pub fn describe_cameras(cfg: &EdgeConfig) -> Vec<(String, Result<Found, SourceError>)> {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -192,11 +242,105 @@ pub fn describe_cameras(
     });
     sources
         .filter_map(|(name, source)| {
-            let found = match crate::source::rtsp_settings(source)? {
-                Ok(s) => rt.block_on(crate::source::rtsp::probe(&s)),
-                Err(e) => Err(e),
+            let found = if let Some(settings) = source::rtsp_settings(source) {
+                settings
+                    .and_then(|s| rt.block_on(source::rtsp::probe(&s)))
+                    .map(Found::Rtsp)
+            } else {
+                describe_device(source::v4l2_settings(source)?)
             };
             Some((name, found))
         })
         .collect()
+}
+
+/// What a V4L2 device offers, and what the agent would ask it for.
+fn describe_device(asked: V4l2Settings) -> Result<Found, SourceError> {
+    let info = v4l2::probe(&asked.device, (asked.width, asked.height))?;
+    let choice = v4l2::caps::choose(
+        &info.formats,
+        asked.format,
+        (asked.width, asked.height),
+        asked.fps,
+    )
+    .map_err(|e| SourceError::Format {
+        device: asked.device.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Found::V4l2 {
+        info,
+        choice,
+        asked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use cascade_shared::config::edge::V4l2Format;
+
+    use super::*;
+    use crate::source::v4l2::caps::{FormatCaps, Interval, PixelFormat, Rates, SizeCaps, Sizes};
+
+    #[test]
+    fn check_asks_each_v4l2_device_and_names_a_missing_one() {
+        let text = "[device]\nid = \"d\"\n[[camera]]\nid = \"usb\"\n\
+                    source = { kind = \"v4l2\", device = \"/dev/video-cascade-missing\" }\n\
+                    [[camera]]\nid = \"clip\"\nsource = { kind = \"file\", path = \"/x.mp4\" }\n\
+                    [detector]\nmanifest = \"m.toml\"\n[buffer]\ndir = \"b\"\n\
+                    [uplink]\nhost = \"h\"\nport = 1883\ntls = false\n";
+        let raw: raw::EdgeConfig = toml::from_str(text).expect("parses");
+        let found = describe_cameras(&raw.validated().expect("valid"));
+        assert_eq!(found.len(), 1, "files are not asked");
+        let (camera, result) = &found[0];
+        assert_eq!(camera, "usb");
+        let e = result.as_ref().expect_err("no such device");
+        assert_eq!(e.label(), "unplugged");
+        assert!(
+            e.to_string().starts_with("/dev/video-cascade-missing: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_found_device_says_what_would_be_asked_and_what_it_offers() {
+        let mjpeg = FormatCaps {
+            fourcc: *b"MJPG",
+            description: "Motion-JPEG".into(),
+            sizes: vec![SizeCaps {
+                sizes: Sizes::Discrete {
+                    width: 1280,
+                    height: 720,
+                },
+                rates: Rates::Discrete(vec![Interval { num: 1, den: 30 }]),
+            }],
+        };
+        let found = Found::V4l2 {
+            info: DeviceInfo {
+                path: "/dev/video0".into(),
+                driver: "uvcvideo".into(),
+                card: "HD Webcam".into(),
+                bus: "usb-0000:00:14.0-1".into(),
+                formats: vec![mjpeg],
+            },
+            choice: Choice {
+                fourcc: *b"MJPG",
+                pixel: PixelFormat::Mjpeg,
+                width: 1280,
+                height: 720,
+                interval: Some(Interval { num: 1, den: 30 }),
+            },
+            asked: V4l2Settings {
+                device: "/dev/video0".into(),
+                format: V4l2Format::Auto,
+                width: 1280,
+                height: 720,
+                fps: 15.0,
+            },
+        };
+        assert_eq!(
+            found.to_string(),
+            "HD Webcam (driver uvcvideo): would ask for MJPG 1280x720 @ 30 fps (config: auto \
+             1280x720 @ 15 fps); the driver may adjust it\n  MJPG (Motion-JPEG): 1280x720 @ 30 fps"
+        );
+    }
 }

@@ -12,11 +12,7 @@ fn main() -> ExitCode {
                 let mut ok = true;
                 for (camera, found) in cli::describe_cameras(&checked.config) {
                     match found {
-                        Ok(streams) => {
-                            let list: Vec<String> =
-                                streams.iter().map(ToString::to_string).collect();
-                            println!("camera {camera}: {}", list.join(", "));
-                        }
+                        Ok(found) => println!("camera {camera}: {found}"),
                         Err(e) => {
                             eprintln!("camera {camera}: {e}");
                             ok = false;
@@ -74,6 +70,9 @@ fn probe(
     password_env: Option<String>,
     timeout_s: f64,
 ) -> ExitCode {
+    if !url.contains("://") {
+        return probe_device(std::path::Path::new(&url));
+    }
     let source = cascade_shared::config::edge::SourceConfig::Rtsp {
         url,
         username,
@@ -99,6 +98,20 @@ fn probe(
             for s in streams {
                 println!("{s}");
             }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("edge-agent probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `edge-agent probe /dev/videoN`: the device, its driver and every format, size and rate.
+fn probe_device(path: &std::path::Path) -> ExitCode {
+    match edge_agent::source::v4l2::probe(path, (1280, 720)) {
+        Ok(info) => {
+            println!("{info}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -184,7 +184,8 @@ impl Telemetry {
                     Opts::new(
                         "camera_capture_clock",
                         "1 for the clock a camera's capture times come from now (rtcp: the \
-                         camera's sender reports; wall: this device's clock)",
+                         camera's sender reports; wall: this device's clock; driver: a V4L2 \
+                         driver's buffer timestamps)",
                     ),
                     &["camera", "clock"],
                 )

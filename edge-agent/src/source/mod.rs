@@ -2,13 +2,15 @@
 //! units (Annex B, decode order) for the decoder, or raw frames that skip it (V4L2 YUYV, NV12 and
 //! MJPEG cameras). [`open`] is the one place that turns a source config into a source.
 //!
-//! Blocking sources (files) run on the camera's capture thread. An async source (RTSP) runs as a
-//! task and feeds the blocking decoder through a bounded channel ([`ChannelSource`]).
+//! Blocking sources (files, V4L2 devices) run on the camera's capture thread. An async source
+//! (RTSP) runs as a task and feeds the blocking decoder through a bounded channel
+//! ([`ChannelSource`]).
 
 mod channel;
 pub mod file;
 pub mod rtsp;
 pub mod timebase;
+pub mod v4l2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,11 +71,25 @@ pub enum SourceError {
         "{url}: the camera sends {codec}; cascade decodes H.264 only: set the camera's stream to H.264"
     )]
     Codec { url: String, codec: String },
+    #[error("{device}: no camera there ({reason}): is it plugged in?")]
+    Unplugged { device: PathBuf, reason: String },
+    #[error(
+        "{device}: permission denied: add the agent's user to the `video` group \
+         (`sudo usermod -aG video USER`, then log in again)"
+    )]
+    Permission { device: PathBuf },
+    #[error("{device}: {reason}")]
+    V4l2 { device: PathBuf, reason: String },
+    /// The device offers nothing usable, or not the configured format (the reason lists what it
+    /// offers).
+    #[error("{device}: {reason}")]
+    Format { device: PathBuf, reason: String },
 }
 
 impl SourceError {
     /// A short label for metrics (`camera_reconnects_total{reason}`): an RTSP failure by kind
-    /// (`refused`, `timeout`, `eof`, `not_found`, `rtsp_error`, `config`).
+    /// (`refused`, `timeout`, `eof`, `not_found`, `rtsp_error`, `config`); a V4L2 failure as
+    /// `unplugged`, `permission`, `v4l2_error` or `format`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Io { .. } => "source_io",
@@ -83,6 +99,10 @@ impl SourceError {
             }
             Self::Rtsp { kind, .. } => kind.label(),
             Self::Auth { .. } => "auth",
+            Self::Unplugged { .. } => "unplugged",
+            Self::Permission { .. } => "permission",
+            Self::V4l2 { .. } => "v4l2_error",
+            Self::Format { .. } => "format",
         }
     }
 
@@ -99,6 +119,8 @@ impl SourceError {
                     kind: rtsp::RtspFailure::Config,
                     ..
                 }
+                | Self::Permission { .. }
+                | Self::Format { .. }
         )
     }
 }
@@ -158,6 +180,42 @@ pub fn open(
             )?;
             Ok(Box::new(rtsp::open(&settings, rt, clock, stop)))
         }
+        SourceConfig::V4l2 {
+            device,
+            format,
+            width,
+            height,
+            fps,
+        } => {
+            let settings = v4l2::V4l2Settings {
+                device: device.clone(),
+                format: *format,
+                width: *width,
+                height: *height,
+                fps: *fps,
+            };
+            Ok(Box::new(v4l2::V4l2Source::open(&settings, clock)?))
+        }
+    }
+}
+
+/// A V4L2 camera's settings; `None` for other kinds of source.
+pub fn v4l2_settings(cfg: &SourceConfig) -> Option<v4l2::V4l2Settings> {
+    match cfg {
+        SourceConfig::V4l2 {
+            device,
+            format,
+            width,
+            height,
+            fps,
+        } => Some(v4l2::V4l2Settings {
+            device: device.clone(),
+            format: *format,
+            width: *width,
+            height: *height,
+            fps: *fps,
+        }),
+        SourceConfig::File { .. } | SourceConfig::Rtsp { .. } => None,
     }
 }
 
@@ -180,6 +238,6 @@ pub fn rtsp_settings(cfg: &SourceConfig) -> Option<Result<rtsp::RtspSettings, So
             *transport == RtspTransport::Tcp,
             *timeout_s,
         )),
-        SourceConfig::File { .. } => None,
+        SourceConfig::File { .. } | SourceConfig::V4l2 { .. } => None,
     }
 }

@@ -1,9 +1,11 @@
 //! Capture time in UTC. A live stream's timestamps count from its own start; an RTSP camera's
 //! RTCP sender reports tie them to its NTP clock, which maps them to UTC. Until a report arrives,
 //! or when the camera's clock is far from ours, a live stream falls back to the wall clock at the
-//! first frame's arrival; a file to the time it was opened. Which one is in force is a metric.
+//! first frame's arrival; a file to the time it was opened. A V4L2 camera's stream time is the
+//! kernel's monotonic clock, anchored to UTC when the device opened. Which one is in force is a
+//! metric.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 
 /// Farther than this from our clock, a camera's clock is not trusted (it lost NTP, or never had
 /// it): capture times then come from our wall clock.
@@ -26,28 +28,53 @@ pub enum CaptureClock {
     Rtcp,
     /// Our own wall clock.
     Wall,
+    /// A V4L2 driver's buffer timestamps (the kernel's monotonic clock, anchored to UTC).
+    Driver,
 }
 
 impl CaptureClock {
+    /// Every clock, for metrics that show one at a time.
+    pub const ALL: [Self; 3] = [Self::Rtcp, Self::Wall, Self::Driver];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Rtcp => "rtcp",
             Self::Wall => "wall",
+            Self::Driver => "driver",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Wall,
+            2 => Self::Driver,
+            _ => Self::Rtcp,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Self::Rtcp => 0,
+            Self::Wall => 1,
+            Self::Driver => 2,
         }
     }
 }
 
-/// The offset from stream time to UTC a live source learned, shared with the capture thread.
+/// The offset from stream time to UTC a live source learned, shared with the capture thread, and
+/// the clock it comes from (RTCP unless the source says otherwise).
 #[derive(Debug)]
 pub struct TimeBase {
     /// UTC microseconds at stream time 0; `i64::MIN` until learned.
     offset_us: AtomicI64,
+    clock: AtomicU8,
 }
 
 impl Default for TimeBase {
     fn default() -> Self {
         Self {
             offset_us: AtomicI64::new(i64::MIN),
+            clock: AtomicU8::new(CaptureClock::Rtcp.to_u8()),
         }
     }
 }
@@ -76,6 +103,24 @@ impl TimeBase {
     pub fn offset_us(&self) -> Option<i64> {
         Some(self.offset_us.load(Ordering::Relaxed)).filter(|o| *o != i64::MIN)
     }
+
+    /// A base known from the start: stream time 0 is `offset_us` in UTC, on `clock`.
+    pub fn anchored(offset_us: i64, clock: CaptureClock) -> Self {
+        Self {
+            offset_us: AtomicI64::new(offset_us),
+            clock: AtomicU8::new(clock.to_u8()),
+        }
+    }
+
+    /// The clock the stream's times come from.
+    pub fn clock(&self) -> CaptureClock {
+        CaptureClock::from_u8(self.clock.load(Ordering::Relaxed))
+    }
+
+    /// The source now times its frames by `clock` (a V4L2 driver without timestamps: `Wall`).
+    pub fn set_clock(&self, clock: CaptureClock) {
+        self.clock.store(clock.to_u8(), Ordering::Relaxed);
+    }
 }
 
 /// Stamps frames of one run with capture times.
@@ -102,8 +147,9 @@ impl Stamper {
     /// The capture time of the frame at `pts_us`, arriving at `now_utc_us`; and the clock used
     /// when it changed since the last frame (to report once).
     pub fn stamp(&mut self, pts_us: i64, now_utc_us: i64) -> (i64, Option<CaptureClock>) {
-        let (utc, clock) = match self.base.as_ref().and_then(|b| b.offset_us()) {
-            Some(offset) => (offset + pts_us, CaptureClock::Rtcp),
+        let known = (self.base.as_ref()).and_then(|b| Some((b.offset_us()?, b.clock())));
+        let (utc, clock) = match known {
+            Some((offset, clock)) => (offset + pts_us, clock),
             None => {
                 let live = self.live;
                 let offset = *self.wall_offset_us.get_or_insert_with(|| {
@@ -153,6 +199,22 @@ mod tests {
         assert_eq!(base.learn(now - 300_000, 2_200_000, now), Learned::Trusted);
         let (t, changed) = s.stamp(2_300_000, now);
         assert_eq!((t, changed), (now - 200_000, Some(CaptureClock::Rtcp)));
+    }
+
+    #[test]
+    fn an_anchored_base_stamps_from_the_first_frame_on_its_own_clock() {
+        let base = Arc::new(TimeBase::anchored(1_000_000, CaptureClock::Driver));
+        let mut s = Stamper::new(Some(base.clone()), true, 0);
+        assert_eq!(
+            s.stamp(40_000, 5_000_000),
+            (1_040_000, Some(CaptureClock::Driver))
+        );
+        base.set_clock(CaptureClock::Wall);
+        assert_eq!(
+            s.stamp(80_000, 5_000_000),
+            (1_080_000, Some(CaptureClock::Wall))
+        );
+        assert_eq!(s.stamp(120_000, 5_000_000).1, None);
     }
 
     #[test]

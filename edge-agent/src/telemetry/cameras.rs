@@ -28,13 +28,12 @@ impl Telemetry {
 
     /// Capture times of `camera` now come from `clock`.
     pub fn capture_clock(&self, camera: &str, clock: CaptureClock) {
-        use CaptureClock::{Rtcp, Wall};
         tracing::info!(
             camera,
             clock = clock.label(),
             "capture times from this clock"
         );
-        for c in [Rtcp, Wall] {
+        for c in CaptureClock::ALL {
             self.capture_clock
                 .with_label_values(&[camera, c.label()])
                 .set(i64::from(c == clock));

@@ -18,6 +18,7 @@
 
 mod motion;
 pub mod raw;
+pub mod v4l2;
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU16, NonZeroU32};
@@ -31,6 +32,8 @@ pub use motion::{MotionConfig, MotionOverrides};
 use super::BackendKind;
 use crate::Problems;
 use crate::wire::Compression;
+
+pub use v4l2::V4l2Format;
 
 /// The agent's config, validated. Made by [`raw::EdgeConfig::validated`].
 #[derive(Debug, Clone)]
@@ -183,6 +186,25 @@ pub enum SourceConfig {
         #[serde(default = "default_rtsp_timeout", with = "super::seconds")]
         timeout_s: Duration,
     },
+    /// A USB or CSI camera on this machine (Video4Linux2); see [`v4l2`].
+    V4l2 {
+        /// The device node: `/dev/video0`, or better a `/dev/v4l/by-id/...` name, which stays the
+        /// same when the camera is plugged into another port. An absolute path. No default.
+        device: PathBuf,
+        /// `auto` (H.264, then NV12 or YUYV, then MJPEG), `h264`, `mjpeg`, `yuyv` or `nv12`.
+        /// Default: `auto`.
+        #[serde(default)]
+        format: V4l2Format,
+        /// Requested width, 16 to 7680; the driver may grant another (logged). Default: 1280.
+        #[serde(default = "v4l2::default_width")]
+        width: u32,
+        /// Requested height, 16 to 4320. Default: 720.
+        #[serde(default = "v4l2::default_height")]
+        height: u32,
+        /// Requested frame rate, in (0, 240]; the driver may grant another (logged). Default: 15.
+        #[serde(default = "v4l2::default_fps")]
+        fps: f64,
+    },
 }
 
 fn default_fps() -> f64 {
@@ -209,7 +231,7 @@ impl SourceConfig {
     pub fn resolve_paths(&mut self, base: &Path) {
         match self {
             Self::File { path, .. } => *path = super::resolve(base, path),
-            Self::Rtsp { .. } => {}
+            Self::Rtsp { .. } | Self::V4l2 { .. } => {}
         }
     }
 
@@ -244,6 +266,13 @@ impl SourceConfig {
                     "must be at least 1",
                 );
             }
+            Self::V4l2 {
+                device,
+                width,
+                height,
+                fps,
+                ..
+            } => v4l2::validate(field, device, (*width, *height), *fps, p),
         }
     }
 }
