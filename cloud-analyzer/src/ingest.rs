@@ -106,6 +106,42 @@ pub enum JpegError {
     Corrupt(#[source] zune_jpeg::errors::DecodeErrors),
     #[error("JPEG decoded to {got} bytes, expected {expected}")]
     Length { got: usize, expected: usize },
+    #[error(
+        "JPEG of {width}x{height} pixels carries {scan_bytes} bytes of picture data, fewer than its \
+         {blocks} 8x8 blocks need (a header without a picture)"
+    )]
+    NoPicture {
+        width: usize,
+        height: usize,
+        scan_bytes: usize,
+        blocks: usize,
+    },
+    #[error("JPEG does not end with its end-of-image marker (cut short)")]
+    Truncated,
+}
+
+/// Bytes between the first start-of-scan segment and the end-of-image marker, or `None` when the
+/// file has no scan or does not end with EOI. Only marker structure is read, never pixels.
+fn scan_bytes(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) || !bytes.ends_with(&[0xFF, 0xD9]) {
+        return None;
+    }
+    // Walk the header's segments (marker, big-endian length) up to the first start of scan.
+    let mut at = 2;
+    loop {
+        while bytes.get(at..at + 2)? == [0xFF, 0xFF] {
+            at += 1; // fill bytes before a marker
+        }
+        let seg = bytes.get(at..at + 4)?;
+        if seg[0] != 0xFF {
+            return None;
+        }
+        let len = usize::from(u16::from_be_bytes([seg[2], seg[3]]));
+        if seg[1] == 0xDA {
+            return (bytes.len() - 2).checked_sub(at + 2 + len);
+        }
+        at += 2 + len;
+    }
 }
 
 /// Decodes a JPEG to RGB, refusing absurd dimensions before allocating.
@@ -121,6 +157,18 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, JpegError> {
         return Err(JpegError::Size {
             width: w,
             height: h,
+        });
+    }
+    // Every 8x8 block costs at least a bit (its DC and end-of-block codes): a forged header
+    // announcing a large picture with nothing behind it is refused before any allocation.
+    let scan = scan_bytes(bytes).ok_or(JpegError::Truncated)?;
+    let blocks = w.div_ceil(8) * h.div_ceil(8);
+    if scan * 8 < blocks {
+        return Err(JpegError::NoPicture {
+            width: w,
+            height: h,
+            scan_bytes: scan,
+            blocks,
         });
     }
     let data = d.decode().map_err(JpegError::Corrupt)?;
@@ -220,6 +268,31 @@ mod tests {
         let mut truncated = payload(&crop("dev", jpeg()));
         truncated.truncate(truncated.len() / 2);
         assert!(validate("cascade/v1/dev/crops", &truncated).is_err());
+    }
+
+    #[test]
+    fn a_forged_header_without_a_picture_is_refused_before_decoding() {
+        // A real JPEG's header, its frame size patched to 4096x4096, its scan data cut to 4 bytes.
+        let real = jpeg();
+        let sof = real
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("baseline SOF");
+        let mut forged = real.clone();
+        forged[sof + 5..sof + 9].copy_from_slice(&[0x10, 0x00, 0x10, 0x00]);
+        let sos = forged
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xDA])
+            .expect("SOS");
+        let len = usize::from(u16::from_be_bytes([forged[sos + 2], forged[sos + 3]]));
+        forged.truncate(sos + 2 + len + 4);
+        forged.extend_from_slice(&[0xFF, 0xD9]);
+        let e = decode_jpeg(&forged).expect_err("refused");
+        assert!(matches!(e, JpegError::NoPicture { width: 4096, .. }), "{e}");
+        let mut cut = real.clone();
+        cut.truncate(real.len() - 2); // the end-of-image marker
+        assert!(matches!(decode_jpeg(&cut), Err(JpegError::Truncated)));
+        assert!(decode_jpeg(&real).is_ok(), "the real one still passes");
     }
 
     #[test]

@@ -192,13 +192,20 @@ fn f4(b: Option<cascade_shared::wire::BoxPx>) -> [f32; 4] {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        // The store holds every crop's JPEG: private to the service (0700 directory, 0600 file).
+        cascade_shared::private::dir(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join("cascade.sqlite");
-        let mut conn =
-            Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        let mut conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        cascade_shared::private::file(&path).map_err(|source| StoreError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -162,6 +162,9 @@ async fn open_buffer(
     };
     let dir = cfg.buffer.dir.clone();
     let buffer = Arc::new(tokio::task::spawn_blocking(move || Buffer::open(&dir, limits)).await??);
+    if let Some(r) = buffer.recovery() {
+        telemetry.buffer_recovered(r);
+    }
     let stats = buffer.stats();
     telemetry.buffer_stats(stats, clock.now_utc_us());
     tracing::info!(

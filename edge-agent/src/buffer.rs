@@ -10,8 +10,10 @@ use std::sync::atomic::AtomicU64;
 
 use redb::{Database, Durability, ReadableDatabase};
 
+pub mod recover;
 mod txn;
 
+use recover::{Recovery, Reservations};
 #[cfg(test)]
 use txn::RECORD_OVERHEAD;
 use txn::{Published, RECORDS, Tx, cost, decode};
@@ -103,6 +105,10 @@ pub struct Buffer {
     generation: AtomicU64,
     /// Stats of the latest committed write and its generation; locked only to copy them.
     published: RwLock<Published>,
+    /// Sequence numbers reserved outside the database file.
+    reservations: Reservations,
+    /// Set when the file was damaged and recreated at open.
+    recovery: Option<Recovery>,
 }
 
 fn write_failed(source: redb::Error) -> BufferError {
@@ -114,24 +120,80 @@ fn write_failed(source: redb::Error) -> BufferError {
 }
 
 impl Buffer {
-    /// Opens (or creates) the buffer in `dir`, recovering after a crash if needed.
+    /// Opens (or creates) the buffer in `dir`, recovering after a crash if needed. A damaged file
+    /// is salvaged, moved aside and replaced (see [`recover`]); [`Buffer::recovery`] tells.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self, BufferError> {
-        let open = || -> Result<Self, redb::Error> {
-            std::fs::create_dir_all(dir)?;
-            let buffer = Self {
-                db: Database::create(dir.join(FILE))?,
-                limits,
-                generation: AtomicU64::new(0),
-                published: RwLock::default(),
-            };
-            // Count the records themselves: the file may come from a crash or an older version.
-            buffer.write(Durability::Immediate, |t| t.recount())?;
-            Ok(buffer)
-        };
-        open().map_err(|source| BufferError::Open {
+        let failed = |source: redb::Error| BufferError::Open {
             path: dir.to_path_buf(),
             source,
-        })
+        };
+        cascade_shared::private::dir(dir).map_err(|e| failed(e.into()))?;
+        let path = dir.join(FILE);
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::open_file(&path, limits, Reservations::load(dir))
+        }));
+        let reason = match opened {
+            Ok(Ok(buffer)) => return Ok(buffer),
+            Ok(Err(e)) if !recover::is_damage(&e) => return Err(failed(e)),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "redb panicked while opening it".to_string(),
+        };
+        Self::recreate(dir, &path, limits, reason).map_err(failed)
+    }
+
+    fn open_file(
+        path: &Path,
+        limits: Limits,
+        reservations: Reservations,
+    ) -> Result<Self, redb::Error> {
+        let db = Database::create(path)?;
+        cascade_shared::private::file(path)?;
+        let buffer = Self {
+            db,
+            limits,
+            generation: AtomicU64::new(0),
+            published: RwLock::default(),
+            reservations,
+            recovery: None,
+        };
+        // Count the records themselves: the file may come from a crash or an older version.
+        buffer.write(Durability::Immediate, |t| t.recount())?;
+        Ok(buffer)
+    }
+
+    /// Salvages what `path` still holds, moves it aside and starts a fresh buffer with it.
+    fn recreate(
+        dir: &Path,
+        path: &Path,
+        limits: Limits,
+        reason: String,
+    ) -> Result<Self, redb::Error> {
+        let salvage = recover::salvage(path);
+        let reservations = Reservations::load(dir);
+        reservations.raise(&salvage.sequences)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let moved_to = recover::move_aside(path, now)?;
+        let mut buffer = Self::open_file(path, limits, reservations)?;
+        let salvaged = salvage.records.len();
+        buffer.write(Durability::Immediate, |t| {
+            for (created_us, payload) in &salvage.records {
+                t.insert(*created_us, payload)?;
+            }
+            Ok(())
+        })?;
+        buffer.recovery = Some(Recovery {
+            reason,
+            moved_to,
+            salvaged,
+        });
+        Ok(buffer)
+    }
+
+    /// What opening did to a damaged file, if it was damaged.
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
     }
 
     /// The stats as of the latest published commit. Never waits on a write in progress.
@@ -163,7 +225,8 @@ impl Buffer {
     ) -> Result<Pushed, redb::Error> {
         let mut pushed = Pushed::default();
         for rec in records {
-            let seq = t.next_seq(rec.camera)?;
+            let seq = t.next_seq(rec.camera, self.reservations.floor(rec.camera))?;
+            self.reservations.cover(rec.camera, seq)?;
             let payload = (rec.build)(seq);
             let c = cost(payload.len());
             while t.stats.bytes + c > self.limits.max_bytes {

@@ -51,6 +51,7 @@ pub struct Telemetry {
     model_loads: IntCounterVec,
     detector_errors: IntCounterVec,
     crops_lost: IntCounterVec,
+    buffer_recoveries: IntCounterVec,
     cameras: CameraBoard,
     mqtt_up: AtomicBool,
 }
@@ -229,6 +230,12 @@ impl Telemetry {
                 "Crops that could not be committed to the buffer",
                 &["camera"],
             ),
+            buffer_recoveries: counter(
+                r,
+                "buffer_recoveries_total",
+                "Damaged buffer files moved aside and replaced at start",
+                &[],
+            ),
             registry,
             cameras: CameraBoard::default(),
             mqtt_up: AtomicBool::new(false),
@@ -348,6 +355,17 @@ impl Telemetry {
             .with_label_values::<&str>(&[])
             .inc_by(bytes as u64);
         self.buffer_stats(stats, now_us);
+    }
+
+    /// The buffer file was damaged: moved aside, salvaged, replaced.
+    pub fn buffer_recovered(&self, r: &crate::buffer::recover::Recovery) {
+        tracing::error!(
+            reason = %r.reason,
+            moved_to = %r.moved_to.display(),
+            salvaged = r.salvaged,
+            "the buffer file was damaged: moved aside, what could be read was kept, a fresh buffer started"
+        );
+        self.buffer_recoveries.with_label_values::<&str>(&[]).inc();
     }
 
     pub fn buffer_stats(&self, s: Stats, now_us: i64) {

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod manifest;
+pub mod private;
 pub mod problems;
 pub mod profile;
 pub mod retry;

@@ -288,3 +288,56 @@ fn push_many(b: &Buffer, camera: &str, n: i64) {
         b.push(i, records.collect()).expect("push");
     }
 }
+
+/// A buffer holding 20 crops of camera `c` (sequences 1..=20), closed.
+fn filled(dir: &Path) -> Vec<u8> {
+    let b = open(dir, LIMITS);
+    for i in 0..20u8 {
+        b.push(1, vec![rec("c", vec![i; 2000])]).expect("push");
+    }
+    drop(b);
+    std::fs::read(dir.join(FILE)).expect("file")
+}
+
+#[test]
+fn damaged_files_are_moved_aside_and_sequences_keep_increasing() {
+    for damage in ["truncated", "zero-length", "garbage", "flipped"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = filled(dir.path());
+        let damaged = match damage {
+            "truncated" => bytes[..bytes.len() / 3].to_vec(),
+            "zero-length" => Vec::new(),
+            "garbage" => (0..bytes.len()).map(|i| (i * 131 % 251) as u8).collect(),
+            _ => {
+                let mut b = bytes.clone();
+                let mid = b.len() / 2;
+                for x in &mut b[mid..mid + 64] {
+                    *x ^= 0xA5;
+                }
+                b
+            }
+        };
+        std::fs::write(dir.path().join(FILE), damaged).expect("damage");
+        let b = Buffer::open(dir.path(), LIMITS)
+            .unwrap_or_else(|e| panic!("{damage}: the agent must start: {e}"));
+        let seq = b.push(2, vec![rec("c", vec![9; 10])]).expect("push").added[0].1;
+        assert!(seq > 20, "{damage}: sequence went back to {seq}");
+        if let Some(r) = b.recovery() {
+            assert!(r.moved_to.is_file(), "{damage}: moved aside");
+            assert!(!r.reason.is_empty());
+        }
+        if matches!(damage, "truncated" | "garbage") {
+            assert!(b.recovery().is_some(), "{damage}: noticed");
+        }
+    }
+}
+
+#[test]
+fn what_a_damaged_file_still_holds_is_salvaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(FILE);
+    filled(dir.path());
+    let s = recover::salvage(&path);
+    assert_eq!(s.records.len(), 20, "an intact file salvages whole");
+    assert_eq!(s.sequences.get("c"), Some(&20));
+}

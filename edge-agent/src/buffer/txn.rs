@@ -165,10 +165,13 @@ impl<'t> Tx<'t> {
             .map(|r| r.created_us))
     }
 
-    /// Takes the next sequence number of `camera`.
-    pub fn next_seq(&mut self, camera: &str) -> Result<u64, StorageError> {
+    /// Takes the next sequence number of `camera`; `floor` when the database has none for it.
+    pub fn next_seq(&mut self, camera: &str, floor: u64) -> Result<u64, StorageError> {
         let key = format!("seq/{camera}");
-        let seq = self.meta.get(key.as_str())?.map_or(1, |g| g.value() + 1);
+        let seq = self
+            .meta
+            .get(key.as_str())?
+            .map_or(floor, |g| g.value() + 1);
         self.meta.insert(key.as_str(), seq)?;
         Ok(seq)
     }
