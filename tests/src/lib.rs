@@ -23,6 +23,12 @@ pub struct Certs {
 
 /// Writes a CA, a server certificate for localhost/127.0.0.1 and a client certificate into `dir`.
 pub fn make_certs(dir: &Path) -> anyhow::Result<Certs> {
+    Ok(make_identities(dir, &[])?.0)
+}
+
+/// [`make_certs`], plus one client certificate per identity (its CN, as a broker with
+/// `use_identity_as_username` sees it): each returned `Certs` differs only in its client pair.
+pub fn make_identities(dir: &Path, identities: &[&str]) -> anyhow::Result<(Certs, Vec<Certs>)> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -47,13 +53,23 @@ pub fn make_certs(dir: &Path) -> anyhow::Result<Certs> {
         std::fs::write(&p, text)?;
         Ok(p)
     };
-    Ok(Certs {
+    let certs = Certs {
         ca: w("ca.pem", &ca.pem())?,
         server_cert: w("server.pem", &server_cert)?,
         server_key: w("server.key", &server_key)?,
         client_cert: w("client.pem", &client_cert)?,
         client_key: w("client.key", &client_key)?,
-    })
+    };
+    let mut others = Vec::new();
+    for id in identities {
+        let (cert, key) = leaf(vec![(*id).to_string()])?;
+        others.push(Certs {
+            client_cert: w(&format!("{id}.pem"), &cert)?,
+            client_key: w(&format!("{id}.key"), &key)?,
+            ..certs.clone()
+        });
+    }
+    Ok((certs, others))
 }
 
 /// A free TCP port on loopback (bound, then released).
@@ -101,13 +117,24 @@ impl Mosquitto {
     /// Starts a broker in `dir`; `require_client_cert` makes client certificates mandatory.
     pub fn start(binary: PathBuf, dir: &Path, require_client_cert: bool) -> anyhow::Result<Self> {
         let certs = make_certs(dir)?;
+        let extra = format!("require_certificate {require_client_cert}\nallow_anonymous true\n");
+        Self::start_with(binary, dir, certs, &extra)
+    }
+
+    /// Starts a broker in `dir` with `certs` and the `extra` config lines (authentication, ACLs).
+    pub fn start_with(
+        binary: PathBuf,
+        dir: &Path,
+        certs: Certs,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         let port = free_port();
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,
             format!(
-                "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {require_client_cert}\n\
-                 allow_anonymous true\npersistence false\nmax_inflight_messages 100\nlog_dest stderr\nlog_type error\n",
+                "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n{extra}\
+                 persistence false\nmax_inflight_messages 100\nlog_dest stderr\nlog_type error\n",
                 certs.ca.display(),
                 certs.server_cert.display(),
                 certs.server_key.display()
