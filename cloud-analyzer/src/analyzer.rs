@@ -193,10 +193,10 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             .unwrap_or_else(|| format!("http://{api_addr}")),
     };
 
-    let (intake_tx, intake_rx) = mpsc::channel::<Publish>(256);
-    let (batch_tx, batch_rx) = mpsc::unbounded_channel::<Pending>();
+    let (intake_tx, intake_rx) = mpsc::channel::<(Publish, Held)>(256);
+    let (batch_tx, batch_rx) = mpsc::unbounded_channel::<(Pending, Option<Held>)>();
     for p in tokio::task::block_in_place(|| store.pending())? {
-        let _ = batch_tx.send(p);
+        let _ = batch_tx.send((p, None));
     }
     let filter = cfg.crops_filter();
     let tasks = vec![
@@ -234,14 +234,37 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     Ok(())
 }
 
+/// Bytes of crops the analyzer holds in memory between the broker and a decision, at most. When
+/// they are all taken the MQTT loop stops reading (and acknowledging): the broker keeps the rest.
+pub const INFLIGHT_BUDGET_BYTES: usize = 64 << 20;
+
+/// A message's share of the in-flight budget, returned when the message is decided or dropped.
+type Held = tokio::sync::OwnedSemaphorePermit;
+
+/// The budget in KiB permits (a semaphore counts at most `u32::MAX` at once).
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).clamp(1, INFLIGHT_BUDGET_BYTES / 1024)).unwrap_or(u32::MAX)
+}
+
+/// Takes `bytes` of the budget, waiting (and counting the wait) when it is spent.
+async fn hold(ctx: &Ctx, budget: &Arc<tokio::sync::Semaphore>, bytes: usize) -> Option<Held> {
+    let n = kib(bytes);
+    if let Ok(held) = budget.clone().try_acquire_many_owned(n) {
+        return Some(held);
+    }
+    ctx.telemetry.backpressure(bytes);
+    budget.clone().acquire_many_owned(n).await.ok()
+}
+
 async fn mqtt_loop(
     ctx: Ctx,
     mut eventloop: rumqttc::EventLoop,
     filter: String,
-    intake: mpsc::Sender<Publish>,
+    intake: mpsc::Sender<(Publish, Held)>,
     shutdown: Shutdown,
 ) {
     let mut backoff = Backoff::new(Duration::from_secs(10));
+    let budget = Arc::new(tokio::sync::Semaphore::new(INFLIGHT_BUDGET_BYTES / 1024));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -254,7 +277,10 @@ async fn mqtt_loop(
                     tokio::spawn(republish(ctx.clone()));
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    if intake.send(p).await.is_err() {
+                    let Some(held) = hold(&ctx, &budget, p.payload.len()).await else {
+                        return;
+                    };
+                    if intake.send((p, held)).await.is_err() {
                         return;
                     }
                 }
@@ -332,8 +358,12 @@ fn device_status(store: &Store, topic: &str, device: &str, payload: &[u8], now_u
 
 /// Validates and stores each message, then acknowledges it. A store failure leaves it
 /// unacknowledged: the broker delivers it again after a reconnect.
-async fn intake(ctx: Ctx, mut rx: mpsc::Receiver<Publish>, batch: mpsc::UnboundedSender<Pending>) {
-    while let Some(p) = rx.recv().await {
+async fn intake(
+    ctx: Ctx,
+    mut rx: mpsc::Receiver<(Publish, Held)>,
+    batch: mpsc::UnboundedSender<(Pending, Option<Held>)>,
+) {
+    while let Some((p, held)) = rx.recv().await {
         let (store, now) = (ctx.store.clone(), ctx.clock.now_utc_us());
         let (topic, payload) = (p.topic.clone(), p.payload.clone());
         let outcome =
@@ -341,7 +371,7 @@ async fn intake(ctx: Ctx, mut rx: mpsc::Receiver<Publish>, batch: mpsc::Unbounde
         let ack = match outcome {
             Ok(Outcome::New(pending)) => {
                 ctx.telemetry.received();
-                let _ = batch.send(pending);
+                let _ = batch.send((pending, Some(held)));
                 true
             }
             Ok(Outcome::Duplicate(id)) => {
@@ -377,12 +407,14 @@ async fn intake(ctx: Ctx, mut rx: mpsc::Receiver<Publish>, batch: mpsc::Unbounde
 async fn batcher(
     ctx: Ctx,
     confirmer: Arc<Mutex<dyn Confirmer>>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
+    mut rx: mpsc::UnboundedReceiver<(Pending, Option<Held>)>,
     cfg: BatchConfig,
     shutdown: Shutdown,
 ) {
     let now_us = || ctx.clock.monotonic_us();
     let mut b = Batcher::new(cfg.max_batch, cfg.max_wait);
+    // Each waiting crop's share of the in-flight budget, given back once it is decided.
+    let mut held: std::collections::HashMap<String, Held> = std::collections::HashMap::new();
     loop {
         ctx.telemetry.set_pending(b.len() + rx.len());
         let wait = b
@@ -391,13 +423,22 @@ async fn batcher(
         let ready = tokio::select! {
             () = shutdown.cancelled() => return,
             item = rx.recv() => match item {
-                Some(p) => b.push(p, now_us()),
+                Some((p, h)) => {
+                    if let Some(h) = h {
+                        held.insert(p.message_id.clone(), h);
+                    }
+                    b.push(p, now_us())
+                }
                 None => return,
             },
             () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => b.poll(now_us()),
         };
         if let Some(batch) = ready {
+            let ids: Vec<String> = batch.iter().map(|p| p.message_id.clone()).collect();
             process(&ctx, &confirmer, batch).await;
+            for id in ids {
+                held.remove(&id);
+            }
         }
     }
 }
@@ -577,5 +618,35 @@ async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
             let _ =
                 tokio::task::spawn_blocking(move || store.apply_retention(now, retention)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_of_the_budget_are_whole_kib_within_the_budget() {
+        assert_eq!(kib(0), 1, "an empty message still takes a share");
+        assert_eq!(kib(1024), 1);
+        assert_eq!(kib(1025), 2);
+        let all = u32::try_from(INFLIGHT_BUDGET_BYTES / 1024).expect("fits");
+        assert_eq!(
+            kib(usize::MAX),
+            all,
+            "a huge message waits for the whole budget, not forever"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_makes_the_reader_wait_until_a_crop_is_decided() {
+        let budget = Arc::new(tokio::sync::Semaphore::new(INFLIGHT_BUDGET_BYTES / 1024));
+        let first = budget
+            .clone()
+            .try_acquire_many_owned(kib(INFLIGHT_BUDGET_BYTES))
+            .expect("the whole budget");
+        assert!(budget.clone().try_acquire_many_owned(kib(10)).is_err());
+        drop(first);
+        assert!(budget.clone().try_acquire_many_owned(kib(10)).is_ok());
     }
 }

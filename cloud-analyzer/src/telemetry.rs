@@ -24,6 +24,7 @@ pub struct Telemetry {
     confirm_ratio: prometheus::Gauge,
     mqtt_connected: IntGauge,
     cameras_down: IntGaugeVec,
+    backpressure: IntCounterVec,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
     pub broker_up: AtomicBool,
@@ -128,6 +129,12 @@ impl Telemetry {
                 r.register(Box::new(g.clone())).expect("unique metric name");
                 g
             },
+            backpressure: counter(
+                r,
+                "intake_backpressure_total",
+                "Crops the MQTT loop waited to read because the in-flight memory budget was spent",
+                &[],
+            ),
             registry,
             logged: Mutex::new(HashMap::new()),
             broker_up: AtomicBool::new(false),
@@ -184,6 +191,16 @@ impl Telemetry {
         self.cameras_down
             .with_label_values(&[device])
             .set(i64::try_from(down).unwrap_or(i64::MAX));
+    }
+
+    /// The in-flight budget is spent: reading from the broker waits (logged at debug: a burst
+    /// makes many).
+    pub fn backpressure(&self, bytes: usize) {
+        tracing::debug!(
+            bytes,
+            "in-flight budget spent: reading from the broker waits"
+        );
+        self.backpressure.with_label_values::<&str>(&[]).inc();
     }
 
     pub fn duplicate(&self, message_id: &str) {
