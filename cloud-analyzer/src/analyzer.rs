@@ -175,7 +175,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
         }
     };
 
-    let (client, eventloop) = AsyncClient::new(options, 64);
+    let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let restored = tokio::task::block_in_place(|| store.active_alerts())?;
     let ctx = Ctx {
         store: store.clone(),
@@ -237,6 +237,12 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
 /// Bytes of crops the analyzer holds in memory between the broker and a decision, at most. When
 /// they are all taken the MQTT loop stops reading (and acknowledging): the broker keeps the rest.
 pub const INFLIGHT_BUDGET_BYTES: usize = 64 << 20;
+
+/// Requests (acks, alert publishes) that can wait for the MQTT loop. The loop stops polling while
+/// the in-flight budget is spent, and only deciding crops gives budget back: deciding must never
+/// wait on the loop, so this holds every request the budget's crops can make (an ack and a few
+/// alert events each; at least 1 KiB of budget per crop). The channel allocates as it fills.
+const REQUEST_CAPACITY: usize = 4 * (INFLIGHT_BUDGET_BYTES / 1024) + 64;
 
 /// A message's share of the in-flight budget, returned when the message is decided or dropped.
 type Held = tokio::sync::OwnedSemaphorePermit;
