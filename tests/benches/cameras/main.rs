@@ -1,0 +1,195 @@
+//! Camera benchmarks: `cargo bench -p cascade-tests --bench cameras -- [realtime] [density]
+//! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--restarts N]
+//! [--cycles N] [--pause S] [--settle S] [--detector-threads N]` prints one table per
+//! sub-benchmark (all four when none is named), each with the command line that made it.
+//!
+//! Everything is real: the `edge-agent` binary (build it first: `cargo build --release -p
+//! edge-agent`), GStreamer's RTSP server (`tests/rtsp/server.py`) playing clips in real time, and
+//! Mosquitto over TLS when installed. Figures are of the agent process alone, from `/proc`:
+//! 1. `realtime`: one camera, 768x432 at 10 fps and 1920x1080 at 25 fps, motion only and with
+//!    the detector at 5 Hz: CPU %, RSS, peak RSS, frames and detector runs per second;
+//! 2. `density`: N = 1, 2, 4, ... such cameras in one agent until it needs more than one core or
+//!    loses frames;
+//! 3. `reconnect`: the RTSP server killed and restarted `--restarts` times: time to the next frame;
+//! 4. `soak`: `--cycles` such restarts with the detector on; fds, threads, RSS after each.
+//!
+//! The real detector (`models/yolov8n-int8.toml`) when `scripts/fetch-models.sh` has fetched it,
+//! else the generated test detector (said in the header).
+
+mod clips;
+mod load;
+mod reconnect;
+mod rig;
+mod table;
+
+use std::time::Duration;
+
+use cascade_tests::repo_root;
+pub use table::Table;
+
+/// The sub-benchmarks, in the order they run.
+const BENCHES: [&str; 4] = ["realtime", "density", "reconnect", "soak"];
+
+/// Durations and counts; `--quick` makes a smoke run of a minute or two.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub benches: Vec<String>,
+    pub warmup: Duration,
+    pub window: Duration,
+    pub max_cameras: usize,
+    pub restarts: usize,
+    pub cycles: usize,
+    /// How long the RTSP server stays down in each restart.
+    pub pause: Duration,
+    /// Soak: wait after each reconnect before sampling `/proc`.
+    pub settle: Duration,
+    pub detector_threads: u32,
+}
+
+impl Opts {
+    fn defaults(quick: bool) -> Self {
+        let (warmup, window, max_cameras, restarts, cycles) = if quick {
+            (2.0, 4.0, 4, 3, 5)
+        } else {
+            (4.0, 12.0, 32, 20, 50)
+        };
+        Self {
+            benches: Vec::new(),
+            warmup: Duration::from_secs_f64(warmup),
+            window: Duration::from_secs_f64(window),
+            max_cameras,
+            restarts,
+            cycles,
+            pause: Duration::from_millis(500),
+            settle: Duration::from_millis(500),
+            detector_threads: 1,
+        }
+    }
+
+    /// The arguments after `--` (cargo adds `--bench`, ignored).
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut o = Self::defaults(args.iter().any(|a| a == "--quick"));
+        let mut it = args.iter().filter(|a| *a != "--bench" && *a != "--quick");
+        while let Some(a) = it.next() {
+            let mut value = || {
+                it.next()
+                    .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+            };
+            match a.as_str() {
+                "--warmup" => o.warmup = seconds(value()?)?,
+                "--window" => o.window = seconds(value()?)?,
+                "--pause" => o.pause = seconds(value()?)?,
+                "--settle" => o.settle = seconds(value()?)?,
+                "--max-cameras" => o.max_cameras = value()?.parse()?,
+                "--restarts" => o.restarts = value()?.parse()?,
+                "--cycles" => o.cycles = value()?.parse()?,
+                "--detector-threads" => o.detector_threads = value()?.parse()?,
+                b if BENCHES.contains(&b) => o.benches.push(b.to_string()),
+                other => {
+                    anyhow::bail!("unknown argument {other}; see tests/benches/cameras/main.rs")
+                }
+            }
+        }
+        if o.benches.is_empty() {
+            o.benches = BENCHES.iter().map(|b| b.to_string()).collect();
+        }
+        anyhow::ensure!(
+            o.restarts > 0 && o.cycles > 0,
+            "--restarts and --cycles must be positive"
+        );
+        Ok(o)
+    }
+}
+
+fn seconds(v: &str) -> anyhow::Result<Duration> {
+    let s: f64 = v.parse()?;
+    anyhow::ensure!(s.is_finite() && s >= 0.0, "{v}: not a duration in seconds");
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// `cargo bench ... -- ARGS` as typed, for each table's heading.
+fn command_line(args: &[String]) -> String {
+    let own: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--bench")
+        .collect();
+    format!(
+        "cargo bench -p cascade-tests --bench cameras -- {}",
+        own.join(" ")
+    )
+    .trim_end_matches(" -- ")
+    .to_string()
+}
+
+/// The real detector when fetched, else the generated one; and which, for the header.
+fn settings(o: &Opts) -> (rig::AgentSettings, String) {
+    let real = repo_root().join("models/yolov8n-int8.toml");
+    let fetched = repo_root()
+        .join("models/downloads/yolov8n_int8.onnx")
+        .is_file();
+    let (manifest, name) = if fetched {
+        (real, "YOLOv8n INT8 (dynamic), 640x640")
+    } else {
+        (
+            repo_root().join("models/blob-yolov8-int8.toml"),
+            "the generated blob test detector (run scripts/fetch-models.sh for the real one)",
+        )
+    };
+    let s = rig::AgentSettings {
+        manifest,
+        detector_threads: o.detector_threads,
+        supervisor: rig::AgentSettings::FAST_RESTART.to_string(),
+        source_extra: ", timeout_s = 2".into(),
+    };
+    let about = format!(
+        "detector: {name}, {} thread(s); supervisor: {}; RTSP over TCP, timeout_s = 2",
+        o.detector_threads,
+        s.supervisor.replace('\n', ", ")
+    );
+    (s, about)
+}
+
+fn run(o: &Opts, cmd: &str) -> anyhow::Result<()> {
+    let (s, about) = settings(o);
+    let broker = match cascade_tests::mosquitto_binary() {
+        Some(_) => "uplink to Mosquitto over TLS",
+        None => "no broker (Mosquitto not installed; the uplink retries)",
+    };
+    println!(
+        "cascade camera benchmarks: {} cores; {about}; {broker}",
+        cores()
+    );
+    let small = clips::small()?;
+    let mut streams = vec![small.clone()];
+    if o.benches.iter().any(|b| b == "realtime" || b == "density") {
+        streams.push(clips::full_hd()?);
+    }
+    for st in &streams {
+        println!("  {}: {}", st.label, st.origin);
+    }
+    for b in &o.benches {
+        let table = match b.as_str() {
+            "realtime" => load::realtime(&streams, o, &s)?,
+            "density" => load::density(&streams, o, &s)?,
+            "reconnect" => reconnect::reconnect(&small, o, &s)?,
+            _ => reconnect::soak(&small, o, &s)?,
+        };
+        table.print(&format!("{b} ({cmd})"));
+    }
+    Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = command_line(&args);
+    let outcome = Opts::parse(&args).and_then(|o| run(&o, &cmd));
+    if let Err(e) = outcome {
+        eprintln!("camera benchmarks: {e:#}");
+        std::process::exit(1);
+    }
+}
