@@ -45,7 +45,8 @@ pub fn realtime(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resu
 }
 
 /// N = 1, 2, 4, ... cameras in one agent until one condition fails: the agent within one core
-/// (100 %), every camera at its stream's frame rate, and (with detection) 5 runs/s per camera.
+/// (100 %), every camera at its stream's frame rate, and (with detection) 5 runs/s per camera;
+/// then `o.refine` halvings between the last N that held and the first that did not.
 pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Result<Table> {
     let mut t = Table::new(&[
         "stream",
@@ -64,28 +65,68 @@ pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resul
     for stream in streams {
         let mut rig = Rig::start(stream)?;
         for mode in MODES {
-            let mut largest = 0;
-            for n in counts(o.max_cameras) {
-                let agent = rig.agent(n, mode, s)?;
-                let w = rig::measure(&rig, &agent, o.warmup, o.window)?;
-                drop(agent);
-                let ok = sustained(&w, stream, mode);
-                t.row(density_row(stream, mode, n, &w, ok));
-                if !ok {
-                    break;
-                }
-                largest = n;
-            }
-            best.push(format!("{} {}: {largest}", stream.label, mode.label()));
+            let (largest, per_cam) = search(&mut rig, stream, mode, o, s, &mut t)?;
+            let by_cpu = per_cam.map_or(String::new(), |c| {
+                format!(" (by CPU alone {:.0})", 100.0 / c.max(0.1))
+            });
+            best.push(format!(
+                "{} {}: {largest}{by_cpu}",
+                stream.label,
+                mode.label()
+            ));
         }
     }
     t.note(CPU_NOTE.into());
     t.note(format!(
-        "largest N within one core without losing frames (powers of two up to {}): {}",
+        "largest N within one core without losing frames (N doubled up to {}, then {} halving steps): {}",
         o.max_cameras,
+        o.refine,
         best.join("; ")
     ));
     Ok(t)
+}
+
+/// The largest N that held, and the agent's CPU % per camera there.
+fn search(
+    rig: &mut Rig,
+    stream: &Stream,
+    mode: Mode,
+    o: &Opts,
+    s: &AgentSettings,
+    t: &mut Table,
+) -> anyhow::Result<(usize, Option<f64>)> {
+    let (mut good, mut bad, mut per_cam) = (0, None, None);
+    let mut step = |n: usize, t: &mut Table| -> anyhow::Result<bool> {
+        let agent = rig.agent(n, mode, s)?;
+        let w = rig::measure(rig, &agent, o.warmup, o.window)?;
+        drop(agent);
+        let ok = sustained(&w, stream, mode);
+        t.row(density_row(stream, mode, n, &w, ok));
+        if ok {
+            per_cam = Some(w.cpu_percent / n as f64);
+        }
+        Ok(ok)
+    };
+    for n in counts(o.max_cameras) {
+        if !step(n, t)? {
+            bad = Some(n);
+            break;
+        }
+        good = n;
+    }
+    for _ in 0..o.refine {
+        let Some(b) = bad else { break };
+        let mid = good + (b - good) / 2;
+        if mid <= good {
+            break;
+        }
+        if step(mid, t)? {
+            good = mid;
+        } else {
+            bad = Some(mid);
+        }
+    }
+    Ok((good, per_cam))
 }
 
 fn counts(max: usize) -> impl Iterator<Item = usize> {

@@ -1,6 +1,7 @@
 //! Camera benchmarks: `cargo bench -p cascade-tests --bench cameras -- [realtime] [density]
-//! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--restarts N]
-//! [--cycles N] [--pause S] [--settle S] [--detector-threads N]` prints one table per
+//! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--refine N] [--restarts N]
+//! [--cycles N] [--pause S] [--settle S] [--detector-threads N] [--backoff MIN,MAX]
+//! [--manifest PATH] [--nice N]` prints one table per
 //! sub-benchmark (all four when none is named), each with the command line that made it.
 //!
 //! Everything is real: the `edge-agent` binary (build it first: `cargo build --release -p
@@ -37,6 +38,8 @@ pub struct Opts {
     pub warmup: Duration,
     pub window: Duration,
     pub max_cameras: usize,
+    /// Density: halving steps after doubling.
+    pub refine: usize,
     pub restarts: usize,
     pub cycles: usize,
     /// How long the RTSP server stays down in each restart.
@@ -44,25 +47,36 @@ pub struct Opts {
     /// Soak: wait after each reconnect before sampling `/proc`.
     pub settle: Duration,
     pub detector_threads: u32,
+    /// Niceness of this process and so of everything it starts (agent, RTSP server, broker), so
+    /// that other work on the machine does not starve them; 0 leaves it alone.
+    pub nice: i32,
+    /// A detector manifest instead of the default one.
+    pub manifest: Option<std::path::PathBuf>,
+    /// `restart_backoff_min_s` and `restart_backoff_max_s`.
+    pub backoff: (f64, f64),
 }
 
 impl Opts {
     fn defaults(quick: bool) -> Self {
-        let (warmup, window, max_cameras, restarts, cycles) = if quick {
-            (2.0, 4.0, 4, 3, 5)
+        let (warmup, window, max_cameras, refine, restarts, cycles) = if quick {
+            (2.0, 4.0, 4, 0, 3, 5)
         } else {
-            (4.0, 12.0, 32, 20, 50)
+            (4.0, 12.0, 64, 2, 20, 50)
         };
         Self {
             benches: Vec::new(),
             warmup: Duration::from_secs_f64(warmup),
             window: Duration::from_secs_f64(window),
             max_cameras,
+            refine,
             restarts,
             cycles,
             pause: Duration::from_millis(500),
             settle: Duration::from_millis(500),
             detector_threads: 1,
+            backoff: (0.05, 0.5),
+            manifest: None,
+            nice: -10,
         }
     }
 
@@ -81,6 +95,10 @@ impl Opts {
                 "--pause" => o.pause = seconds(value()?)?,
                 "--settle" => o.settle = seconds(value()?)?,
                 "--max-cameras" => o.max_cameras = value()?.parse()?,
+                "--refine" => o.refine = value()?.parse()?,
+                "--backoff" => o.backoff = backoff(value()?)?,
+                "--manifest" => o.manifest = Some(value()?.into()),
+                "--nice" => o.nice = value()?.parse()?,
                 "--restarts" => o.restarts = value()?.parse()?,
                 "--cycles" => o.cycles = value()?.parse()?,
                 "--detector-threads" => o.detector_threads = value()?.parse()?,
@@ -107,6 +125,16 @@ fn seconds(v: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
+/// `MIN,MAX` seconds.
+fn backoff(v: &str) -> anyhow::Result<(f64, f64)> {
+    let (a, b) = v
+        .split_once(',')
+        .ok_or_else(|| anyhow::anyhow!("--backoff MIN,MAX (seconds)"))?;
+    let (a, b): (f64, f64) = (a.trim().parse()?, b.trim().parse()?);
+    anyhow::ensure!(a > 0.0 && b >= a, "--backoff {v}: need 0 < MIN <= MAX");
+    Ok((a, b))
+}
+
 /// `cargo bench ... -- ARGS` as typed, for each table's heading.
 fn command_line(args: &[String]) -> String {
     let own: Vec<&str> = args
@@ -128,18 +156,24 @@ fn settings(o: &Opts) -> (rig::AgentSettings, String) {
     let fetched = repo_root()
         .join("models/downloads/yolov8n_int8.onnx")
         .is_file();
-    let (manifest, name) = if fetched {
-        (real, "YOLOv8n INT8 (dynamic), 640x640")
+    let (manifest, name) = if let Some(m) = &o.manifest {
+        (m.clone(), format!("{}", m.display()))
+    } else if fetched {
+        (real, "YOLOv8n INT8 (dynamic), 640x640".to_string())
     } else {
         (
             repo_root().join("models/blob-yolov8-int8.toml"),
-            "the generated blob test detector (run scripts/fetch-models.sh for the real one)",
+            "the generated blob test detector (run scripts/fetch-models.sh for the real one)"
+                .to_string(),
         )
     };
     let s = rig::AgentSettings {
         manifest,
         detector_threads: o.detector_threads,
-        supervisor: rig::AgentSettings::FAST_RESTART.to_string(),
+        supervisor: format!(
+            "stall_timeout_s = 2\nrestart_backoff_min_s = {}\nrestart_backoff_max_s = {}",
+            o.backoff.0, o.backoff.1
+        ),
         source_extra: ", timeout_s = 2".into(),
     };
     let about = format!(
@@ -150,8 +184,31 @@ fn settings(o: &Opts) -> (rig::AgentSettings, String) {
     (s, about)
 }
 
+/// Sets this process's niceness (inherited by every process it starts); says what it did.
+fn renice(nice: i32) -> String {
+    if nice == 0 {
+        return "niceness left alone".into();
+    }
+    let done = std::process::Command::new("renice")
+        .args([
+            "-n",
+            &nice.to_string(),
+            "-p",
+            &std::process::id().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if done {
+        format!("agent, RTSP server and broker at nice {nice}")
+    } else {
+        format!("could not renice to {nice} (needs root); everything at the default priority")
+    }
+}
+
 fn run(o: &Opts, cmd: &str) -> anyhow::Result<()> {
-    let (s, about) = settings(o);
+    let (s, mut about) = settings(o);
+    about = format!("{about}; {}", renice(o.nice));
     let broker = match cascade_tests::mosquitto_binary() {
         Some(_) => "uplink to Mosquitto over TLS",
         None => "no broker (Mosquitto not installed; the uplink retries)",

@@ -48,12 +48,6 @@ pub struct AgentSettings {
     pub source_extra: String,
 }
 
-impl AgentSettings {
-    /// The supervisor settings the reconnect benchmarks run with (printed with their figures).
-    pub const FAST_RESTART: &str =
-        "stall_timeout_s = 2\nrestart_backoff_min_s = 0.05\nrestart_backoff_max_s = 0.5";
-}
-
 /// The broker, the RTSP server and a temp dir; agents come and go on top.
 pub struct Rig {
     pub dir: tempfile::TempDir,
