@@ -184,7 +184,9 @@ fn settings(o: &Opts) -> (rig::AgentSettings, String) {
     (s, about)
 }
 
-/// Sets this process's niceness (inherited by every process it starts); says what it did.
+/// Sets this process's niceness (inherited by every process it starts) and, when it runs in a
+/// session of its own (`setsid -w cargo bench ...`), its scheduler autogroup's, which is what
+/// counts against other sessions' work where autogroups are on. Says what it did.
 fn renice(nice: i32) -> String {
     if nice == 0 {
         return "niceness left alone".into();
@@ -199,11 +201,36 @@ fn renice(nice: i32) -> String {
         .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if done {
-        format!("agent, RTSP server and broker at nice {nice}")
-    } else {
-        format!("could not renice to {nice} (needs root); everything at the default priority")
+    if !done {
+        return format!("could not renice to {nice} (needs root); default priority");
     }
+    let group = if !own_session() {
+        "not in a session of its own (run under `setsid -w` to prioritise its autogroup too)"
+    } else if std::fs::write("/proc/self/autogroup", nice.to_string()).is_ok() {
+        "its own autogroup too"
+    } else {
+        "autogroup unchanged"
+    };
+    format!("agent, RTSP server and broker at nice {nice}, {group}")
+}
+
+/// Whether this process's session was started by this process or by its parent (cargo), so that
+/// its autogroup holds nothing but this benchmark.
+fn own_session() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    // After the name: state, ppid, pgrp, session.
+    let f: Vec<u32> = rest
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    matches!(f.as_slice(), [ppid, _, session] if *session == *ppid || *session == std::process::id())
 }
 
 fn run(o: &Opts, cmd: &str) -> anyhow::Result<()> {
