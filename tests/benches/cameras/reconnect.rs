@@ -18,6 +18,7 @@ pub fn reconnect(stream: &Stream, o: &Opts, s: &AgentSettings) -> anyhow::Result
     for _ in 0..o.restarts {
         times.push(cycle(&mut rig, &agent, o.pause)?.as_secs_f64() * 1e3);
     }
+    let in_order: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
     times.sort_by(f64::total_cmp);
     let mut t = Table::new(&["restarts", "min ms", "p50 ms", "p90 ms", "p99 ms", "max ms"]);
     t.row(vec![
@@ -33,6 +34,7 @@ pub fn reconnect(stream: &Stream, o: &Opts, s: &AgentSettings) -> anyhow::Result
         stream.label,
         o.pause.as_secs_f64()
     ));
+    t.note(format!("each, in order (ms): {}", in_order.join(" ")));
     Ok(t)
 }
 
