@@ -77,7 +77,7 @@ fn sample_clip() -> Option<PathBuf> {
 }
 
 /// `<target>/cascade-bench-clips/`, beside the bench binary's profile folder.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))

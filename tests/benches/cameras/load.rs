@@ -5,8 +5,6 @@ use crate::clips::Stream;
 use crate::rig::{self, AgentSettings, Mode, Rig, Window};
 use crate::{Opts, Table};
 
-const MODES: [Mode; 2] = [Mode::MotionOnly, Mode::Detect5Hz];
-
 /// A camera keeps up when it decodes at least this share of the stream's frames.
 const KEEPS_UP: f64 = 0.97;
 /// The detector keeps up when each camera gets at least this share of its 5 runs per second
@@ -25,7 +23,7 @@ pub fn realtime(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resu
     ]);
     for stream in streams {
         let mut rig = Rig::start(stream)?;
-        for mode in MODES {
+        for &mode in &o.modes {
             let agent = rig.agent(1, mode, s)?;
             let w = rig::measure(&rig, &agent, o.warmup, o.window)?;
             t.row(vec![
@@ -66,7 +64,7 @@ pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resul
     let mut best = Vec::new();
     for stream in streams {
         let mut rig = Rig::start(stream)?;
-        for mode in MODES {
+        for &mode in &o.modes {
             let (largest, per_cam) = search(&mut rig, stream, mode, o, s, &mut t)?;
             let by_cpu = per_cam.map_or(String::new(), |c| {
                 format!(" (by CPU alone {:.0})", (100.0 / c.max(0.1)).floor())

@@ -1,7 +1,7 @@
 //! Camera benchmarks: `cargo bench -p cascade-tests --bench cameras -- [realtime] [density]
 //! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--refine N] [--restarts N]
 //! [--cycles N] [--pause S] [--settle S] [--detector-threads N] [--backoff MIN,MAX]
-//! [--manifest PATH] [--nice N]` prints one table per
+//! [--manifest PATH] [--nice N] [--mode motion|detect|both]` prints one table per
 //! sub-benchmark (all four when none is named), each with the command line that made it.
 //!
 //! Everything is real: the `edge-agent` binary (build it first: `cargo build --release -p
@@ -14,10 +14,10 @@
 //! 3. `reconnect`: the RTSP server killed and restarted `--restarts` times: time to the next frame;
 //! 4. `soak`: `--cycles` such restarts with the detector on; fds, threads, RSS after each.
 //!
-//! The real detector (`models/yolov8n-int8.toml`) when `scripts/fetch-models.sh` has fetched it,
-//! else the generated test detector (said in the header).
+//! The detector: see `detector.rs` (`--manifest static320` for the fast static INT8 model).
 
 mod clips;
+mod detector;
 mod load;
 mod reconnect;
 mod rig;
@@ -25,7 +25,6 @@ mod table;
 
 use std::time::Duration;
 
-use cascade_tests::repo_root;
 pub use table::Table;
 
 /// The sub-benchmarks, in the order they run.
@@ -35,6 +34,8 @@ const BENCHES: [&str; 4] = ["realtime", "density", "reconnect", "soak"];
 #[derive(Debug, Clone)]
 pub struct Opts {
     pub benches: Vec<String>,
+    /// `realtime` and `density`: motion only, detection at 5 Hz, or both (`--mode`).
+    pub modes: Vec<rig::Mode>,
     pub warmup: Duration,
     pub window: Duration,
     pub max_cameras: usize,
@@ -65,6 +66,7 @@ impl Opts {
         };
         Self {
             benches: Vec::new(),
+            modes: vec![rig::Mode::MotionOnly, rig::Mode::Detect5Hz],
             warmup: Duration::from_secs_f64(warmup),
             window: Duration::from_secs_f64(window),
             max_cameras,
@@ -99,6 +101,7 @@ impl Opts {
                 "--backoff" => o.backoff = backoff(value()?)?,
                 "--manifest" => o.manifest = Some(value()?.into()),
                 "--nice" => o.nice = value()?.parse()?,
+                "--mode" => o.modes = modes(value()?)?,
                 "--restarts" => o.restarts = value()?.parse()?,
                 "--cycles" => o.cycles = value()?.parse()?,
                 "--detector-threads" => o.detector_threads = value()?.parse()?,
@@ -123,6 +126,16 @@ fn seconds(v: &str) -> anyhow::Result<Duration> {
     let s: f64 = v.parse()?;
     anyhow::ensure!(s.is_finite() && s >= 0.0, "{v}: not a duration in seconds");
     Ok(Duration::from_secs_f64(s))
+}
+
+/// `motion`, `detect` or `both`.
+fn modes(v: &str) -> anyhow::Result<Vec<rig::Mode>> {
+    Ok(match v {
+        "motion" => vec![rig::Mode::MotionOnly],
+        "detect" => vec![rig::Mode::Detect5Hz],
+        "both" => vec![rig::Mode::MotionOnly, rig::Mode::Detect5Hz],
+        _ => anyhow::bail!("--mode motion|detect|both"),
+    })
 }
 
 /// `MIN,MAX` seconds.
@@ -150,23 +163,9 @@ fn command_line(args: &[String]) -> String {
     .to_string()
 }
 
-/// The real detector when fetched, else the generated one; and which, for the header.
-fn settings(o: &Opts) -> (rig::AgentSettings, String) {
-    let real = repo_root().join("models/yolov8n-int8.toml");
-    let fetched = repo_root()
-        .join("models/downloads/yolov8n_int8.onnx")
-        .is_file();
-    let (manifest, name) = if let Some(m) = &o.manifest {
-        (m.clone(), format!("{}", m.display()))
-    } else if fetched {
-        (real, "YOLOv8n INT8 (dynamic), 640x640".to_string())
-    } else {
-        (
-            repo_root().join("models/blob-yolov8-int8.toml"),
-            "the generated blob test detector (run scripts/fetch-models.sh for the real one)"
-                .to_string(),
-        )
-    };
+/// The agents' settings, and what they are for the header.
+fn settings(o: &Opts) -> anyhow::Result<(rig::AgentSettings, String)> {
+    let (manifest, name) = detector::choose(o.manifest.as_ref())?;
     let s = rig::AgentSettings {
         manifest,
         detector_threads: o.detector_threads,
@@ -181,7 +180,7 @@ fn settings(o: &Opts) -> (rig::AgentSettings, String) {
         o.detector_threads,
         s.supervisor.replace('\n', ", ")
     );
-    (s, about)
+    Ok((s, about))
 }
 
 /// Sets this process's niceness (inherited by every process it starts) and, when it runs in a
@@ -234,7 +233,7 @@ fn own_session() -> bool {
 }
 
 fn run(o: &Opts, cmd: &str) -> anyhow::Result<()> {
-    let (s, mut about) = settings(o);
+    let (s, mut about) = settings(o)?;
     about = format!("{about}; {}", renice(o.nice));
     let broker = match cascade_tests::mosquitto_binary() {
         Some(_) => "uplink to Mosquitto over TLS",
