@@ -156,6 +156,8 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     let api_state = ApiState {
         store: store.clone(),
         telemetry: telemetry.clone(),
+        tokens: Arc::new(cfg.api.tokens.clone()),
+        metrics_public: cfg.api.metrics_public,
     };
     let server = tokio::spawn(api::serve(
         api_state,

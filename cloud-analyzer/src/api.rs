@@ -1,14 +1,18 @@
 //! The HTTP API: health, metrics, alerts, crops and devices. JSON errors with proper status codes.
+//! With `[[api.token]]`s configured, `/api/` needs `Authorization: Bearer <token>` (read scope for
+//! reading, admin for erasing), and `/metrics` too unless `metrics_public`; `/livez` and `/readyz`
+//! stay open. Tokens are compared by their SHA-256, never kept in the clear.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
+use cascade_shared::config::cloud::{ApiToken, TokenScope};
 use cascade_shared::shutdown::Shutdown;
 use serde::Deserialize;
 
@@ -19,6 +23,42 @@ use crate::telemetry::Telemetry;
 pub struct ApiState {
     pub store: Arc<Store>,
     pub telemetry: Arc<Telemetry>,
+    /// Accepted tokens; none: the API is open (loopback only, enforced by the config).
+    pub tokens: Arc<Vec<ApiToken>>,
+    pub metrics_public: bool,
+}
+
+/// The hex SHA-256 of a token, as `[[api.token]] sha256` holds it.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Lets the request through when its bearer token has at least `need`.
+fn authorize(s: &ApiState, headers: &HeaderMap, need: TokenScope) -> Result<(), ApiError> {
+    if s.tokens.is_empty() {
+        return Ok(());
+    }
+    let unauthorized = |why: &str| ApiError(StatusCode::UNAUTHORIZED, why.to_string());
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("a bearer token is required"))?;
+    let hash = token_hash(token.trim());
+    // Every configured hash is compared, so the time taken does not tell which one matched.
+    let found = s.tokens.iter().fold(None, |found, t| {
+        let same = t.sha256.eq_ignore_ascii_case(&hash);
+        if same { Some(t) } else { found }
+    });
+    match found {
+        None => Err(unauthorized("unknown token")),
+        Some(t) if t.scope < need => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("token {:?} may read, not change", t.name),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// An error answered as `{"error": "..."}` with its status.
@@ -60,8 +100,10 @@ pub struct AlertParams {
 
 async fn list_alerts(
     State(s): State<ApiState>,
+    headers: HeaderMap,
     params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    authorize(&s, &headers, TokenScope::Read)?;
     let Query(p) = params.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -87,8 +129,10 @@ async fn list_alerts(
 
 async fn get_alert(
     State(s): State<ApiState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    authorize(&s, &headers, TokenScope::Read)?;
     let store = s.store.clone();
     let lookup = id.clone();
     match blocking(move || store.alert(&lookup)).await? {
@@ -97,17 +141,37 @@ async fn get_alert(
     }
 }
 
-async fn get_crop(
-    State(s): State<ApiState>,
-    Path(file): Path<String>,
-) -> Result<Response, ApiError> {
-    let Some(id) = file
-        .strip_suffix(".jpg")
+/// `{message_id}.jpg` as a message id.
+fn crop_id(file: &str) -> Result<String, ApiError> {
+    file.strip_suffix(".jpg")
         .filter(|id| cascade_shared::topics::valid_id(id))
         .map(str::to_string)
-    else {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no crop {file}")));
-    };
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no crop {file}")))
+}
+
+/// Erases a stored crop's JPEG (a person asked to be forgotten); the message and its verdict stay.
+async fn erase_crop(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, TokenScope::Admin)?;
+    let id = crop_id(&file)?;
+    let store = s.store.clone();
+    if blocking(move || store.erase_crop(&id)).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("no crop {file}")))
+    }
+}
+
+async fn get_crop(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, TokenScope::Read)?;
+    let id = crop_id(&file)?;
     let store = s.store.clone();
     match blocking(move || store.crop_jpeg(&id)).await? {
         Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response()),
@@ -118,7 +182,8 @@ async fn get_crop(
     }
 }
 
-async fn devices(State(s): State<ApiState>) -> Result<Response, ApiError> {
+async fn devices(State(s): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, TokenScope::Read)?;
     let store = s.store.clone();
     Ok(
         Json(serde_json::json!({ "devices": blocking(move || store.devices()).await? }))
@@ -142,17 +207,21 @@ async fn readyz(State(s): State<ApiState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+async fn metrics(State(s): State<ApiState>, headers: HeaderMap) -> Result<String, ApiError> {
+    if !s.metrics_public {
+        authorize(&s, &headers, TokenScope::Read)?;
+    }
+    Ok(s.telemetry.render())
+}
+
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|State(s): State<ApiState>| async move { s.telemetry.render() }),
-        )
+        .route("/metrics", get(metrics))
         .route("/api/alerts", get(list_alerts))
         .route("/api/alerts/{id}", get(get_alert))
-        .route("/api/crops/{file}", get(get_crop))
+        .route("/api/crops/{file}", get(get_crop).merge(delete(erase_crop)))
         .route("/api/devices", get(devices))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state)

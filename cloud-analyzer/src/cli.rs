@@ -32,6 +32,32 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Make an API token: prints the token (give it to its holder) and the `[[api.token]]` lines
+    /// for the config (only its SHA-256 is kept there).
+    ///
+    /// Example: cloud-analyzer token --name home-assistant --scope read
+    Token {
+        /// Who will hold it (shown in the config and in refusals).
+        #[arg(long)]
+        name: String,
+        /// `read` (alerts, crops, devices) or `admin` (also erasing crops).
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+}
+
+/// A new random token and the config lines that accept it; `None` for an unknown scope.
+pub fn new_token(name: &str, scope: &str) -> Option<(String, String)> {
+    if !matches!(scope, "read" | "admin") {
+        return None;
+    }
+    let bytes: [u8; 32] = rand::random();
+    let token = hex::encode(bytes);
+    let lines = format!(
+        "[[api.token]]\nname = {name:?}\nsha256 = \"{}\"\nscope = \"{scope}\"\n",
+        crate::api::token_hash(&token)
+    );
+    Some((token, lines))
 }
 
 /// Reads and validates the config, and checks what it names (model, runtime, certificates, store

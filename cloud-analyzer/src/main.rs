@@ -16,6 +16,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token { name, scope } => match cli::new_token(&name, &scope) {
+            Some((token, lines)) => {
+                eprintln!("token for {name} (shown once; keep it secret):");
+                println!("{token}");
+                eprintln!("\nadd to the analyzer's config:\n{lines}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("cloud-analyzer token: --scope must be read or admin, not {scope:?}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { config } => match run(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -513,6 +513,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Drops a crop's JPEG; false when there was none.
+    pub fn erase_crop(&self, message_id: &str) -> Result<bool, StoreError> {
+        let n = self.lock().execute(
+            "UPDATE messages SET jpeg = NULL WHERE message_id = ?1 AND jpeg IS NOT NULL",
+            [message_id],
+        )?;
+        Ok(n > 0)
+    }
+
     pub fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts, cameras FROM devices ORDER BY device_id")?;

@@ -276,6 +276,32 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Base URL put into alerts for fetching crops. Default: `http://{listen}` (as bound).
     pub public_url: Option<String>,
+    /// `[[api.token]]`: bearer tokens, kept as the SHA-256 of the token (hex), never the token
+    /// itself (`cloud-analyzer token` makes one). With none, `/api/` is open, which is allowed only
+    /// on a loopback address. Default: none.
+    #[serde(rename = "token")]
+    pub tokens: Vec<ApiToken>,
+    /// `/metrics` without a token (a Prometheus on the same network). Default: true.
+    pub metrics_public: bool,
+}
+
+/// One `[[api.token]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds it (for logs). No default.
+    pub name: String,
+    /// SHA-256 of the token, 64 hex digits. No default.
+    pub sha256: String,
+    /// `read` (alerts, crops, devices) or `admin` (also erasing crops). No default.
+    pub scope: TokenScope,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    Read,
+    Admin,
 }
 
 impl Default for ApiConfig {
@@ -283,7 +309,36 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
+            tokens: Vec::new(),
+            metrics_public: true,
         }
+    }
+}
+
+impl ApiConfig {
+    /// Range and consistency problems.
+    pub fn validate(&self, p: &mut Problems) {
+        for (i, t) in self.tokens.iter().enumerate() {
+            p.check(
+                t.sha256.len() == 64 && t.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+                format!("api.token[{i}].sha256"),
+                "must be 64 hex digits (the SHA-256 of the token; `cloud-analyzer token` makes one)",
+            );
+            p.check(
+                self.tokens.iter().filter(|o| o.name == t.name).count() == 1,
+                format!("api.token[{i}].name"),
+                format!("{:?} is used by more than one token", t.name),
+            );
+        }
+        p.check(
+            !self.tokens.is_empty() || self.listen.ip().is_loopback(),
+            "api.listen",
+            format!(
+                "{} is not a loopback address: an API reachable from other machines needs at least \
+                 one [[api.token]]",
+                self.listen.ip()
+            ),
+        );
     }
 }
 

@@ -172,6 +172,7 @@ impl CloudConfig {
             "store.retention_days",
             "must be positive",
         );
+        self.api.validate(&mut p);
 
         // Each `None` above recorded its problem, so no problem means every value is there.
         match (max_inflight, max_packet_bytes, threads, max_batch) {
