@@ -128,12 +128,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         p.push("uplink", e);
     }
     checks::writable_dir("buffer.dir", &file.buffer.dir, &mut p);
-    if let Some(damage) = crate::buffer::recover::inspect(&file.buffer.dir) {
-        p.push(
-            "buffer.dir",
-            format!("{damage}: `run` will move the file aside, keep what still reads and start a fresh buffer"),
-        );
-    }
+
     match (cfg, effective) {
         (Some(config), Ok(effective)) if p.is_empty() => Ok(Checked { config, effective }),
         (_, effective) => {

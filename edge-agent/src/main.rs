@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use edge_agent::agent::{self, RunOptions};
+use edge_agent::buffer;
 use edge_agent::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
@@ -18,6 +19,14 @@ fn main() -> ExitCode {
                             ok = false;
                         }
                     }
+                }
+                // Reported by `check` only: `run` recovers from it by itself.
+                if let Some(damage) = buffer::recover::inspect(&checked.config.buffer.dir) {
+                    eprintln!(
+                        "buffer.dir: {damage}: `run` will move the file aside, keep what still \
+                         reads and start a fresh buffer"
+                    );
+                    ok = false;
                 }
                 if !ok {
                     return ExitCode::FAILURE;

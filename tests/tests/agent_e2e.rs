@@ -342,3 +342,75 @@ fn check_says_which_settings_come_from_the_profile_and_which_from_the_config() {
         "{set}"
     );
 }
+
+#[test]
+fn a_damaged_buffer_is_moved_aside_reported_and_sequences_go_on() {
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto");
+    let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    let config = write_config(
+        dir.path(),
+        &broker,
+        &repo().join("tests/fixtures/walker.mp4"),
+        &repo().join("models/blob-yolov8-int8.toml"),
+        "max_rate_hz = 10.0",
+    );
+    let first = run_agent(dir.path(), &broker, &sub, &config);
+    let high = first.iter().map(|c| c.sequence).max().expect("crops");
+
+    // The SD card garbles the buffer file.
+    let file = dir.path().join("edge-buffer/crops.redb");
+    std::fs::write(&file, vec![0x5A; 64 * 1024]).expect("garble");
+    let check = Command::new(cascade_tests::binary("edge-agent"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("check runs");
+    let told = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !check.status.success() && told.contains("damaged"),
+        "check: {told}"
+    );
+
+    let before = sub.len();
+    let out = Command::new(cascade_tests::binary("edge-agent"))
+        .args(["run", "--exit-when-done", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("edge-agent runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the agent starts on a damaged buffer:\n{log}"
+    );
+    assert_eq!(
+        log.matches("the buffer file was damaged").count(),
+        1,
+        "{log}"
+    );
+    let aside = std::fs::read_dir(dir.path().join("edge-buffer"))
+        .expect("buffer dir")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("crops.redb.corrupt-")
+        });
+    assert!(aside, "the damaged file is kept aside");
+    let _ = eventually(Duration::from_secs(10), || sub.len() > before);
+    let second: Vec<Crop> = sub.all()[before..]
+        .iter()
+        .map(|p| wire::decode(p).expect("a valid crop message").1)
+        .collect();
+    assert!(!second.is_empty(), "uploads again:\n{log}");
+    assert!(
+        second.iter().all(|c| c.sequence > high),
+        "sequences went back: {high} then {:?}",
+        second.iter().map(|c| c.sequence).collect::<Vec<_>>()
+    );
+}
