@@ -80,8 +80,8 @@ struct Dispatch<'a> {
 }
 
 impl Dispatch<'_> {
-    /// A camera that changes its picture size mid-stream (a firmware update, a new profile):
-    /// motion detection starts over on the new size (the decoder already did).
+    /// A camera that changes its picture size mid-stream (a firmware update, a new profile) is
+    /// told in the log; motion detection starts over on the new size by itself (as the decoder did).
     fn check_size(&mut self, frame: &Frame) {
         let size = (frame.width, frame.height);
         if self.size.is_some_and(|s| s != size) {
@@ -91,7 +91,6 @@ impl Dispatch<'_> {
                 height = size.1,
                 "the picture size changed: motion detection starts over"
             );
-            self.motion = BackgroundMotion::new(self.cam.motion.clone());
         }
         self.size = Some(size);
     }
