@@ -778,6 +778,22 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// For RTSP tests: a real Mosquitto and a subscriber to `topic`, or `None` (saying why) when this
+/// machine lacks GStreamer's RTSP server or Mosquitto (`scripts/setup.sh` installs both).
+pub fn rtsp_broker(dir: &Path, topic: &str) -> Option<(Mosquitto, Received)> {
+    if !RtspServer::available() {
+        eprintln!(
+            "SKIPPED: GStreamer's RTSP server is not installed (scripts/setup.sh installs it)"
+        );
+        return None;
+    }
+    let bin = mosquitto_binary()?;
+    let broker = Mosquitto::start(bin, dir, true).expect("mosquitto");
+    let sub = subscribe(broker.port, &broker.certs, topic);
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    Some((broker, sub))
+}
+
 /// A real RTSP server (GStreamer's rtsp-server, `tests/rtsp/server.py`) on a loopback port,
 /// serving a clip at `rtsp://127.0.0.1:PORT/cam`; killed on drop.
 pub struct RtspServer {

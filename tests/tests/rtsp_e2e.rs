@@ -6,28 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cascade_shared::wire;
-use cascade_tests::{
-    EdgeProcess, Mosquitto, Received, RtspServer, eventually, mosquitto_binary, repo_root,
-};
+use cascade_tests::{EdgeProcess, Mosquitto, Received, RtspServer, eventually, repo_root};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
 /// The broker and a subscriber to the device's crops, when the machine has what the test needs.
 fn broker(dir: &Path) -> Option<(Mosquitto, Received)> {
-    if !RtspServer::available() {
-        eprintln!(
-            "SKIPPED: GStreamer's RTSP server is not installed (scripts/setup.sh installs it)"
-        );
-        return None;
-    }
-    let Some(bin) = mosquitto_binary() else {
-        eprintln!("SKIPPED: mosquitto is not installed (scripts/setup.sh installs it)");
-        return None;
-    };
-    let broker = Mosquitto::start(bin, dir, true).expect("mosquitto");
-    let sub = cascade_tests::subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/crops");
-    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
-    Some((broker, sub))
+    cascade_tests::rtsp_broker(dir, "cascade/v1/dev-e2e/crops")
 }
 
 fn walker() -> PathBuf {

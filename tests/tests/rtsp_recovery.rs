@@ -10,29 +10,14 @@ use std::time::Duration;
 
 use cascade_shared::status::{CameraPhase, DeviceStatus};
 use cascade_shared::wire::{self, Crop};
-use cascade_tests::{
-    EdgeProcess, Mosquitto, Received, RtspServer, eventually, mosquitto_binary, repo_root,
-};
+use cascade_tests::{EdgeProcess, Mosquitto, Received, RtspServer, eventually, repo_root};
 
 const LIMIT: Duration = Duration::from_secs(40);
 
 /// The broker and a subscriber to everything the device sends, when the machine has what the
 /// test needs.
 fn broker(dir: &Path) -> Option<(Mosquitto, Received)> {
-    if !RtspServer::available() {
-        eprintln!(
-            "SKIPPED: GStreamer's RTSP server is not installed (scripts/setup.sh installs it)"
-        );
-        return None;
-    }
-    let Some(bin) = mosquitto_binary() else {
-        eprintln!("SKIPPED: mosquitto is not installed (scripts/setup.sh installs it)");
-        return None;
-    };
-    let broker = Mosquitto::start(bin, dir, true).expect("mosquitto");
-    let sub = cascade_tests::subscribe(broker.port, &broker.certs, "cascade/v1/dev-e2e/#");
-    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
-    Some((broker, sub))
+    cascade_tests::rtsp_broker(dir, "cascade/v1/dev-e2e/#")
 }
 
 fn fixture(name: &str) -> PathBuf {
