@@ -23,8 +23,10 @@ use tokio::sync::mpsc;
 use crate::alert::{AlertEngine, Changes};
 use crate::api::{self, ApiState};
 use crate::batch::Batcher;
+use crate::budget::Budgets;
 use crate::confirm::{Confirmer, OnnxConfirmer};
 use crate::ingest::{self, Rejection};
+use crate::receipts::Receipted;
 use crate::store::{Inserted, Pending, Store, StoreError, Verdict};
 use crate::telemetry::Telemetry;
 
@@ -55,6 +57,8 @@ struct Ctx {
     client: AsyncClient,
     engine: Arc<Mutex<AlertEngine>>,
     public_url: String,
+    /// Crops now held, for the receipts task.
+    receipts: mpsc::UnboundedSender<Receipted>,
 }
 
 /// Loads the confirm model its manifest describes.
@@ -178,6 +182,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     };
 
     let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+    let (receipts_tx, receipts_rx) = mpsc::unbounded_channel();
     let restored = tokio::task::block_in_place(|| store.active_alerts())?;
     let ctx = Ctx {
         store: store.clone(),
@@ -193,6 +198,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{api_addr}")),
+        receipts: receipts_tx,
     };
 
     let (intake_tx, intake_rx) = mpsc::channel::<(Publish, Held)>(256);
@@ -201,11 +207,12 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
         let _ = batch_tx.send((p, None));
     }
     let filter = cfg.crops_filter();
+    let budgets = Budgets::new(cfg.ingest.device_crops_per_s, cfg.ingest.device_bytes_per_s);
     let tasks = vec![
         tokio::spawn(mqtt_loop(
             ctx.clone(),
             eventloop,
-            filter,
+            (filter, budgets),
             intake_tx,
             shutdown.clone(),
         )),
@@ -218,6 +225,12 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             shutdown.clone(),
         )),
         tokio::spawn(sweeper(ctx.clone(), cfg.store.retention, shutdown.clone())),
+        tokio::spawn(crate::receipts::run(
+            client.clone(),
+            receipts_rx,
+            telemetry.clone(),
+            shutdown.clone(),
+        )),
     ];
     shutdown.cancelled().await;
     let _ = client.disconnect().await;
@@ -264,10 +277,13 @@ async fn hold(ctx: &Ctx, budget: &Arc<tokio::sync::Semaphore>, bytes: usize) -> 
     budget.clone().acquire_many_owned(n).await.ok()
 }
 
+/// Reads the broker: crops within their device's budget go to intake (holding their share of the
+/// memory budget), crops over it are acknowledged and dropped unreceipted (the device sends them
+/// again later).
 async fn mqtt_loop(
     ctx: Ctx,
     mut eventloop: rumqttc::EventLoop,
-    filter: String,
+    (filter, mut budgets): (String, Budgets),
     intake: mpsc::Sender<(Publish, Held)>,
     shutdown: Shutdown,
 ) {
@@ -285,6 +301,13 @@ async fn mqtt_loop(
                     tokio::spawn(republish(ctx.clone()));
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    if let Some(device) = topics::device_of_crops_topic(&p.topic)
+                        && !budgets.admit(device, p.payload.len(), ctx.clock.monotonic_us())
+                    {
+                        ctx.telemetry.over_budget(device, p.payload.len());
+                        let _ = ctx.client.try_ack(&p);
+                        continue;
+                    }
                     let Some(held) = hold(&ctx, &budget, p.payload.len()).await else {
                         return;
                     };
@@ -308,7 +331,8 @@ async fn mqtt_loop(
 /// What intake did with one message.
 enum Outcome {
     New(Pending),
-    Duplicate(String),
+    /// Stored before: (device, message id).
+    Duplicate(String, String),
     Rejected(Rejection),
     Status(String, DeviceStatus),
     Failed(StoreError),
@@ -324,7 +348,7 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
     match ingest::validate(topic, payload) {
         Ok(v) => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
             Ok(Inserted::New) => Outcome::New(v.into_pending()),
-            Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.message_id),
+            Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.device_id, v.crop.message_id),
             Err(e) => Outcome::Failed(e),
         },
         Err(r) if r.parsed => match store.dead_letter(
@@ -352,6 +376,7 @@ fn device_status(store: &Store, topic: &str, device: &str, payload: &[u8], now_u
         Err(e) => {
             let r = Rejection {
                 parsed: true,
+                message_id: None,
                 device_id: Some(device.to_string()),
                 reason: "bad_status",
                 detail: e.to_string(),
@@ -379,18 +404,23 @@ async fn intake(
         let ack = match outcome {
             Ok(Outcome::New(pending)) => {
                 ctx.telemetry.received();
+                receipt(&ctx, &pending.device_id, &pending.message_id, false);
                 let _ = batch.send((pending, Some(held)));
                 true
             }
-            Ok(Outcome::Duplicate(id)) => {
+            Ok(Outcome::Duplicate(device, id)) => {
                 ctx.telemetry.received();
                 ctx.telemetry.duplicate(&id);
+                receipt(&ctx, &device, &id, false);
                 true
             }
             Ok(Outcome::Rejected(r)) => {
                 ctx.telemetry.received();
                 ctx.telemetry
                     .rejected(r.device_id.as_deref(), r.reason, &r.detail);
+                if let (Some(device), Some(id)) = (&r.device_id, &r.message_id) {
+                    receipt(&ctx, device, id, true);
+                }
                 true
             }
             Ok(Outcome::Status(device, status)) => {
@@ -410,6 +440,15 @@ async fn intake(
             let _ = ctx.client.ack(&p).await;
         }
     }
+}
+
+/// The crop `id` of `device` is held now (stored, or refused for good): its receipt is due.
+fn receipt(ctx: &Ctx, device: &str, id: &str, rejected: bool) {
+    let _ = ctx.receipts.send(Receipted {
+        device: device.to_string(),
+        message_id: id.to_string(),
+        rejected,
+    });
 }
 
 async fn batcher(

@@ -45,6 +45,8 @@ pub struct Rejection {
     pub detail: String,
     pub device_id: Option<String>,
     pub parsed: bool,
+    /// The crop's message id, when the payload was a crop message (its receipt names it).
+    pub message_id: Option<String>,
 }
 
 pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
@@ -53,6 +55,7 @@ pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
         detail,
         device_id,
         parsed,
+        message_id: None,
     };
     let Some(topic_device) = topics::device_of_crops_topic(topic) else {
         return Err(reject(
@@ -75,20 +78,21 @@ pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
             "payload device_id {:?} is not the topic's {:?}",
             crop.device_id, topic_device
         );
-        return Err(reject(
-            "device_mismatch",
-            detail,
-            Some(topic_device.to_string()),
-            true,
-        ));
+        return Err(Rejection {
+            message_id: Some(crop.message_id),
+            ..reject(
+                "device_mismatch",
+                detail,
+                Some(topic_device.to_string()),
+                true,
+            )
+        });
     }
     if let Err(e) = decode_jpeg(&crop.jpeg) {
-        return Err(reject(
-            "jpeg",
-            e.to_string(),
-            Some(topic_device.to_string()),
-            true,
-        ));
+        return Err(Rejection {
+            message_id: Some(crop.message_id),
+            ..reject("jpeg", e.to_string(), Some(topic_device.to_string()), true)
+        });
     }
     Ok(Valid { envelope, crop })
 }

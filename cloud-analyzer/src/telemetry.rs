@@ -25,6 +25,10 @@ pub struct Telemetry {
     mqtt_connected: IntGauge,
     cameras_down: IntGaugeVec,
     backpressure: IntCounterVec,
+    receipts: IntCounterVec,
+    receipted: IntCounterVec,
+    over_budget: IntCounterVec,
+    over_budget_bytes: IntCounterVec,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
     pub broker_up: AtomicBool,
@@ -135,6 +139,31 @@ impl Telemetry {
                 "Crops the MQTT loop waited to read because the in-flight memory budget was spent",
                 &[],
             ),
+            receipts: counter(
+                r,
+                "receipts_published_total",
+                "Receipt messages handed to the broker",
+                &[],
+            ),
+            receipted: counter(
+                r,
+                "crops_receipted_total",
+                "Crops named in receipts (stored, stored before, or refused for good)",
+                &[],
+            ),
+            over_budget: counter(
+                r,
+                "crops_over_budget_total",
+                "Crops over their device's rate or byte budget: acknowledged, not stored or \
+                 receipted (the device sends them again later)",
+                &["device"],
+            ),
+            over_budget_bytes: counter(
+                r,
+                "crops_over_budget_bytes_total",
+                "Bytes of the crops over their device's budget",
+                &["device"],
+            ),
             registry,
             logged: Mutex::new(HashMap::new()),
             broker_up: AtomicBool::new(false),
@@ -201,6 +230,32 @@ impl Telemetry {
             "in-flight budget spent: reading from the broker waits"
         );
         self.backpressure.with_label_values::<&str>(&[]).inc();
+    }
+
+    /// A crop of `device` over its budget was dropped unreceipted. Logged on the first and then
+    /// every 100th per device.
+    pub fn over_budget(&self, device: &str, bytes: usize) {
+        let c = self.over_budget.with_label_values(&[device]);
+        c.inc();
+        self.over_budget_bytes
+            .with_label_values(&[device])
+            .inc_by(bytes as u64);
+        if c.get() % 100 == 1 {
+            tracing::warn!(
+                device,
+                dropped_so_far = c.get(),
+                "device over its crop budget; it will send these again"
+            );
+        }
+    }
+
+    /// A receipt naming `crops` crops (`bytes` long) was handed to the broker.
+    pub fn receipt_sent(&self, crops: usize, bytes: usize) {
+        tracing::debug!(crops, bytes, "receipt published");
+        self.receipts.with_label_values::<&str>(&[]).inc();
+        self.receipted
+            .with_label_values::<&str>(&[])
+            .inc_by(crops as u64);
     }
 
     pub fn duplicate(&self, message_id: &str) {

@@ -369,6 +369,7 @@ fn log_summary(t: &Telemetry) {
         detector_dropped = t.total("detector_dropped_frames_total"),
         crops_buffered = t.total("crops_buffered_total"),
         crops_uploaded = t.total("crops_uploaded_total"),
+        crops_resent = t.total("crops_resent_total"),
         input_bytes = t.total("input_bytes_total"),
         uploaded_bytes = t.total("uploaded_bytes_total"),
         camera_reconnects = t.total("camera_reconnects_total"),
@@ -377,25 +378,38 @@ fn log_summary(t: &Telemetry) {
     );
 }
 
-/// Evicts expired crops once a minute.
+/// Every 5 s: watches the buffer's disk (degraded mode in and out, the reserve); every minute:
+/// evicts expired crops.
 async fn maintain(
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
     shutdown: Shutdown,
 ) {
-    loop {
-        let b = buffer.clone();
+    let mut degraded = false;
+    for tick in 0u64.. {
         let now = clock.now_utc_us();
-        match tokio::task::spawn_blocking(move || b.evict_expired(now)).await {
-            Ok(Ok(ev)) => telemetry.evicted(&ev),
-            Ok(Err(e)) => tracing::error!(error = %e, "age eviction failed"),
-            Err(_) => {}
+        if tick % 12 == 0 {
+            let b = buffer.clone();
+            match tokio::task::spawn_blocking(move || b.evict_expired(now)).await {
+                Ok(Ok(ev)) => telemetry.evicted(&ev),
+                Ok(Err(e)) => tracing::error!(error = %e, "age eviction failed"),
+                Err(_) => {}
+            }
         }
+        let b = buffer.clone();
+        let recovered = tokio::task::spawn_blocking(move || b.check_space()).await;
+        let free = crate::buffer::space::free_bytes(buffer.dir());
+        if recovered.unwrap_or(false) {
+            telemetry.disk_space_back(free);
+        } else if buffer.degraded() && !degraded {
+            telemetry.disk_full(buffer.stats(), free);
+        }
+        degraded = buffer.degraded();
         telemetry.buffer_stats(buffer.stats(), now);
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
 }

@@ -1,19 +1,21 @@
 //! The durable offline buffer (redb). A crop counts as buffered only once its write transaction has
 //! committed with `Durability::Immediate` (fsync). Crops of one frame share a transaction (group
 //! commit bounded by one frame). Bounded by bytes and age; the oldest go first; every eviction is
-//! reported with its reason. A record leaves only on its PUBACK (see `uplink`) or by eviction.
+//! reported with its reason. A record leaves only once delivered (see `uplink`) or by eviction.
 //! `stats()` never waits on a commit: each write publishes its stats after committing (see `txn`).
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
+use std::sync::{PoisonError, RwLock};
 
 use redb::{Database, Durability, ReadableDatabase};
 
 pub mod recover;
+pub mod space;
 mod txn;
 
 use recover::{Recovery, Reservations};
+use space::Space;
 #[cfg(test)]
 use txn::RECORD_OVERHEAD;
 use txn::{Published, RECORDS, Tx, cost, decode};
@@ -29,6 +31,7 @@ pub enum BufferError {
         source: redb::Error,
     },
     /// A write failed; `payloads` hands back the records it had built (empty if it built none).
+    /// [`BufferError::is_disk_full`] tells a full disk (the buffer is degraded, see [`space`]).
     #[error("buffer write failed, {len} bytes not buffered: {source}")]
     Write {
         len: usize,
@@ -38,6 +41,16 @@ pub enum BufferError {
     },
     #[error("buffer read failed: {0}")]
     Read(#[from] redb::Error),
+}
+
+impl BufferError {
+    /// The disk is full (or the database's handle died of it and is being reopened).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Write { source, .. } | Self::Read(source) => space::is_full(source),
+            Self::Open { source, .. } => space::is_full(source),
+        }
+    }
 }
 
 /// A stored crop: its key (global, increasing) and payload.
@@ -52,6 +65,8 @@ pub struct Record {
 pub enum EvictReason {
     MaxBytes,
     MaxAge,
+    /// The disk is full: the buffer runs below what it held (see [`space`]).
+    DiskFull,
 }
 
 impl EvictReason {
@@ -59,6 +74,7 @@ impl EvictReason {
         match self {
             Self::MaxBytes => "max_bytes",
             Self::MaxAge => "max_age",
+            Self::DiskFull => "disk_full",
         }
     }
 }
@@ -99,7 +115,10 @@ pub struct NewRecord<'a> {
 }
 
 pub struct Buffer {
-    db: Database,
+    /// `None` between a failed write's dead handle and its reopening (see [`Buffer::reopen`]).
+    db: RwLock<Option<Database>>,
+    path: PathBuf,
+    space: Space,
     limits: Limits,
     /// Generation of the latest write transaction begun (see `txn`).
     generation: AtomicU64,
@@ -129,11 +148,25 @@ impl Buffer {
         };
         cascade_shared::private::dir(dir).map_err(|e| failed(e.into()))?;
         let path = dir.join(FILE);
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Self::open_file(&path, limits, Reservations::load(dir))
-        }));
+        let open = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Self::open_file(&path, limits, Reservations::load(dir))
+            }))
+        };
+        let mut opened = open();
+        if let Ok(Err(e)) = &opened
+            && space::is_full(e)
+        {
+            // A full disk: the reserve of the last run makes room to open, drain and delete.
+            if Space::new(dir, limits.max_bytes).full(u64::MAX) {
+                opened = open();
+                if let Ok(Ok(b)) = &opened {
+                    b.space.full(b.stats().bytes);
+                }
+            }
+        }
         let reason = match opened {
-            Ok(Ok(buffer)) => return Ok(buffer),
+            Ok(Ok(buffer)) => return Ok(buffer.degraded_if_full(dir)),
             Ok(Err(e)) if !recover::is_damage(&e) => return Err(failed(e)),
             Ok(Err(e)) => e.to_string(),
             Err(_) => "redb panicked while opening it".to_string(),
@@ -148,8 +181,11 @@ impl Buffer {
     ) -> Result<Self, redb::Error> {
         let db = Database::create(path)?;
         cascade_shared::private::file(path)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
         let buffer = Self {
-            db,
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            space: Space::new(dir, limits.max_bytes),
             limits,
             generation: AtomicU64::new(0),
             published: RwLock::default(),
@@ -191,6 +227,15 @@ impl Buffer {
         Ok(buffer)
     }
 
+    /// Starts degraded on a disk with (almost) no room left: the reserve of the last run is given
+    /// back so that draining can delete.
+    fn degraded_if_full(self, dir: &Path) -> Self {
+        if !self.space.degraded() && space::free_bytes(dir).is_some_and(|f| f < space::LOW_WATER) {
+            self.space.full(self.stats().bytes);
+        }
+        self
+    }
+
     /// What opening did to a damaged file, if it was damaged.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.recovery.as_ref()
@@ -229,11 +274,16 @@ impl Buffer {
             self.reservations.cover(rec.camera, seq)?;
             let payload = (rec.build)(seq);
             let c = cost(payload.len());
-            while t.stats.bytes + c > self.limits.max_bytes {
+            let bound = self.space.bound(self.limits.max_bytes);
+            while t.stats.bytes + c > bound {
                 let Some((key, bytes)) = t.pop_oldest()? else {
                     break;
                 };
-                let reason = EvictReason::MaxBytes;
+                let reason = if bound < self.limits.max_bytes {
+                    EvictReason::DiskFull
+                } else {
+                    EvictReason::MaxBytes
+                };
                 pushed.evicted.push(Eviction { key, bytes, reason });
             }
             let key = t.insert(now_us, &payload);
@@ -245,7 +295,12 @@ impl Buffer {
 
     /// Up to `limit` records with keys above `after`, oldest first.
     pub fn pending(&self, after: u64, limit: usize) -> Result<Vec<Record>, BufferError> {
-        let tx = self.db.begin_read().map_err(redb::Error::from)?;
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let tx = db
+            .as_ref()
+            .ok_or(redb::Error::PreviousIo)?
+            .begin_read()
+            .map_err(redb::Error::from)?;
         let table = tx.open_table(RECORDS).map_err(redb::Error::from)?;
         let mut out = Vec::new();
         for item in table
@@ -256,6 +311,25 @@ impl Buffer {
             let (k, v) = item.map_err(redb::Error::from)?;
             out.extend(decode(k.value(), v.value()));
         }
+        Ok(out)
+    }
+
+    /// The records of `keys` still held, in key order (evicted ones are left out).
+    pub fn records(&self, keys: &[u64]) -> Result<Vec<Record>, BufferError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let tx = db
+            .as_ref()
+            .ok_or(redb::Error::PreviousIo)?
+            .begin_read()
+            .map_err(redb::Error::from)?;
+        let table = tx.open_table(RECORDS).map_err(redb::Error::from)?;
+        let mut out = Vec::new();
+        for &key in keys {
+            if let Some(v) = table.get(key).map_err(redb::Error::from)? {
+                out.extend(decode(key, v.value()));
+            }
+        }
+        out.sort_by_key(|r| r.key);
         Ok(out)
     }
 
@@ -279,6 +353,54 @@ impl Buffer {
             Ok(removed)
         })
         .map_err(write_failed)
+    }
+
+    /// The folder the buffer lives in.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Whether the disk is full and the buffer runs below what it held (see [`space`]).
+    pub fn degraded(&self) -> bool {
+        self.space.degraded()
+    }
+
+    /// Keeps the disk reserve in place, and leaves degraded mode once the disk has room again
+    /// (reopening the database if its handle is still dead). Returns whether it left degraded mode.
+    pub fn check_space(&self) -> bool {
+        if self
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+        {
+            let _ = self.reopen();
+        }
+        if self.space.degraded() {
+            return self.space.try_recover();
+        }
+        self.space.ensure_reserve();
+        false
+    }
+
+    /// The disk filled up under a write: give the reserve back, bound the buffer below what it
+    /// holds (the next pushes evict the oldest and reuse their pages), and reopen the database,
+    /// whose handle is dead after a failed write.
+    fn on_full(&self) {
+        self.space.full(self.stats().bytes);
+        if let Err(e) = self.reopen() {
+            tracing::debug!(error = %e, "buffer not reopened yet; retried on the next write");
+        }
+    }
+
+    /// Drops the database handle and opens the file again.
+    fn reopen(&self) -> Result<(), redb::Error> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        db.take(); // releases the file lock before opening again
+        let path = self.path.clone();
+        let opened = recover::caught(|| Ok(Database::create(&path)?));
+        *db = Some(opened.map_err(|e| redb::Error::Io(std::io::Error::other(e)))?);
+        Ok(())
     }
 
     /// Evicts records older than the age bound.

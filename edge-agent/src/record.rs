@@ -67,8 +67,7 @@ pub fn new_record<'a>(
     NewRecord {
         camera,
         build: Box::new(move |sequence| {
-            let stored =
-                crate::uplink::store_body(&Crop { sequence, ..msg }.encode_body(compression));
+            let stored = crate::uplink::store_crop(&Crop { sequence, ..msg }, compression);
             stored_bytes.set(stored_bytes.get() + stored.len());
             stored
         }),

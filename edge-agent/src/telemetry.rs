@@ -16,6 +16,7 @@ use prometheus::{
 };
 
 mod cameras;
+mod delivery;
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
@@ -34,8 +35,7 @@ pub struct Telemetry {
     detections: IntCounterVec,
     crops_buffered: IntCounterVec,
     crops_buffered_bytes: IntCounterVec,
-    crops_uploaded: IntCounterVec,
-    uploaded_bytes: IntCounterVec,
+    delivery: delivery::DeliveryMetrics,
     evicted: IntCounterVec,
     buffer_bytes: IntGauge,
     buffer_records: IntGauge,
@@ -137,18 +137,7 @@ impl Telemetry {
                 "Bytes of crops committed to the buffer",
                 &["camera"],
             ),
-            crops_uploaded: counter(
-                r,
-                "crops_uploaded_total",
-                "Crops acknowledged by the broker (PUBACK)",
-                &[],
-            ),
-            uploaded_bytes: counter(
-                r,
-                "uploaded_bytes_total",
-                "Payload bytes acknowledged by the broker",
-                &[],
-            ),
+            delivery: delivery::DeliveryMetrics::new(r),
             evicted: counter(
                 r,
                 "crops_evicted_total",
@@ -227,8 +216,8 @@ impl Telemetry {
             crops_lost: counter(
                 r,
                 "crops_lost_total",
-                "Crops that could not be committed to the buffer",
-                &["camera"],
+                "Crops that could not be committed to the buffer (disk_full, io_error)",
+                &["camera", "reason"],
             ),
             buffer_recoveries: counter(
                 r,
@@ -305,11 +294,22 @@ impl Telemetry {
         self.model_loads.with_label_values(&[model, backend]).inc();
     }
 
-    pub fn crops_lost(&self, camera: &str, count: usize, err: &dyn std::fmt::Display) {
-        tracing::error!(camera, count, error = %err, "crops could not be buffered and are lost");
-        self.crops_lost
-            .with_label_values(&[camera])
-            .inc_by(count as u64);
+    /// Crops refused by the buffer. Logged on the first refusal and then every 100th, so a full
+    /// disk does not flood the log.
+    pub fn crops_lost(
+        &self,
+        camera: &str,
+        count: usize,
+        reason: &str,
+        err: &dyn std::fmt::Display,
+    ) {
+        let c = self.crops_lost.with_label_values(&[camera, reason]);
+        let before = c.get();
+        c.inc_by(count as u64);
+        if before == 0 || before / 100 != c.get() / 100 {
+            let lost_so_far = c.get();
+            tracing::error!(camera, count, reason, lost_so_far, error = %err, "crops could not be buffered and are lost");
+        }
     }
 
     pub fn crops_buffered(
@@ -346,15 +346,6 @@ impl Telemetry {
             );
             self.evicted.with_label_values(&[e.reason.label()]).inc();
         }
-    }
-
-    pub fn crop_uploaded(&self, key: u64, bytes: usize, stats: Stats, now_us: i64) {
-        tracing::debug!(key, bytes, "crop acknowledged by the broker");
-        self.crops_uploaded.with_label_values::<&str>(&[]).inc();
-        self.uploaded_bytes
-            .with_label_values::<&str>(&[])
-            .inc_by(bytes as u64);
-        self.buffer_stats(stats, now_us);
     }
 
     /// The buffer file was damaged: moved aside, salvaged, replaced.

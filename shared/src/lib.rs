@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod private;
 pub mod problems;
 pub mod profile;
+pub mod receipt;
 pub mod retry;
 pub mod shutdown;
 pub mod status;

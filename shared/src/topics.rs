@@ -3,6 +3,8 @@
 //! - `cascade/v1/{device_id}/crops`   QoS 1, [`crate::wire::CropEnvelope`] payloads.
 //! - `cascade/v1/{device_id}/status`  retained [`crate::status::DeviceStatus`] JSON: online with
 //!   each camera's state, or offline (the last will).
+//! - `cascade/v1/{device_id}/receipts` QoS 1, [`crate::receipt::Receipt`] JSON from the analyzer:
+//!   the crops it holds; the device deletes a crop only on its receipt.
 //! - `cascade/v1/alerts/{device_id}/{camera_id}`        alert events (JSON), QoS 1.
 //! - `cascade/v1/alerts/{device_id}/{camera_id}/state`  retained `ON` / `OFF`.
 
@@ -19,6 +21,11 @@ pub fn crops(device_id: &str) -> String {
 
 pub fn status(device_id: &str) -> String {
     format!("{PREFIX}/{device_id}/status")
+}
+
+/// Receipts for one device's crops, from the analyzer.
+pub fn receipts(device_id: &str) -> String {
+    format!("{PREFIX}/{device_id}/receipts")
 }
 
 /// Subscription filter for every device's crops.
@@ -70,6 +77,7 @@ mod tests {
     fn topics_round_trip() {
         assert_eq!(crops("dev-1"), "cascade/v1/dev-1/crops");
         assert_eq!(status("dev-1"), "cascade/v1/dev-1/status");
+        assert_eq!(receipts("dev-1"), "cascade/v1/dev-1/receipts");
         assert_eq!(
             device_of_crops_topic("cascade/v1/dev-1/crops"),
             Some("dev-1")

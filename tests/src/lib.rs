@@ -529,6 +529,10 @@ pub fn run_edge(config: &Path) -> anyhow::Result<String> {
     Ok(log)
 }
 
+/// `[uplink]` lines for an edge with no analyzer behind its broker (a test subscriber only
+/// observes): crops leave the buffer on the broker's PUBACK, as no receipt will come.
+pub const OBSERVED_ONLY: &str = "delivery = \"puback\"";
+
 /// What an edge test config varies.
 #[derive(Debug, Clone)]
 pub struct EdgeOptions {
@@ -538,6 +542,10 @@ pub struct EdgeOptions {
     pub detector: String,
     pub tracker: String,
     pub realtime: bool,
+    /// Extra keys of the file source's inline table, e.g. `, fps = 2.5`.
+    pub source: String,
+    /// Extra lines for `[uplink]`.
+    pub uplink: String,
 }
 
 impl EdgeOptions {
@@ -549,6 +557,8 @@ impl EdgeOptions {
             detector: "max_rate_hz = 10.0".into(),
             tracker: String::new(),
             realtime: false,
+            source: String::new(),
+            uplink: OBSERVED_ONLY.into(),
         }
     }
 }
@@ -562,7 +572,7 @@ id = "dev-e2e"
 
 [[camera]]
 id = "cam-1"
-source = {{ kind = "file", path = "{clip}", realtime = {realtime} }}
+source = {{ kind = "file", path = "{clip}", realtime = {realtime}{source} }}
 
 [detector]
 manifest = "{manifest}"
@@ -580,6 +590,7 @@ port = {port}
 ca_file = "{ca}"
 client_cert_file = "{cert}"
 client_key_file = "{key}"
+{uplink}
 
 [telemetry]
 listen = "127.0.0.1:0"
@@ -589,6 +600,8 @@ listen = "127.0.0.1:0"
         detector = o.detector,
         tracker = o.tracker,
         realtime = o.realtime,
+        source = o.source,
+        uplink = o.uplink,
         buffer = dir.join("edge-buffer").display(),
         ca = certs.ca.display(),
         cert = certs.client_cert.display(),
@@ -599,7 +612,8 @@ listen = "127.0.0.1:0"
     path
 }
 
-/// The walker clip against `port`, with extra `[tracker]` lines.
+/// The walker clip against `port`, with extra `[tracker]` lines, for a cascade with its analyzer
+/// (delivery on receipts, the default).
 pub fn edge_config(
     dir: &Path,
     repo: &Path,
@@ -611,6 +625,7 @@ pub fn edge_config(
     let o = EdgeOptions {
         tracker: tracker.into(),
         realtime,
+        uplink: String::new(),
         ..EdgeOptions::walker(repo)
     };
     write_edge_config(dir, port, certs, &o)
@@ -693,9 +708,16 @@ impl EdgeProcess {
     /// Starts the agent on `config` (whose `[telemetry] listen` may use port 0), logging to `log`;
     /// waits until its telemetry endpoint is up.
     pub fn start(config: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with(config, log, &[])
+    }
+
+    /// [`EdgeProcess::start`] with extra `run` arguments (such as `--exit-when-done`).
+    pub fn start_with(config: &Path, log: &Path, args: &[&str]) -> anyhow::Result<Self> {
         let file = std::fs::File::create(log)?;
         let child = Command::new(binary("edge-agent"))
-            .args(["run", "--config"])
+            .arg("run")
+            .args(args)
+            .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -725,6 +747,17 @@ impl EdgeProcess {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Waits up to `limit` for the process to exit; its status, or `None` if it still runs.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        let child = self.child.as_mut()?;
+        let _ = eventually(limit, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
     /// `/metrics`, or empty when unreachable.
     pub fn metrics(&self) -> String {
         http_get(self.telemetry, "/metrics")
@@ -752,6 +785,16 @@ impl Drop for EdgeProcess {
             let _ = c.wait();
         }
     }
+}
+
+/// Sends `signal` (such as `STOP` or `CONT`) to process `pid` with `kill`.
+pub fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
 }
 
 /// `local=ADDR` on the telemetry endpoint's log line.
@@ -950,6 +993,7 @@ port = {port}
 ca_file = "{ca}"
 client_cert_file = "{cert}"
 client_key_file = "{key}"
+{uplink}
 
 [telemetry]
 listen = "127.0.0.1:0"
@@ -961,6 +1005,7 @@ restart_backoff_max_s = 2
 "#,
         manifest = repo_root().join("models/blob-yolov8-int8.toml").display(),
         buffer = dir.join("buffer").display(),
+        uplink = OBSERVED_ONLY,
         ca = certs.ca.display(),
         cert = certs.client_cert.display(),
         key = certs.client_key.display(),

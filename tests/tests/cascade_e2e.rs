@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cascade_tests::*;
+use common::{envelope, good_crop};
+
+mod common;
 
 struct Cascade {
     _dir: tempfile::TempDir,
@@ -251,53 +254,6 @@ fn analyzer_killed_mid_stream_stores_every_crop_once_and_alerts_once() {
         "no alert raised twice: {news:?}"
     );
     assert_eq!(news.len(), 1, "one walker, one track, one alert: {news:?}");
-}
-
-/// A valid crop message of the walker (a real JPEG the confirm model finds a person-like blob in).
-fn good_crop(device: &str, id: &str) -> cascade_shared::wire::Crop {
-    use cascade_shared::wire::BoxPx;
-    let mut frame = edge_agent::decode::Frame::filled(320, 240, 48);
-    for y in 70..166 {
-        for x in 100..136 {
-            frame.y[y * 320 + x] = 235;
-        }
-    }
-    let bbox = BoxPx {
-        x1: 100.0,
-        y1: 70.0,
-        x2: 136.0,
-        y2: 166.0,
-    };
-    let c = edge_agent::crop::make(
-        &frame,
-        &bbox,
-        &cascade_shared::config::edge::CropConfig::default(),
-    )
-    .expect("crop");
-    cascade_shared::wire::Crop {
-        message_id: id.into(),
-        device_id: device.into(),
-        camera_id: "cam-1".into(),
-        sequence: 1,
-        capture_time_us: 1_700_000_000_000_000,
-        frame_width: 320,
-        frame_height: 240,
-        r#box: Some(bbox),
-        crop_region: Some(c.region),
-        class_id: 0,
-        class_name: "person".into(),
-        score: 0.9,
-        model_name: "test".into(),
-        model_version: "1".into(),
-        track_id: 7,
-        jpeg: c.jpeg,
-    }
-}
-
-fn envelope(crop: &cascade_shared::wire::Crop) -> Vec<u8> {
-    use prost::Message;
-    let body = crop.encode_body(cascade_shared::wire::Compression::None);
-    cascade_shared::wire::CropEnvelope::wrap(&body, 1_700_000_000_100_000).encode_to_vec()
 }
 
 #[test]

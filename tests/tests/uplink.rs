@@ -1,6 +1,7 @@
 //! The uplink against a real Mosquitto over TLS: every crop is acknowledged exactly once in the
-//! buffer, and killing and restarting the broker mid-stream loses nothing (counted by message id
-//! on an independent subscriber).
+//! buffer, killing and restarting the broker mid-stream loses nothing (counted by message id on an
+//! independent subscriber), and under receipts a crop leaves the buffer only when a receipt names
+//! it, being sent again when none comes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::time::Duration;
 
 use cascade_shared::clock::{SharedClock, SystemClock};
 use cascade_shared::config::edge::{UplinkConfig, raw};
+use cascade_shared::receipt::Receipt;
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::wire::{self, BoxPx, Compression, Crop};
+use cascade_tests::publish_all;
 use cascade_tests::{Mosquitto, eventually, mosquitto_binary, subscribe};
 use edge_agent::buffer::{Buffer, Limits, NewRecord};
 use edge_agent::telemetry::Telemetry;
-use edge_agent::uplink::{Uplink, store_body};
+use edge_agent::uplink::{Uplink, store_crop};
 
 const N: usize = 400;
 
@@ -48,10 +51,10 @@ fn crop(i: usize) -> Crop {
     }
 }
 
-fn uplink_config(broker: &Mosquitto) -> UplinkConfig {
+fn uplink_config(broker: &Mosquitto, delivery: &str) -> UplinkConfig {
     toml::from_str::<raw::UplinkConfig>(&format!(
         "host = \"localhost\"\nport = {}\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n\
-         max_inflight = 8\nkeep_alive_s = 5\nreconnect_max_s = 1.0",
+         max_inflight = 8\nkeep_alive_s = 5\nreconnect_max_s = 1.0\ndelivery = \"{delivery}\"\nreceipt_timeout_s = 5",
         broker.port,
         broker.certs.ca.display(),
         broker.certs.client_cert.display(),
@@ -62,6 +65,7 @@ fn uplink_config(broker: &Mosquitto) -> UplinkConfig {
     .expect("valid uplink config")
 }
 
+/// Under `delivery = "puback"` (no analyzer sends receipts here): the PUBACK path alone.
 #[test]
 fn broker_killed_mid_stream_loses_nothing() {
     let Some(bin) = mosquitto_binary() else {
@@ -88,12 +92,12 @@ fn broker_killed_mid_stream_loses_nothing() {
             .map(|&i| NewRecord {
                 camera: "cam-1",
                 build: Box::new(move |seq| {
-                    store_body(
+                    store_crop(
                         &Crop {
                             sequence: seq,
                             ..crop(i)
-                        }
-                        .encode_body(Compression::None),
+                        },
+                        Compression::None,
                     )
                 }),
             })
@@ -102,7 +106,7 @@ fn broker_killed_mid_stream_loses_nothing() {
     }
     let telemetry = Telemetry::new("dev-1");
     let clock: SharedClock = Arc::new(SystemClock);
-    let cfg = uplink_config(&broker);
+    let cfg = uplink_config(&broker, "puback");
     let wake = Arc::new(tokio::sync::Notify::new());
     let uplink = Uplink::new(
         "dev-1",
@@ -258,7 +262,7 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
             vec![NewRecord {
                 camera: "cam-1",
                 build: Box::new(move |seq| {
-                    store_body(&Crop { sequence: seq, ..c }.encode_body(Compression::None))
+                    store_crop(&Crop { sequence: seq, ..c }, Compression::None)
                 }),
             }],
         )
@@ -302,4 +306,104 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
         "never acknowledged, so still buffered"
     );
     assert!(telemetry.total("mqtt_disconnects_total") >= 1.0);
+}
+
+/// Under receipts, against a real Mosquitto: the broker's PUBACK deletes nothing; a receipt deletes
+/// exactly the crops it names; crops no receipt names are sent again after `receipt_timeout_s`
+/// and deleted on their own receipt.
+#[test]
+fn a_crop_leaves_the_buffer_only_on_its_receipt() {
+    let Some(bin) = mosquitto_binary() else {
+        return;
+    };
+    const M: usize = 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto starts");
+    let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-1/crops");
+    eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
+    let limits = Limits {
+        max_bytes: 1 << 30,
+        max_age_us: i64::MAX / 2,
+    };
+    let buffer = Arc::new(Buffer::open(&dir.path().join("buffer"), limits).expect("buffer"));
+    let records = (0..M)
+        .map(|i| NewRecord {
+            camera: "cam-1",
+            build: Box::new(move |seq| {
+                store_crop(
+                    &Crop {
+                        sequence: seq,
+                        ..crop(i)
+                    },
+                    Compression::None,
+                )
+            }),
+        })
+        .collect();
+    buffer.push(0, records).expect("push");
+    let (telemetry, cfg) = (Telemetry::new("dev-1"), uplink_config(&broker, "receipt"));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let uplink = Uplink::new(
+        "dev-1",
+        &cfg,
+        buffer.clone(),
+        telemetry.clone(),
+        clock,
+        wake,
+    );
+    let options = uplink.options(&cfg).expect("options");
+    let shutdown = Shutdown::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let task = rt.spawn(uplink.run(options, shutdown.clone()));
+
+    eventually(Duration::from_secs(20), || sub.len() >= M).expect("every crop reached the broker");
+    let awaiting = || telemetry.total("crops_awaiting_receipt") as usize;
+    eventually(Duration::from_secs(10), || awaiting() == M)
+        .expect("all acknowledged by the broker");
+    assert_eq!(buffer.stats().records, M as u64, "a PUBACK deletes nothing");
+    let receipt = |ids: std::ops::Range<usize>| {
+        let r = Receipt {
+            stored: ids.map(|i| format!("msg-{i:05}")).collect(),
+            rejected: vec![],
+        };
+        publish_all(
+            broker.port,
+            &broker.certs,
+            "cascade/v1/dev-1/receipts",
+            vec![r.encode()],
+        )
+        .expect("receipt published");
+    };
+    receipt(0..M / 2);
+    eventually(Duration::from_secs(10), || {
+        buffer.stats().records == (M / 2) as u64
+    })
+    .expect("the receipt deletes what it names");
+    // No receipt for the rest: after 5 s they are sent again (the subscriber sees them twice).
+    eventually(Duration::from_secs(20), || sub.len() >= M + M / 2).expect("sent again");
+    assert_eq!(telemetry.total("crops_resent_total") as usize, M / 2);
+    assert_eq!(
+        buffer.stats().records,
+        (M / 2) as u64,
+        "still held until named"
+    );
+    receipt(M / 2..M);
+    eventually(Duration::from_secs(10), || buffer.stats().records == 0).expect("drained");
+    shutdown.cancel();
+    rt.block_on(task).expect("uplink task");
+    assert_eq!(
+        telemetry.total("crops_uploaded_total") as usize,
+        M,
+        "each delivered once"
+    );
+    assert_eq!(
+        telemetry.total("mqtt_disconnects_total"),
+        1.0,
+        "only the clean shutdown"
+    );
 }

@@ -69,12 +69,28 @@ pub(super) struct Tx<'t> {
 
 impl Buffer {
     /// Runs `f` in one write transaction with `durability`, commits, then publishes the stats.
+    /// A full disk puts the buffer in degraded mode (see `space`).
     pub(super) fn write<T>(
         &self,
         durability: Durability,
         f: impl FnOnce(&mut Tx<'_>) -> Result<T, redb::Error>,
     ) -> Result<T, redb::Error> {
-        let mut tx = self.db.begin_write()?;
+        let written = self.try_write(durability, f);
+        if let Err(e) = &written
+            && super::space::is_full(e)
+        {
+            self.on_full();
+        }
+        written
+    }
+
+    fn try_write<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, redb::Error>,
+    ) -> Result<T, redb::Error> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let mut tx = db.as_ref().ok_or(redb::Error::PreviousIo)?.begin_write()?;
         tx.set_durability(durability)?;
         // Taken while the write transaction is held: the transactions order these increments.
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;

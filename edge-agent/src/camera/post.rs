@@ -122,7 +122,14 @@ impl Post {
                 );
                 self.wake.notify_one();
             }
-            Err(e) => self.telemetry.crops_lost(cam, count, &e),
+            Err(e) => {
+                let reason = if e.is_disk_full() {
+                    "disk_full"
+                } else {
+                    "io_error"
+                };
+                self.telemetry.crops_lost(cam, count, reason, &e);
+            }
         }
     }
 }

@@ -1,11 +1,16 @@
 //! Upload over MQTT 3.1.1 (rumqttc) with TLS (rustls). The buffer is the source of truth:
-//! `publish` is not delivery, so each crop gets a packet id from [`AckTracker`] and leaves the
-//! buffer only on its PUBACK; after every reconnect all unacknowledged crops are sent again.
+//! `publish` is not delivery, and a PUBACK only means the broker has the crop. Each crop gets a
+//! packet id from [`AckTracker`] (PUBACKs are flow control), and leaves the buffer only when the
+//! analyzer's receipt names it ([`Deliveries`]; or on its PUBACK under `delivery = "puback"`).
+//! Crops the broker acknowledged but no receipt named in time are sent again, and after every
+//! reconnect everything still buffered is sent again (the analyzer folds duplicates by message id).
 //!
 //! Publishes are queued straight into the event loop's `pending` queue with our own packet ids,
 //! between polls, so the mapping from packet id to record never depends on rumqttc's internals.
 
 pub mod acks;
+pub mod deliveries;
+pub mod stored;
 pub mod tls;
 
 use cascade_shared::retry::Backoff;
@@ -14,42 +19,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cascade_shared::clock::{SharedClock, micros};
-use cascade_shared::config::edge::UplinkConfig;
+use cascade_shared::config::edge::{Delivery, UplinkConfig};
+use cascade_shared::receipt::Receipt;
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::status::DeviceStatus;
 use cascade_shared::topics;
-use cascade_shared::wire::{BodyEncoding, CropEnvelope, EncodedBody};
+use cascade_shared::wire::CropEnvelope;
 use prost::Message;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS, Request,
+    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS,
+    Request, Subscribe,
 };
 use tokio::sync::Notify;
 
 pub use acks::{AckTracker, Slot};
+pub use deliveries::{Deliveries, Done};
+pub use stored::{store_body, store_crop};
 
 use crate::buffer::{Buffer, Record};
 use crate::telemetry::Telemetry;
-
-/// Stores an encoded crop body in a buffer record: `[encoding u8][uncompressed u32 le][body]`.
-pub fn store_body(body: &EncodedBody) -> Vec<u8> {
-    let mut v = Vec::with_capacity(5 + body.body.len());
-    v.push(body.encoding as u8);
-    v.extend_from_slice(&body.uncompressed_size.to_le_bytes());
-    v.extend_from_slice(&body.body);
-    v
-}
-
-/// The inverse of [`store_body`]; `None` for a damaged record.
-pub fn load_body(stored: &[u8]) -> Option<EncodedBody> {
-    let (&enc, rest) = stored.split_first()?;
-    let (size, body) = rest.split_at_checked(4)?;
-    let encoding = BodyEncoding::try_from(i32::from(enc)).ok()?;
-    Some(EncodedBody {
-        encoding,
-        uncompressed_size: u32::from_le_bytes(size.try_into().ok()?),
-        body: body.to_vec(),
-    })
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -61,12 +49,16 @@ pub struct Uplink {
     device_id: String,
     crops_topic: String,
     status_topic: String,
+    receipts_topic: String,
     host: String,
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
     wake: Arc<Notify>,
     tracker: AckTracker,
+    deliveries: Deliveries,
+    /// The receipts topic is to be subscribed to (after each connect, under receipts).
+    subscribe_due: bool,
     backoff: Backoff,
     connected: bool,
     /// The retained status (online, each camera's state) is to be published: after each connect
@@ -89,12 +81,19 @@ impl Uplink {
             device_id: device_id.to_string(),
             crops_topic: topics::crops(device_id),
             status_topic: topics::status(device_id),
+            receipts_topic: topics::receipts(device_id),
             host: format!("{}:{}", cfg.host, cfg.port),
             buffer,
             telemetry,
             clock,
             wake,
             tracker: AckTracker::new(cfg.max_inflight),
+            deliveries: Deliveries::new(
+                cfg.delivery,
+                cfg.receipt_window,
+                micros(cfg.receipt_timeout),
+            ),
+            subscribe_due: false,
             backoff: Backoff::new(cfg.reconnect_max),
             connected: false,
             status_due: false,
@@ -138,6 +137,7 @@ impl Uplink {
             let idle = self.connected && eventloop.pending.is_empty();
             let can_wake = idle && self.tracker.room() > 0;
             let ack_wait = self.ack_wait().filter(|_| idle);
+            let receipt_wait = self.receipt_wait().filter(|_| idle);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -149,6 +149,9 @@ impl Uplink {
                 () = self.telemetry.cameras().changed(), if idle => self.status_due = true,
                 () = tokio::time::sleep(ack_wait.unwrap_or_default()), if ack_wait.is_some() => {
                     self.on_ack_timeout(&mut eventloop);
+                }
+                () = tokio::time::sleep(receipt_wait.unwrap_or_default()), if receipt_wait.is_some() => {
+                    self.on_receipt_timeout();
                 }
             }
         }
@@ -163,6 +166,30 @@ impl Uplink {
         Some(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
     }
 
+    /// How long until the next awaited receipt is overdue (`None` when none is awaited).
+    fn receipt_wait(&self) -> Option<Duration> {
+        let left = self.deliveries.next_deadline()? - self.clock.monotonic_us();
+        Some(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+    }
+
+    /// Receipts that did not come: those crops are sent again on the next fill.
+    fn on_receipt_timeout(&mut self) {
+        let timeout = self.deliveries.timeout_s();
+        let overdue = self.deliveries.expire(self.clock.monotonic_us());
+        if overdue > 0 {
+            self.telemetry.receipts_overdue(overdue, timeout);
+            self.telemetry.awaiting_receipt(self.deliveries.awaiting());
+        }
+    }
+
+    /// A new session, or none: nothing is in flight any more, and everything still buffered is
+    /// sent again from the oldest.
+    fn forget_session(&mut self) {
+        self.tracker.reset();
+        self.deliveries.reset();
+        self.telemetry.awaiting_receipt(0);
+    }
+
     /// A PUBACK that never came: drop the connection; the next poll reconnects and everything
     /// unacknowledged is sent again.
     fn on_ack_timeout(&mut self, eventloop: &mut EventLoop) {
@@ -172,7 +199,7 @@ impl Uplink {
         eventloop.clean();
         eventloop.network = None;
         self.connected = false;
-        self.tracker.reset();
+        self.forget_session();
         let timeout = format!("no PUBACK for {} s", self.ack_timeout.as_secs_f64());
         self.telemetry
             .mqtt_disconnected("ack_timeout", &timeout, 0.0);
@@ -182,27 +209,27 @@ impl Uplink {
         match ev {
             Event::Incoming(Incoming::ConnAck(_)) => {
                 self.connected = true;
-                self.tracker.reset();
+                self.forget_session();
                 self.backoff.reset();
                 self.telemetry.mqtt_connected(&self.host);
                 self.status_due = true;
+                self.subscribe_due = self.deliveries.mode() == Delivery::Receipt;
             }
             Event::Incoming(Incoming::PubAck(ack)) => {
-                if let Some(Slot::Record { key, bytes }) = self.tracker.ack(ack.pkid) {
-                    let buffer = self.buffer.clone();
-                    let removed = tokio::task::spawn_blocking(move || buffer.remove(&[key])).await;
-                    match removed {
-                        Ok(Ok(_)) => self.telemetry.crop_uploaded(
-                            key,
-                            bytes,
-                            self.buffer.stats(),
-                            self.clock.now_utc_us(),
-                        ),
-                        Ok(Err(e)) => {
-                            tracing::error!(key, error = %e, "acknowledged crop could not be removed; it will be sent again")
-                        }
-                        Err(e) => tracing::error!(key, error = %e, "buffer task failed"),
+                if let Some(Slot::Record { key, .. }) = self.tracker.ack(ack.pkid) {
+                    let done = self.deliveries.puback(key, self.clock.monotonic_us());
+                    self.deliver(done.into_iter().collect()).await;
+                    self.telemetry.awaiting_receipt(self.deliveries.awaiting());
+                }
+            }
+            Event::Incoming(Incoming::Publish(p)) if p.topic == self.receipts_topic => {
+                match Receipt::decode(&p.payload) {
+                    Ok(r) => {
+                        let done = self.deliveries.receipt(&r);
+                        self.deliver(done).await;
+                        self.telemetry.awaiting_receipt(self.deliveries.awaiting());
                     }
+                    Err(e) => self.telemetry.bad_receipt(&e),
                 }
             }
             Event::Outgoing(Outgoing::Disconnect) => self.connected = false,
@@ -210,10 +237,35 @@ impl Uplink {
         }
     }
 
+    /// Removes delivered crops from the buffer (one transaction) and counts them.
+    async fn deliver(&mut self, done: Vec<Done>) {
+        if done.is_empty() {
+            return;
+        }
+        let keys: Vec<u64> = done.iter().map(|d| d.key).collect();
+        let buffer = self.buffer.clone();
+        match tokio::task::spawn_blocking(move || buffer.remove(&keys)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return tracing::error!(error = %e, crops = done.len(), "delivered crops could not be removed; they will be sent again");
+            }
+            Err(e) => return tracing::error!(error = %e, "buffer task failed"),
+        }
+        let (stats, now) = (self.buffer.stats(), self.clock.now_utc_us());
+        let refused = done.iter().filter(|d| d.rejected).count();
+        for d in done.iter().filter(|d| !d.rejected) {
+            self.telemetry.crop_uploaded(d.key, d.bytes, stats, now);
+        }
+        if refused > 0 {
+            self.telemetry.crops_refused_by_cloud(refused);
+            self.telemetry.buffer_stats(stats, now);
+        }
+    }
+
     async fn on_error(&mut self, e: &rumqttc::ConnectionError, shutdown: &Shutdown) {
         let kind = if self.connected { "lost" } else { "connect" };
         self.connected = false;
-        self.tracker.reset();
+        self.forget_session();
         let delay = self.backoff.next_delay();
         self.telemetry
             .mqtt_disconnected(kind, e, delay.as_secs_f64());
@@ -225,30 +277,46 @@ impl Uplink {
 }
 
 impl Uplink {
-    /// Queues the status (when due) and buffered crops up to the in-flight window.
+    /// Queues the receipts subscription and the status (when due), then crops up to the windows:
+    /// those to send again first, then new ones.
     async fn fill(&mut self, eventloop: &mut EventLoop) {
+        if std::mem::take(&mut self.subscribe_due) {
+            let sub = Subscribe::new(&self.receipts_topic, QoS::AtLeastOnce);
+            eventloop.pending.push_back(Request::Subscribe(sub));
+        }
         if self.status_due
             && let Some(pkid) = self.tracker.send(Slot::Status, self.clock.monotonic_us())
         {
-            {
-                let status = self.telemetry.cameras().device_status();
-                let mut p = Publish::new(&self.status_topic, QoS::AtLeastOnce, status.encode());
-                p.retain = true;
-                p.pkid = pkid;
-                eventloop.pending.push_back(Request::Publish(p));
-                self.status_due = false;
-            }
+            let status = self.telemetry.cameras().device_status();
+            let mut p = Publish::new(&self.status_topic, QoS::AtLeastOnce, status.encode());
+            p.retain = true;
+            p.pkid = pkid;
+            eventloop.pending.push_back(Request::Publish(p));
+            self.status_due = false;
         }
-        let room = self.tracker.room();
+        let room = self.tracker.room().min(self.deliveries.room());
         if room == 0 {
             return;
         }
+        let resend = self.deliveries.to_resend(room);
         let (buffer, after) = (self.buffer.clone(), self.tracker.cursor());
-        let records = match tokio::task::spawn_blocking(move || buffer.pending(after, room)).await {
+        let keys = resend.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut records = buffer.records(&keys)?;
+            records.extend(buffer.pending(after, room - keys.len())?);
+            Ok::<_, crate::buffer::BufferError>(records)
+        });
+        let records = match read.await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return tracing::error!(error = %e, "cannot read the buffer"),
             Err(e) => return tracing::error!(error = %e, "buffer task failed"),
         };
+        for key in resend
+            .iter()
+            .filter(|k| !records.iter().any(|r| r.key == **k))
+        {
+            self.deliveries.forget(*key); // evicted meanwhile
+        }
         let now = self.clock.now_utc_us();
         for rec in records {
             self.queue_record(eventloop, &rec, now);
@@ -256,11 +324,11 @@ impl Uplink {
     }
 
     fn queue_record(&mut self, eventloop: &mut EventLoop, rec: &Record, now_us: i64) {
-        let Some(body) = load_body(&rec.payload) else {
+        let Some(stored) = stored::load(&rec.payload) else {
             tracing::error!(key = rec.key, "damaged buffer record skipped");
             return;
         };
-        let payload = CropEnvelope::wrap(&body, now_us).encode_to_vec();
+        let payload = CropEnvelope::wrap(&stored.body, now_us).encode_to_vec();
         let slot = Slot::Record {
             key: rec.key,
             bytes: payload.len(),
@@ -268,6 +336,8 @@ impl Uplink {
         let Some(pkid) = self.tracker.send(slot, self.clock.monotonic_us()) else {
             return;
         };
+        self.deliveries
+            .sent(rec.key, &stored.message_id, payload.len());
         let mut p = Publish::new(&self.crops_topic, QoS::AtLeastOnce, payload);
         p.pkid = pkid;
         eventloop.pending.push_back(Request::Publish(p));
@@ -299,22 +369,5 @@ impl Uplink {
         }
         self.telemetry
             .mqtt_disconnected("shutdown", &"clean shutdown", 0.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_body_round_trips() {
-        let b = EncodedBody {
-            encoding: BodyEncoding::Zstd,
-            uncompressed_size: 77,
-            body: vec![1, 2, 3],
-        };
-        assert_eq!(load_body(&store_body(&b)), Some(b));
-        assert_eq!(load_body(&[9, 0, 0, 0, 0]), None, "unknown encoding");
-        assert_eq!(load_body(&[0, 1]), None, "truncated");
     }
 }

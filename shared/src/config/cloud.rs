@@ -191,6 +191,10 @@ pub struct IngestConfig {
     pub max_inflight: NonZeroU16,
     /// At least [`crate::wire::MAX_ENVELOPE_BYTES`].
     pub max_packet_bytes: usize,
+    /// Positive.
+    pub device_crops_per_s: f64,
+    /// At least 64 KiB.
+    pub device_bytes_per_s: f64,
 }
 
 /// `[model]`, validated (the file's form is [`raw::ModelConfig`], which documents the defaults).

@@ -18,10 +18,11 @@
 
 mod motion;
 pub mod raw;
+mod uplink;
 pub mod v4l2;
 
 use std::net::SocketAddr;
-use std::num::{NonZeroU16, NonZeroU32};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,8 +32,8 @@ pub use motion::{MotionConfig, MotionOverrides};
 
 use super::BackendKind;
 use crate::Problems;
-use crate::wire::Compression;
 
+pub use uplink::{Delivery, UplinkConfig};
 pub use v4l2::V4l2Format;
 
 /// The agent's config, validated. Made by [`raw::EdgeConfig::validated`].
@@ -462,35 +463,6 @@ impl BufferConfig {
     }
 }
 
-/// `[uplink]`, validated (the file's form is [`raw::UplinkConfig`], which documents the
-/// defaults).
-#[derive(Debug, Clone)]
-pub struct UplinkConfig {
-    /// Not empty.
-    pub host: String,
-    /// Not 0.
-    pub port: u16,
-    pub tls: bool,
-    /// Set only with `tls`.
-    pub ca_file: Option<PathBuf>,
-    /// Both or neither of `client_cert_file` and `client_key_file`.
-    pub client_cert_file: Option<PathBuf>,
-    pub client_key_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// 5 s to 65535 s (MQTT's limit).
-    pub keep_alive: Duration,
-    /// At least 384 KiB.
-    pub max_packet_bytes: usize,
-    /// Publishes awaiting PUBACK at once, at most 60000.
-    pub max_inflight: NonZeroU16,
-    /// At least 1 s.
-    pub reconnect_max: Duration,
-    /// At least 5 s.
-    pub ack_timeout: Duration,
-    pub compression: Compression,
-}
-
 /// `[telemetry]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -512,6 +484,7 @@ impl Default for TelemetryConfig {
 mod tests {
     use super::*;
     use crate::config::ConfigFile;
+    use crate::wire::Compression;
 
     const MINIMAL: &str = r#"
         [device]

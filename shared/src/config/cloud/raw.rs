@@ -50,6 +50,13 @@ pub struct IngestConfig {
     /// acknowledged instead of breaking the connection again and again. Limit it at the broker
     /// too. At least 4 MiB. Default: 16 MiB (16777216).
     pub max_packet_bytes: u32,
+    /// Crops per second one device may send, sustained (bursts of 10 seconds' worth pass); the
+    /// rest are acknowledged to the broker but neither stored nor receipted, so the device keeps
+    /// them and sends them again later. Positive. Default: 20.
+    pub device_crops_per_s: f64,
+    /// Bytes per second one device may send, sustained, likewise. At least 64 KiB. Default: 8 MiB
+    /// (8388608).
+    pub device_bytes_per_s: f64,
 }
 
 impl Default for IngestConfig {
@@ -59,6 +66,8 @@ impl Default for IngestConfig {
             share_group: None,
             max_inflight: 32,
             max_packet_bytes: 16 * 1024 * 1024,
+            device_crops_per_s: 20.0,
+            device_bytes_per_s: 8.0 * 1024.0 * 1024.0,
         }
     }
 }
@@ -153,6 +162,16 @@ impl CloudConfig {
 
         let c = &self.confirm;
         p.check(
+            i.device_crops_per_s.is_finite() && i.device_crops_per_s > 0.0,
+            "ingest.device_crops_per_s",
+            "must be positive",
+        );
+        p.check(
+            i.device_bytes_per_s.is_finite() && i.device_bytes_per_s >= 65536.0,
+            "ingest.device_bytes_per_s",
+            "must be at least 65536",
+        );
+        p.check(
             (0.0..=1.0).contains(&c.min_score),
             "confirm.min_score",
             "must be within 0..=1",
@@ -186,6 +205,8 @@ impl CloudConfig {
                         share_group: i.share_group.clone(),
                         max_inflight,
                         max_packet_bytes,
+                        device_crops_per_s: i.device_crops_per_s,
+                        device_bytes_per_s: i.device_bytes_per_s,
                     },
                     model: super::ModelConfig {
                         manifest: self.model.manifest.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    BufferConfig, CameraConfig, CropConfig, DetectorConfig, DeviceConfig, MotionConfig,
+    BufferConfig, CameraConfig, CropConfig, Delivery, DetectorConfig, DeviceConfig, MotionConfig,
     MotionOverrides, SupervisorConfig, TelemetryConfig,
 };
 use crate::Problems;
@@ -133,6 +133,23 @@ pub struct UplinkConfig {
     /// 5 %). Default: `none` (JPEG does not shrink).
     #[serde(default = "default_compression")]
     pub compression: Compression,
+    /// `receipt` (the analyzer has stored the crop) or `puback` (the broker has it; only for
+    /// consumers that send no receipts). Default: `receipt`.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// `receipt_timeout_s`, in seconds: a crop the broker acknowledged but no receipt named this
+    /// long is sent again; the wait doubles (up to 16 times) while no receipt arrives at all.
+    /// At least 5. Default: 30 s.
+    #[serde(
+        rename = "receipt_timeout_s",
+        default = "default_receipt_timeout",
+        with = "crate::config::seconds"
+    )]
+    pub receipt_timeout: Duration,
+    /// Crops sent and not yet delivered at once (in flight or awaiting their receipt), 1 to 10000.
+    /// Bounds what is sent again when receipts stop. Default: 256.
+    #[serde(default = "default_receipt_window")]
+    pub receipt_window: usize,
 }
 
 fn yes() -> bool {
@@ -152,6 +169,12 @@ fn default_backoff_max() -> Duration {
 }
 fn default_ack_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_receipt_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_receipt_window() -> usize {
+    256
 }
 fn default_compression() -> Compression {
     Compression::None
@@ -244,6 +267,16 @@ impl UplinkConfig {
             "uplink.reconnect_max_s",
             "must be at least 1",
         );
+        p.check(
+            self.receipt_timeout >= Duration::from_secs(5),
+            "uplink.receipt_timeout_s",
+            "must be at least 5",
+        );
+        p.check(
+            (1..=10_000).contains(&self.receipt_window),
+            "uplink.receipt_window",
+            "must be 1..=10000",
+        );
         Some(super::UplinkConfig {
             host: self.host.clone(),
             port: self.port,
@@ -259,6 +292,9 @@ impl UplinkConfig {
             reconnect_max: self.reconnect_max,
             ack_timeout: self.ack_timeout,
             compression: self.compression,
+            delivery: self.delivery,
+            receipt_timeout: self.receipt_timeout,
+            receipt_window: self.receipt_window,
         })
     }
 }

@@ -1,0 +1,82 @@
+//! Crop messages the end-to-end tests publish as a device would.
+
+#![allow(dead_code)] // each test binary uses a part
+
+/// A valid crop message of the walker (a real JPEG the confirm model finds a person-like blob in).
+pub fn good_crop(device: &str, id: &str) -> cascade_shared::wire::Crop {
+    use cascade_shared::wire::BoxPx;
+    let mut frame = edge_agent::decode::Frame::filled(320, 240, 48);
+    for y in 70..166 {
+        for x in 100..136 {
+            frame.y[y * 320 + x] = 235;
+        }
+    }
+    let bbox = BoxPx {
+        x1: 100.0,
+        y1: 70.0,
+        x2: 136.0,
+        y2: 166.0,
+    };
+    let c = edge_agent::crop::make(
+        &frame,
+        &bbox,
+        &cascade_shared::config::edge::CropConfig::default(),
+    )
+    .expect("crop");
+    cascade_shared::wire::Crop {
+        message_id: id.into(),
+        device_id: device.into(),
+        camera_id: "cam-1".into(),
+        sequence: 1,
+        capture_time_us: 1_700_000_000_000_000,
+        frame_width: 320,
+        frame_height: 240,
+        r#box: Some(bbox),
+        crop_region: Some(c.region),
+        class_id: 0,
+        class_name: "person".into(),
+        score: 0.9,
+        model_name: "test".into(),
+        model_version: "1".into(),
+        track_id: 7,
+        jpeg: c.jpeg,
+    }
+}
+
+pub fn envelope(crop: &cascade_shared::wire::Crop) -> Vec<u8> {
+    use prost::Message;
+    let body = crop.encode_body(cascade_shared::wire::Compression::None);
+    cascade_shared::wire::CropEnvelope::wrap(&body, 1_700_000_000_100_000).encode_to_vec()
+}
+
+/// A valid crop of `bytes` or more: a noise picture (which JPEG cannot shrink) of `side` pixels.
+pub fn large_crop(device: &str, id: &str, side: u16) -> cascade_shared::wire::Crop {
+    let mut x = 0x2545_F491u32;
+    let pixels: Vec<u8> = (0..usize::from(side) * usize::from(side) * 3)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90)
+        .encode(&pixels, side, side, jpeg_encoder::ColorType::Rgb)
+        .expect("encodes");
+    let s = f32::from(side);
+    let whole = cascade_shared::wire::BoxPx {
+        x1: 0.0,
+        y1: 0.0,
+        x2: s,
+        y2: s,
+    };
+    cascade_shared::wire::Crop {
+        frame_width: u32::from(side),
+        frame_height: u32::from(side),
+        r#box: Some(whole),
+        crop_region: Some(whole),
+        jpeg,
+        ..good_crop(device, id)
+    }
+}
