@@ -9,5 +9,6 @@ pub mod broker;
 pub mod cli;
 pub mod confirm;
 pub mod ingest;
+pub mod pki;
 pub mod store;
 pub mod telemetry;
