@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `--version`.
+//! The command line: `run`, `check`, `token`, `pki`, `--version`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,9 @@ use cascade_shared::config::cloud::{BrokerConfig, CloudConfig, raw};
 use cascade_shared::config::{BackendKind, ConfigFile};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::{Problems, checks};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::pki::{self, Identity, IssueOptions, PkiError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,162 @@ pub enum Command {
         #[arg(long, default_value = "read")]
         scope: String,
     },
+    /// The fleet's certificates: a CA, device, analyzer, alert-consumer and broker certificates
+    /// (the CN is the identity `deploy/mosquitto.acl` knows), and revocation through a CRL.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a CA in DIR (made 0700): ca.pem, ca.key (0600), an empty crl.pem, index.txt.
+    /// Refuses to touch a folder that has a CA already.
+    ///
+    /// Example: cloud-analyzer pki init --dir /etc/cascade/pki
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's CN.
+        #[arg(long, default_value = "cascade fleet CA")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// A device's client certificate: CN and DNS name = the device id; writes ID.pem and ID.key.
+    ///
+    /// Example: cloud-analyzer pki issue-device edge-01 --dir /etc/cascade/pki --out ./edge-01
+    IssueDevice {
+        /// The device id (as in the edge's config): A-Z a-z 0-9 - _ . only.
+        id: String,
+        #[command(flatten)]
+        issue: IssueArgs,
+    },
+    /// The analyzer's client certificate (CN cascade-analyzer): cascade-analyzer.pem and .key.
+    ///
+    /// Example: cloud-analyzer pki issue-analyzer --dir /etc/cascade/pki
+    IssueAnalyzer {
+        #[command(flatten)]
+        issue: IssueArgs,
+    },
+    /// A read-only alert consumer's client certificate (CN cascade-alerts).
+    ///
+    /// Example: cloud-analyzer pki issue-alerts --dir /etc/cascade/pki --out ./home-assistant
+    IssueAlerts {
+        #[command(flatten)]
+        issue: IssueArgs,
+    },
+    /// The broker's server certificate for the given names (DNS names or IP addresses):
+    /// server.pem and server.key.
+    ///
+    /// Example: cloud-analyzer pki issue-server --dir /etc/cascade/pki --host broker.example.com --host 10.0.0.5
+    IssueServer {
+        /// A name clients connect to (repeat, or give several).
+        #[arg(long = "host", required = true, num_args = 1..)]
+        hosts: Vec<String>,
+        #[command(flatten)]
+        issue: IssueArgs,
+    },
+    /// Revoke every certificate with this serial or CN (a device id) and rewrite crl.pem; the
+    /// broker refuses them once it has read the new CRL (restart it).
+    ///
+    /// Example: cloud-analyzer pki revoke edge-01 --dir /etc/cascade/pki
+    Revoke {
+        /// A device id (or other CN), or a serial number in hex.
+        target: String,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Sign crl.pem again from the index (after a failed write).
+    ///
+    /// Example: cloud-analyzer pki crl --dir /etc/cascade/pki
+    Crl {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Where the CA is, and how to issue.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The CA's folder (made by `pki init`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Lifetime in days (never beyond the CA's).
+    #[arg(long, default_value_t = 730)]
+    pub days: u32,
+    /// Folder for the certificate and key (made 0700 if missing); default: the CA's folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Issue although the identity has a live certificate (the old one stays valid until
+    /// revoked), and replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl IssueArgs {
+    fn options(self) -> IssueOptions {
+        IssueOptions {
+            dir: self.dir,
+            days: self.days,
+            out: self.out,
+            force: self.force,
+        }
+    }
+}
+
+/// Runs a `pki` subcommand: what it did, to print.
+pub fn pki(command: PkiCommand) -> Result<String, PkiError> {
+    let issued = |identity: Identity, args: IssueArgs| {
+        let i = pki::issue(&identity, &args.options())?;
+        Ok(format!(
+            "issued {} certificate for {} (serial {}, valid until {})\n  {}\n  {} (private key, 0600)",
+            i.entry.kind,
+            i.entry.cn,
+            i.entry.serial,
+            pki::rfc3339(i.entry.not_after),
+            i.cert.display(),
+            i.key.display()
+        ))
+    };
+    match command {
+        PkiCommand::Init { dir, name, days } => {
+            let ca = pki::init(&dir, &name, days)?;
+            Ok(format!(
+                "created CA {:?} in {} (serial {}, valid until {})",
+                ca.cn,
+                dir.display(),
+                ca.serial,
+                pki::rfc3339(ca.not_after)
+            ))
+        }
+        PkiCommand::IssueDevice { id, issue } => issued(Identity::Device(id), issue),
+        PkiCommand::IssueAnalyzer { issue } => issued(Identity::Analyzer, issue),
+        PkiCommand::IssueAlerts { issue } => issued(Identity::Alerts, issue),
+        PkiCommand::IssueServer { hosts, issue } => issued(Identity::Server(hosts), issue),
+        PkiCommand::Revoke { target, dir } => {
+            let revoked = pki::revoke(&dir, &target)?;
+            let lines: Vec<String> = revoked
+                .iter()
+                .map(|e| {
+                    format!(
+                        "revoked {} certificate {} (serial {})",
+                        e.kind, e.cn, e.serial
+                    )
+                })
+                .collect();
+            Ok(format!(
+                "{}\nwrote {}: give it to the broker (crlfile) and restart it",
+                lines.join("\n"),
+                dir.join(pki::CRL).display()
+            ))
+        }
+        PkiCommand::Crl { dir } => {
+            let path = pki::refresh_crl(&dir)?;
+            Ok(format!("wrote {}", path.display()))
+        }
+    }
 }
 
 /// A new random token and the config lines that accept it; `None` for an unknown scope.

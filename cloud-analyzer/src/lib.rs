@@ -10,6 +10,7 @@ pub mod budget;
 pub mod cli;
 pub mod confirm;
 pub mod ingest;
+pub mod pki;
 pub mod receipts;
 pub mod store;
 pub mod telemetry;
