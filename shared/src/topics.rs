@@ -11,9 +11,19 @@
 pub const PREFIX: &str = "cascade/v1";
 /// Longest id accepted for devices and cameras.
 pub const MAX_ID_LEN: usize = 64;
-/// Words that are topic levels of their own under [`PREFIX`] (or kept for them): no device may be
-/// called so, or its topics would land in theirs (`cascade/v1/alerts/...`).
-pub const RESERVED_DEVICE_IDS: &[&str] = &["alerts", "receipts", "commands", "cloud", "analyzer"];
+/// Words that are topic levels of their own under [`PREFIX`] (or kept for them), and the broker
+/// identities of the analyzer and the alert consumers (`deploy/mosquitto.acl`): no device may be
+/// called so, or its topics would land in theirs (`cascade/v1/alerts/...`) or its certificate
+/// would carry their rights.
+pub const RESERVED_DEVICE_IDS: &[&str] = &[
+    "alerts",
+    "receipts",
+    "commands",
+    "cloud",
+    "analyzer",
+    "cascade-analyzer",
+    "cascade-alerts",
+];
 
 pub fn crops(device_id: &str) -> String {
     format!("{PREFIX}/{device_id}/crops")
@@ -89,7 +99,14 @@ mod tests {
     #[test]
     fn reserved_words_are_not_device_ids() {
         assert!(valid_device_id("edge-01"));
-        for bad in ["alerts", "Alerts", "receipts", "commands", "a/b"] {
+        for bad in [
+            "alerts",
+            "Alerts",
+            "receipts",
+            "commands",
+            "a/b",
+            "cascade-analyzer",
+        ] {
             assert!(!valid_device_id(bad), "{bad}");
         }
         assert_eq!(device_of_crops_topic("cascade/v1/alerts/crops"), None);
