@@ -411,6 +411,8 @@ def main():
     quantize_static(pre, out_onnx, Reader([items[i] for i in cal], size, pre_model.graph.input[0].name),
                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     per_channel=True, calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=exclude)
+    # (CalibMaxIntermediateOutputs is not used: in ORT 1.31.1 MinMax drops the outputs it collected
+    # every N frames without folding them into the ranges, and fails when the count divides by N.)
     log(f"quantised in {time.time() - t0:.1f} s -> {out_onnx}")
 
     # 3. Manifest.
@@ -422,7 +424,7 @@ def main():
     # 4. Accuracy and latency report.
     s_fp, s_q = session(fp32, a.threads), session(out_onnx, a.threads)
     n_ref = n_q = n_match = 0
-    diffs, frames_ref, frames_q = [], 0, 0
+    diffs, frames_ref, frames_q, missed = [], 0, 0, []
     per_frame = []
     for i in ev:
         rgb = load_rgb(items[i])
@@ -431,6 +433,8 @@ def main():
         pairs = match(rb, rs, qb, qs)
         n_ref, n_q, n_match = n_ref + len(rb), n_q + len(qb), n_match + len(pairs)
         diffs += [q - r for r, q in pairs]
+        if len(pairs) < len(rb):
+            missed.append({"frame": i, "fp32_scores": [round(float(x), 3) for x in rs]})
         frames_ref += bool(len(rb))
         frames_q += bool(len(qb))
         per_frame.append({"frame": i, "fp32": len(rb), "int8": len(qb), "matched": len(pairs),
@@ -446,7 +450,7 @@ def main():
         "frames_with_person_fp32": frames_ref, "frames_with_person_int8": frames_q,
         "mean_score_diff_int8_minus_fp32": round(float(np.mean(diffs)), 4) if diffs else None,
         "mean_abs_score_diff": round(float(np.mean(np.abs(diffs))), 4) if diffs else None,
-        "latency_fp32": lat_fp, "latency_int8": lat_q, "threads": a.threads,
+        "missed": missed, "latency_fp32": lat_fp, "latency_int8": lat_q, "threads": a.threads,
         "resize_check": resize_check, "excluded_head_nodes": len(exclude),
         "onnxruntime": ort.__version__, "onnx": onnx.__version__,
         "command": " ".join(sys.argv), "made": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -465,6 +469,7 @@ def main():
                 f" {lat_q['median_ms']} / {lat_q['p90_ms']} |\n\n"
                 f"Recall vs FP32 {report['recall_vs_fp32']}, precision vs FP32 {report['precision_vs_fp32']} "
                 f"(IoU >= 0.5), mean score difference (INT8 - FP32) {report['mean_score_diff_int8_minus_fp32']}.\n"
+                f"FP32 persons missed by INT8: {missed or 'none'}.\n"
                 f"Calibration frames: {len(cal)}; sha256 {digest}.\n")
     summary = {k: report[k] for k in ("size", "recall_vs_fp32", "precision_vs_fp32", "fp32_persons",
                                       "int8_persons", "mean_score_diff_int8_minus_fp32", "latency_fp32",
