@@ -76,8 +76,10 @@ def decode_video(path, every):
         tmp = tempfile.mkdtemp(prefix="quantize-frames-")
         subprocess.run(["ffmpeg", "-loglevel", "error", "-i", path, "-vf", f"select=not(mod(n\\,{every}))",
                         "-vsync", "vfr", os.path.join(tmp, "f%06d.png")], check=True)
-        log(f"decoded {path} with ffmpeg")
-        return frames_from_dir(tmp)
+        out = [load_rgb(f) for f in frames_from_dir(tmp)]
+        shutil.rmtree(tmp, ignore_errors=True)
+        log(f"decoded {path} with ffmpeg: {len(out)} frames (every {every})")
+        return out
     try:
         import av  # noqa: PLC0415
     except ImportError:
