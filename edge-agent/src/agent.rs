@@ -398,9 +398,11 @@ async fn maintain(
             }
         }
         let b = buffer.clone();
-        let recovered = tokio::task::spawn_blocking(move || b.check_space()).await;
-        let free = crate::buffer::space::free_bytes(buffer.dir());
-        if recovered.unwrap_or(false) {
+        let checked = tokio::task::spawn_blocking(move || {
+            (b.check_space(), crate::buffer::space::free_bytes(b.dir()))
+        });
+        let (recovered, free) = checked.await.unwrap_or((false, None));
+        if recovered {
             telemetry.disk_space_back(free);
         } else if buffer.degraded() && !degraded {
             telemetry.disk_full(buffer.stats(), free);

@@ -158,7 +158,7 @@ impl Buffer {
             && space::is_full(e)
         {
             // A full disk: the reserve of the last run makes room to open, drain and delete.
-            if Space::new(dir, limits.max_bytes).full(u64::MAX) {
+            if Space::new(dir, limits.max_bytes).release() {
                 opened = open();
                 if let Ok(Ok(b)) = &opened {
                     b.space.full(b.stats().bytes);
@@ -295,42 +295,40 @@ impl Buffer {
 
     /// Up to `limit` records with keys above `after`, oldest first.
     pub fn pending(&self, after: u64, limit: usize) -> Result<Vec<Record>, BufferError> {
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
-        let tx = db
-            .as_ref()
-            .ok_or(redb::Error::PreviousIo)?
-            .begin_read()
-            .map_err(redb::Error::from)?;
-        let table = tx.open_table(RECORDS).map_err(redb::Error::from)?;
-        let mut out = Vec::new();
-        for item in table
-            .range(after.saturating_add(1)..)
-            .map_err(redb::Error::from)?
-            .take(limit)
-        {
-            let (k, v) = item.map_err(redb::Error::from)?;
-            out.extend(decode(k.value(), v.value()));
-        }
-        Ok(out)
+        self.read(|table| {
+            let mut out = Vec::new();
+            for item in table.range(after.saturating_add(1)..)?.take(limit) {
+                let (k, v) = item?;
+                out.extend(decode(k.value(), v.value()));
+            }
+            Ok(out)
+        })
     }
 
     /// The records of `keys` still held, in key order (evicted ones are left out).
     pub fn records(&self, keys: &[u64]) -> Result<Vec<Record>, BufferError> {
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
-        let tx = db
-            .as_ref()
-            .ok_or(redb::Error::PreviousIo)?
-            .begin_read()
-            .map_err(redb::Error::from)?;
-        let table = tx.open_table(RECORDS).map_err(redb::Error::from)?;
-        let mut out = Vec::new();
-        for &key in keys {
-            if let Some(v) = table.get(key).map_err(redb::Error::from)? {
-                out.extend(decode(key, v.value()));
+        self.read(|table| {
+            let mut out = Vec::new();
+            for &key in keys {
+                if let Some(v) = table.get(key)? {
+                    out.extend(decode(key, v.value()));
+                }
             }
-        }
-        out.sort_by_key(|r| r.key);
-        Ok(out)
+            out.sort_by_key(|r| r.key);
+            Ok(out)
+        })
+    }
+
+    /// Runs `f` on the records table in one read transaction.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadOnlyTable<u64, &'static [u8]>) -> Result<T, redb::StorageError>,
+    ) -> Result<T, BufferError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let db = db.as_ref().ok_or(redb::Error::PreviousIo)?;
+        let tx = db.begin_read().map_err(redb::Error::from)?;
+        let table = tx.open_table(RECORDS).map_err(redb::Error::from)?;
+        Ok(f(&table).map_err(redb::Error::from)?)
     }
 
     /// Removes acknowledged records. Not fsynced on its own: a removal lost to a crash only means

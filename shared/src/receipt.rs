@@ -81,14 +81,20 @@ impl Receipt {
             .filter(ok)
             .map(|id| (true, id))
             .chain(self.rejected.into_iter().filter(ok).map(|id| (false, id)));
+        // `{"stored":[],"rejected":[]}`, then each id as a JSON string and a comma.
+        const EMPTY: usize = 27;
         let mut out: Vec<Self> = Vec::new();
+        let mut size = 0usize;
         for (stored, id) in tagged {
+            let cost = serde_json::to_string(&id).map_or(usize::MAX, |j| j.len() + 1);
             let fits = out.last().is_some_and(|r| {
-                r.len() < MAX_RECEIPT_IDS && r.encode().len() + id.len() + 4 < MAX_RECEIPT_BYTES
+                r.len() < MAX_RECEIPT_IDS && size.saturating_add(cost) < MAX_RECEIPT_BYTES
             });
             if !fits {
                 out.push(Self::default());
+                size = EMPTY;
             }
+            size = size.saturating_add(cost);
             if let Some(r) = out.last_mut() {
                 if stored {
                     r.stored.push(id)

@@ -66,11 +66,16 @@ impl Space {
     /// The disk is full while the buffer holds `held` bytes: give the reserve back and bound the
     /// buffer to 3/4 of what it holds. Returns whether the reserve was there to give.
     pub fn full(&self, held: u64) -> bool {
-        let released = std::fs::remove_file(&self.reserve).is_ok();
+        let released = self.release();
         let limit = held / 4 * 3;
         self.limit.fetch_min(limit, Ordering::AcqRel);
         self.degraded.store(true, Ordering::Release);
         released
+    }
+
+    /// Deletes the reserve; returns whether it was there.
+    pub fn release(&self) -> bool {
+        std::fs::remove_file(&self.reserve).is_ok()
     }
 
     /// Writes the reserve when it is missing and the disk has room for it and as much again.
