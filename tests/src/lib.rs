@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub mod pki;
 pub mod procfs;
+pub mod tmpfs;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -786,6 +787,14 @@ impl Drop for EdgeProcess {
             let _ = c.wait();
         }
     }
+}
+
+/// The value of `name` with all of `labels` on the analyzer's `/metrics` at `api` (NaN when
+/// unreachable).
+pub fn api_metric(api: std::net::SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
+    http_get(api, "/metrics")
+        .map(|(_, b)| metric_value(&String::from_utf8_lossy(&b), name, labels))
+        .unwrap_or(f64::NAN)
 }
 
 /// Sends `signal` (such as `STOP` or `CONT`) to process `pid` with `kill`.

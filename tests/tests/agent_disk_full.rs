@@ -3,35 +3,12 @@
 //! running, counts what it refused, degrades instead of wedging, delivers what it holds once the
 //! broker is back, and resumes normal buffering within seconds of space returning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cascade_tests::tmpfs::{Tmpfs, fill};
 use cascade_tests::*;
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: cannot mount a tmpfs here (the disk-full test needs root)");
-            return None;
-        }
-        Some(Self(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 fn free_bytes(dir: &Path) -> u64 {
     let out = Command::new("df")
@@ -48,18 +25,6 @@ fn free_bytes(dir: &Path) -> u64 {
                 .ok()
         })
         .unwrap_or(0)
-}
-
-/// Fills `path` with zeros until the file system is full or `limit` bytes are written.
-fn fill(path: &Path, limit: u64) {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).expect("filler");
-    let block = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    while n < limit && f.write_all(&block).is_ok() {
-        n += block.len() as u64;
-    }
-    let _ = f.sync_all();
 }
 
 #[test]
@@ -82,7 +47,7 @@ fn the_agent_survives_a_full_disk_and_resumes_when_space_returns() {
     };
     let config = write_edge_config(dir, broker.port, &broker.certs, &o);
     let text = std::fs::read_to_string(&config).expect("config");
-    let buffer_dir = fs.0.join("buffer");
+    let buffer_dir = fs.path.join("buffer");
     let text = text.replace(
         &format!("{:?}", dir.join("edge-buffer").display().to_string()),
         &format!("{:?}", buffer_dir.display().to_string()),
@@ -94,8 +59,8 @@ fn the_agent_survives_a_full_disk_and_resumes_when_space_returns() {
     })
     .expect("the reserve is written");
     fill(
-        &fs.0.join("filler"),
-        free_bytes(&fs.0).saturating_sub(512 << 10),
+        &fs.path.join("filler"),
+        free_bytes(&fs.path).saturating_sub(512 << 10),
     );
 
     let degraded = |v: f64| edge.metric("buffer_degraded", &[]) == v;
@@ -120,7 +85,7 @@ fn the_agent_survives_a_full_disk_and_resumes_when_space_returns() {
     .unwrap_or_else(|_| panic!("nothing delivered; log:\n{}", edge.log_text()));
 
     // Space returns: normal buffering within seconds.
-    std::fs::remove_file(fs.0.join("filler")).expect("free space");
+    std::fs::remove_file(fs.path.join("filler")).expect("free space");
     let freed = Instant::now();
     eventually(Duration::from_secs(15), || degraded(0.0))
         .unwrap_or_else(|_| panic!("still degraded; log:\n{}", edge.log_text()));

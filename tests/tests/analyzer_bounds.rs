@@ -21,12 +21,6 @@ fn rss(pid: u32, field: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn metric(api: std::net::SocketAddr, name: &str, labels: &[(&str, &str)]) -> f64 {
-    http_get(api, "/metrics")
-        .map(|(_, b)| metric_value(&String::from_utf8_lossy(&b), name, labels))
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn a_burst_of_large_crops_is_bounded_and_other_devices_still_alert() {
     let Some(bin) = mosquitto_binary() else {
@@ -102,13 +96,13 @@ fn a_burst_of_large_crops_is_bounded_and_other_devices_still_alert() {
             analyzer.log_text()
         )
     });
-    let over = metric(
+    let over = api_metric(
         api,
         "cascade_cloud_crops_over_budget_total",
         &[("device", "dev-flood")],
     );
     eventually(Duration::from_secs(60), || {
-        metric(api, "cascade_cloud_pending_crops", &[]) == 0.0
+        api_metric(api, "cascade_cloud_pending_crops", &[]) == 0.0
     })
     .expect("drained");
     std::thread::sleep(Duration::from_secs(2));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cascade_tests::*;
-use common::{envelope, good_crop};
+use common::{envelope, good_crop, noise};
 
 mod common;
 
@@ -264,15 +264,7 @@ fn bad_inputs_are_rejected_by_reason_and_good_crops_still_alert() {
     let alerts = subscribe(c.port, &c.certs, "cascade/v1/alerts/#");
     eventually(Duration::from_secs(10), || alerts.is_subscribed()).expect("subscriber");
     let topic = "cascade/v1/dev-bad/crops";
-    let mut x = 0x9E37_79B9u32;
-    let random: Vec<u8> = (0..2000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let random = noise(2000, 0x9E37_79B9);
     let good = envelope(&good_crop("dev-bad", "good-1"));
     let truncated = good[..good.len() / 2].to_vec();
     let mut wrong_version = CropEnvelope::decode(good.as_slice()).expect("envelope");

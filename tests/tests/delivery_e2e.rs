@@ -18,12 +18,6 @@ fn logged(log: &str, marker: &str, key: &str) -> Option<f64> {
     word.parse().ok()
 }
 
-fn analyzer_metric(api: std::net::SocketAddr, name: &str) -> f64 {
-    http_get(api, "/metrics")
-        .map(|(_, b)| metric_value(&String::from_utf8_lossy(&b), name, &[]))
-        .unwrap_or(f64::NAN)
-}
-
 #[test]
 fn broker_restarts_without_persistence_lose_no_crop_with_receipts() {
     let Some(bin) = mosquitto_binary() else {
@@ -49,7 +43,7 @@ fn broker_restarts_without_persistence_lose_no_crop_with_receipts() {
     let log = dir.join("edge.log");
     let mut edge =
         EdgeProcess::start_with(&edge_config, &log, &["--exit-when-done"]).expect("edge starts");
-    let stored = || analyzer_metric(api, "cascade_cloud_crops_received_total");
+    let stored = || api_metric(api, "cascade_cloud_crops_received_total", &[]);
     eventually(Duration::from_secs(30), || stored() >= 1.0).expect("crops flowing");
 
     let analyzer_pid = analyzer.pid().expect("analyzer runs");
@@ -67,7 +61,7 @@ fn broker_restarts_without_persistence_lose_no_crop_with_receipts() {
         behind.push(reconnected.elapsed());
         signal(analyzer_pid, "CONT").expect("analyzer resumes");
         eventually(Duration::from_secs(20), || {
-            analyzer_metric(api, "cascade_cloud_mqtt_connected") == 1.0
+            api_metric(api, "cascade_cloud_mqtt_connected", &[]) == 1.0
         })
         .expect("analyzer reconnected");
         std::thread::sleep(Duration::from_millis(1200));
@@ -87,9 +81,9 @@ fn broker_restarts_without_persistence_lose_no_crop_with_receipts() {
          stored by message id, {resent} sent again for want of a receipt, {} received in all \
          (duplicates folded: {}), {} receipts naming {} crops",
         stored(),
-        analyzer_metric(api, "cascade_cloud_crops_duplicate_total"),
-        analyzer_metric(api, "cascade_cloud_receipts_published_total"),
-        analyzer_metric(api, "cascade_cloud_crops_receipted_total"),
+        api_metric(api, "cascade_cloud_crops_duplicate_total", &[]),
+        api_metric(api, "cascade_cloud_receipts_published_total", &[]),
+        api_metric(api, "cascade_cloud_crops_receipted_total", &[]),
     );
     assert!(committed >= 20.0, "enough crops to matter: {committed}");
     assert_eq!(delivered, committed, "the edge drained only on receipts");

@@ -4,37 +4,10 @@
 //! crops replace the oldest, and it is back to normal as soon as space returns. Starting on a full
 //! disk works too (the reserve file of the last run makes room).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use cascade_tests::tmpfs::{Tmpfs, fill};
 use edge_agent::buffer::{Buffer, EvictReason, Limits, NewRecord};
 
 const CROP: usize = 256 * 1024;
-
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        let at = dir.join("mnt");
-        std::fs::create_dir_all(&at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: cannot mount a tmpfs here (the disk-full test needs root)");
-            return None;
-        }
-        Some(Self(at))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 fn push(buffer: &Buffer, i: usize) -> Result<Vec<EvictReason>, edge_agent::buffer::BufferError> {
     let rec = NewRecord {
@@ -45,26 +18,13 @@ fn push(buffer: &Buffer, i: usize) -> Result<Vec<EvictReason>, edge_agent::buffe
     Ok(pushed.evicted.iter().map(|e| e.reason).collect())
 }
 
-/// Fills the file system of `dir` with a file of zeros until it is full (or `limit` bytes).
-fn fill(path: &Path, limit: usize) -> usize {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).expect("filler");
-    let block = vec![0u8; 64 * 1024];
-    let mut n = 0;
-    while n < limit && f.write_all(&block).is_ok() {
-        n += block.len();
-    }
-    let _ = f.sync_all();
-    n
-}
-
 #[test]
 fn a_full_disk_degrades_the_buffer_and_space_returning_restores_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(fs) = Tmpfs::mount(tmp.path(), "32m") else {
+    let Some(fs) = Tmpfs::mount(&tmp.path().join("mnt"), "32m") else {
         return;
     };
-    let dir = fs.0.join("buffer");
+    let dir = fs.path.join("buffer");
     let limits = Limits {
         max_bytes: 100 << 20, // the disk, not the bound, runs out
         max_age_us: i64::MAX / 2,
@@ -72,7 +32,7 @@ fn a_full_disk_degrades_the_buffer_and_space_returning_restores_it() {
     let buffer = Buffer::open(&dir, limits).expect("buffer");
     buffer.check_space(); // writes the reserve
     assert!(dir.join("reserve").exists(), "reserve in place");
-    let filler = fs.0.join("filler");
+    let filler = fs.path.join("filler");
     fill(&filler, 10 << 20);
 
     // Push until the disk is full.
@@ -127,7 +87,7 @@ fn a_full_disk_degrades_the_buffer_and_space_returning_restores_it() {
     drop(buffer);
 
     // Start on a full disk: fill it to the last byte, then open.
-    fill(&fs.0.join("filler2"), usize::MAX);
+    fill(&fs.path.join("filler2"), u64::MAX);
     let buffer = Buffer::open(&dir, limits).expect("opens on a full disk");
     assert!(buffer.degraded(), "in degraded mode");
     let held = buffer.pending(0, 1000).expect("reads");

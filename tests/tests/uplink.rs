@@ -65,6 +65,74 @@ fn uplink_config(broker: &Mosquitto, delivery: &str) -> UplinkConfig {
     .expect("valid uplink config")
 }
 
+/// A fresh buffer in `dir` bounded far above what the tests put in it.
+fn open_buffer(dir: &std::path::Path) -> Arc<Buffer> {
+    let limits = Limits {
+        max_bytes: 1 << 30,
+        max_age_us: i64::MAX / 2,
+    };
+    Arc::new(Buffer::open(dir, limits).expect("buffer"))
+}
+
+/// Commits crops `ids` (one transaction) with their sequence numbers.
+fn push_crops(buffer: &Buffer, ids: impl Iterator<Item = usize>) {
+    let records = ids
+        .map(|i| NewRecord {
+            camera: "cam-1",
+            build: Box::new(move |seq| {
+                store_crop(
+                    &Crop {
+                        sequence: seq,
+                        ..crop(i)
+                    },
+                    Compression::None,
+                )
+            }),
+        })
+        .collect();
+    buffer.push(0, records).expect("push");
+}
+
+/// An uplink of `dev-1` running on its own runtime until `shutdown`.
+struct Running {
+    rt: tokio::runtime::Runtime,
+    task: tokio::task::JoinHandle<()>,
+    shutdown: Shutdown,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Running {
+    fn start(cfg: &UplinkConfig, buffer: &Arc<Buffer>) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Self::start_on(rt, cfg, buffer)
+    }
+
+    fn start_on(rt: tokio::runtime::Runtime, cfg: &UplinkConfig, buffer: &Arc<Buffer>) -> Self {
+        let telemetry = Telemetry::new("dev-1");
+        let clock: SharedClock = Arc::new(SystemClock);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let uplink = Uplink::new("dev-1", cfg, buffer.clone(), telemetry.clone(), clock, wake);
+        let options = uplink.options(cfg).expect("options");
+        let shutdown = Shutdown::new();
+        let task = rt.spawn(uplink.run(options, shutdown.clone()));
+        Self {
+            rt,
+            task,
+            shutdown,
+            telemetry,
+        }
+    }
+
+    fn stop(self) {
+        self.shutdown.cancel();
+        self.rt.block_on(self.task).expect("uplink task");
+    }
+}
+
 /// Under `delivery = "puback"` (no analyzer sends receipts here): the PUBACK path alone.
 #[test]
 fn broker_killed_mid_stream_loses_nothing() {
@@ -76,54 +144,12 @@ fn broker_killed_mid_stream_loses_nothing() {
     let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-1/crops");
     eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
 
-    let buffer = Arc::new(
-        Buffer::open(
-            &dir.path().join("buffer"),
-            Limits {
-                max_bytes: 1 << 30,
-                max_age_us: i64::MAX / 2,
-            },
-        )
-        .expect("buffer"),
-    );
+    let buffer = open_buffer(&dir.path().join("buffer"));
     for chunk in (0..N).collect::<Vec<_>>().chunks(50) {
-        let records = chunk
-            .iter()
-            .map(|&i| NewRecord {
-                camera: "cam-1",
-                build: Box::new(move |seq| {
-                    store_crop(
-                        &Crop {
-                            sequence: seq,
-                            ..crop(i)
-                        },
-                        Compression::None,
-                    )
-                }),
-            })
-            .collect();
-        buffer.push(0, records).expect("push");
+        push_crops(&buffer, chunk.iter().copied());
     }
-    let telemetry = Telemetry::new("dev-1");
-    let clock: SharedClock = Arc::new(SystemClock);
-    let cfg = uplink_config(&broker, "puback");
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let uplink = Uplink::new(
-        "dev-1",
-        &cfg,
-        buffer.clone(),
-        telemetry.clone(),
-        clock,
-        wake,
-    );
-    let options = uplink.options(&cfg).expect("options");
-    let shutdown = Shutdown::new();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let task = rt.spawn(uplink.run(options, shutdown.clone()));
+    let up = Running::start(&uplink_config(&broker, "puback"), &buffer);
+    let telemetry = up.telemetry.clone();
 
     // Kill the broker once a part of the stream got through, then bring it back.
     eventually(Duration::from_secs(30), || sub.len() >= N / 8).expect("stream started");
@@ -144,8 +170,7 @@ fn broker_killed_mid_stream_loses_nothing() {
 
     eventually(Duration::from_secs(60), || buffer.stats().records == 0)
         .expect("buffer drains after the restart");
-    shutdown.cancel();
-    rt.block_on(task).expect("uplink task");
+    up.stop();
 
     assert_eq!(
         telemetry.total("crops_uploaded_total") as usize,
@@ -245,28 +270,8 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
     let port = listener.local_addr().expect("addr").port();
     let (conns, pubs) = rt.block_on(silent_broker(listener));
     let dir = tempfile::tempdir().expect("tempdir");
-    let buffer = Arc::new(
-        Buffer::open(
-            dir.path(),
-            Limits {
-                max_bytes: 1 << 30,
-                max_age_us: i64::MAX / 2,
-            },
-        )
-        .expect("buffer"),
-    );
-    let c = crop(1);
-    buffer
-        .push(
-            0,
-            vec![NewRecord {
-                camera: "cam-1",
-                build: Box::new(move |seq| {
-                    store_crop(&Crop { sequence: seq, ..c }, Compression::None)
-                }),
-            }],
-        )
-        .expect("push");
+    let buffer = open_buffer(dir.path());
+    push_crops(&buffer, 1..2);
     // Plain TCP is allowed on loopback for this stand-in broker.
     let cfg = toml::from_str::<raw::UplinkConfig>(&format!(
         "host = \"127.0.0.1\"\nport = {port}\ntls = false\nack_timeout_s = 5.0\nkeep_alive_s = 30"
@@ -274,19 +279,8 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
     .expect("config")
     .validated()
     .expect("valid config");
-    let telemetry = Telemetry::new("dev-1");
-    let clock: SharedClock = Arc::new(SystemClock);
-    let uplink = Uplink::new(
-        "dev-1",
-        &cfg,
-        buffer.clone(),
-        telemetry.clone(),
-        clock,
-        Arc::new(tokio::sync::Notify::new()),
-    );
-    let options = uplink.options(&cfg).expect("options");
-    let shutdown = Shutdown::new();
-    let task = rt.spawn(uplink.run(options, shutdown.clone()));
+    let up = Running::start_on(rt, &cfg, &buffer);
+    let telemetry = up.telemetry.clone();
     // The status and the crop, then after 5 s without PUBACK a reconnect and both again.
     eventually(Duration::from_secs(20), || {
         conns.load(Ordering::SeqCst) >= 2 && pubs.load(Ordering::SeqCst) >= 4
@@ -298,8 +292,7 @@ fn a_publish_never_acknowledged_is_sent_again_after_the_ack_timeout() {
             pubs.load(Ordering::SeqCst)
         )
     });
-    shutdown.cancel();
-    rt.block_on(task).expect("uplink");
+    up.stop();
     assert_eq!(
         buffer.stats().records,
         1,
@@ -321,45 +314,10 @@ fn a_crop_leaves_the_buffer_only_on_its_receipt() {
     let broker = Mosquitto::start(bin, dir.path(), true).expect("mosquitto starts");
     let sub = subscribe(broker.port, &broker.certs, "cascade/v1/dev-1/crops");
     eventually(Duration::from_secs(10), || sub.is_subscribed()).expect("subscribed");
-    let limits = Limits {
-        max_bytes: 1 << 30,
-        max_age_us: i64::MAX / 2,
-    };
-    let buffer = Arc::new(Buffer::open(&dir.path().join("buffer"), limits).expect("buffer"));
-    let records = (0..M)
-        .map(|i| NewRecord {
-            camera: "cam-1",
-            build: Box::new(move |seq| {
-                store_crop(
-                    &Crop {
-                        sequence: seq,
-                        ..crop(i)
-                    },
-                    Compression::None,
-                )
-            }),
-        })
-        .collect();
-    buffer.push(0, records).expect("push");
-    let (telemetry, cfg) = (Telemetry::new("dev-1"), uplink_config(&broker, "receipt"));
-    let clock: SharedClock = Arc::new(SystemClock);
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let uplink = Uplink::new(
-        "dev-1",
-        &cfg,
-        buffer.clone(),
-        telemetry.clone(),
-        clock,
-        wake,
-    );
-    let options = uplink.options(&cfg).expect("options");
-    let shutdown = Shutdown::new();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let task = rt.spawn(uplink.run(options, shutdown.clone()));
+    let buffer = open_buffer(&dir.path().join("buffer"));
+    push_crops(&buffer, 0..M);
+    let up = Running::start(&uplink_config(&broker, "receipt"), &buffer);
+    let telemetry = up.telemetry.clone();
 
     eventually(Duration::from_secs(20), || sub.len() >= M).expect("every crop reached the broker");
     let awaiting = || telemetry.total("crops_awaiting_receipt") as usize;
@@ -394,8 +352,7 @@ fn a_crop_leaves_the_buffer_only_on_its_receipt() {
     );
     receipt(M / 2..M);
     eventually(Duration::from_secs(10), || buffer.stats().records == 0).expect("drained");
-    shutdown.cancel();
-    rt.block_on(task).expect("uplink task");
+    up.stop();
     assert_eq!(
         telemetry.total("crops_uploaded_total") as usize,
         M,

@@ -51,15 +51,7 @@ pub fn envelope(crop: &cascade_shared::wire::Crop) -> Vec<u8> {
 
 /// A valid crop of `bytes` or more: a noise picture (which JPEG cannot shrink) of `side` pixels.
 pub fn large_crop(device: &str, id: &str, side: u16) -> cascade_shared::wire::Crop {
-    let mut x = 0x2545_F491u32;
-    let pixels: Vec<u8> = (0..usize::from(side) * usize::from(side) * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let pixels = noise(usize::from(side) * usize::from(side) * 3, 0x2545_F491);
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, 90)
         .encode(&pixels, side, side, jpeg_encoder::ColorType::Rgb)
@@ -79,4 +71,17 @@ pub fn large_crop(device: &str, id: &str, side: u16) -> cascade_shared::wire::Cr
         jpeg,
         ..good_crop(device, id)
     }
+}
+
+/// `len` pseudo-random bytes (xorshift32 from `seed`, not zero): reproducible noise.
+pub fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
 }
