@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 import numpy as np
 import onnx
@@ -319,19 +320,21 @@ def sha256(path):
     return h.hexdigest()
 
 
-def manifest(path, name, size, digest, source, labels):
+def manifest(path, name, size, digest, source, meta, precision="int8"):
     q = lambda s: json.dumps(s)  # noqa: E731  (TOML basic strings)
-    return f"""# {name}: static INT8 (QDQ: QLinearConv on ONNX Runtime's CPU provider) at {size}x{size}, made by
+    what = ("static INT8 (QDQ: QLinearConv on ONNX Runtime's CPU provider)" if precision == "int8"
+            else "the FP32 model the INT8 one was quantised from")
+    return f"""# {name}: {what} at {size}x{size}, made by
 # scripts/quantize.py from {os.path.basename(source)} with calibration frames from your own footage.
 # Not downloadable: re-run the script (design/quantisation.md) to make it again.
 name = {q(name)}
-version = "8.0-int8-static-{size}"
+version = "{meta['version']}-{precision}-static-{size}"
 file = {q(os.path.basename(path))}
 sha256 = {q(digest)}
-licence = "AGPL-3.0 (Ultralytics weights)"
-precision = "int8"
-labels = [{", ".join(q(x) for x in labels)}]
-person_class_id = 0
+licence = {q(meta['licence'])}
+precision = "{precision}"
+labels = [{", ".join(q(x) for x in meta['labels'])}]
+person_class_id = {meta['person_class_id']}
 
 [input]
 width = {size}
@@ -344,6 +347,25 @@ pad_value = {PAD}
 [output]
 format = "yolov8"
 """
+
+
+def source_meta(model_path, manifest_path, model):
+    """Labels, person class, licence and version for the written manifests: from the FP32 model's own
+    manifest when given (its sha256 must match the model), else COCO YOLOv8 defaults. The label count
+    must match the model's class rows."""
+    meta = {"labels": COCO, "person_class_id": 0, "licence": "AGPL-3.0 (Ultralytics weights)", "version": "8.0"}
+    if manifest_path:
+        with open(manifest_path, "rb") as f:
+            m = tomllib.load(f)
+        if m["sha256"].lower() != sha256(model_path):
+            raise SystemExit(f"{model_path}: sha256 differs from the one {manifest_path} pins")
+        meta = {"labels": m["labels"], "person_class_id": m["person_class_id"], "licence": m["licence"],
+                "version": m["version"]}
+    rows = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    if rows and rows - 4 != len(meta["labels"]):
+        raise SystemExit(f"the model has {rows - 4} classes, the labels name {len(meta['labels'])}"
+                         " (pass the model's manifest with --source-manifest)")
+    return meta
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -361,11 +383,18 @@ def main():
     ap.add_argument("--conf", type=float, default=0.25, help="person score threshold for the report")
     ap.add_argument("--latency-runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1, help="ORT intra-op threads for quantisation/eval")
+    ap.add_argument("--source-manifest", help="the FP32 model's manifest (models/*.toml): labels, person class, "
+                    "licence and version come from it, and its sha256 must match --model (default: COCO YOLOv8)")
+    ap.add_argument("--keep-fp32", action="store_true",
+                    help="also write the FP32 model at --size (<name>-fp32.onnx/.toml), to compare with")
+    ap.add_argument("--quantize-head", action="store_true",
+                    help="quantise the head's post-processing too (wrong: shows why it is kept in float; for tests)")
     a = ap.parse_args()
 
     t_start = time.time()
     os.makedirs(a.out, exist_ok=True)
     src = onnx.load(a.model)
+    meta = source_meta(a.model, a.source_manifest, src)
     orig = input_size(src)
     size = a.size or orig
     name = a.name or f"yolov8n-int8-static-{size}"
@@ -388,8 +417,8 @@ def main():
         best = None
         for i in ev:
             rgb = load_rgb(items[i])
-            b0, sc0 = persons(s_orig, rgb, orig, a.conf)
-            b1, sc1 = persons(s_new, rgb, size, a.conf)
+            b0, sc0 = persons(s_orig, rgb, orig, a.conf, person=meta["person_class_id"])
+            b1, sc1 = persons(s_new, rgb, size, a.conf, person=meta["person_class_id"])
             if len(b0) and len(b1):
                 j = int(np.argmax(iou(b0[0], b1)))
                 best = {"frame": i, "original_box": b0[0].round(1).tolist(), "original_score": round(float(sc0[0]), 3),
@@ -409,6 +438,9 @@ def main():
     pre_model = onnx.load(pre)
     exclude, stops = head_nodes(pre_model)
     log(f"keeping {len(exclude)} head nodes in float (after the branch-end Convs {stops})")
+    if a.quantize_head:
+        log("--quantize-head: quantising the head's post-processing too (expect the scores to break)")
+        exclude = []
     t0 = time.time()
     quantize_static(pre, out_onnx, Reader([items[i] for i in cal], size, pre_model.graph.input[0].name),
                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -421,7 +453,12 @@ def main():
     digest = sha256(out_onnx)
     out_toml = os.path.join(a.out, f"{name}.toml")
     with open(out_toml, "w") as f:
-        f.write(manifest(out_onnx, name, size, digest, a.model, COCO))
+        f.write(manifest(out_onnx, name, size, digest, a.model, meta))
+    if a.keep_fp32:
+        kept = os.path.join(a.out, f"{name}-fp32.onnx")
+        shutil.copyfile(fp32, kept)
+        with open(os.path.join(a.out, f"{name}-fp32.toml"), "w") as f:
+            f.write(manifest(kept, f"{name}-fp32", size, sha256(kept), a.model, meta, precision="fp32"))
 
     # 4. Accuracy and latency report.
     s_fp, s_q = session(fp32, a.threads), session(out_onnx, a.threads)
@@ -430,8 +467,8 @@ def main():
     per_frame = []
     for i in ev:
         rgb = load_rgb(items[i])
-        rb, rs = persons(s_fp, rgb, size, a.conf)
-        qb, qs = persons(s_q, rgb, size, a.conf)
+        rb, rs = persons(s_fp, rgb, size, a.conf, person=meta["person_class_id"])
+        qb, qs = persons(s_q, rgb, size, a.conf, person=meta["person_class_id"])
         pairs = match(rb, rs, qb, qs)
         n_ref, n_q, n_match = n_ref + len(rb), n_q + len(qb), n_match + len(pairs)
         diffs += [q - r for r, q in pairs]
