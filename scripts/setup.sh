@@ -3,7 +3,9 @@
 #  - system packages: nasm (openh264 SIMD), libclang-dev (bindgen for v4l), mosquitto (test suite),
 #    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests;
 #  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
-#    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git).
+#    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git);
+#  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
+#    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
 # Nothing else is downloaded, and nothing is downloaded at build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,16 @@ python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 ||
   need_pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# Python >= 3.11 for .venv-quant (numpy 2.4 and onnxruntime 1.31 need it), with venv/ensurepip.
+QUANT_PY=""
+for c in python3.11 python3.12 python3.13 python3; do
+  if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    QUANT_PY=$(command -v "$c"); break
+  fi
+done
+if [ -n "$QUANT_PY" ] && ! "$QUANT_PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_pkgs+=("$(basename "$QUANT_PY")-venv")
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -55,4 +67,18 @@ PY
   mv "$LIB.tmp" "$LIB"
   rm -f "$CACHE/$wheel"
   log "ONNX Runtime ${ORT_VERSION} ready at $LIB"
+fi
+
+# scripts/quantize.py's venv (tests/tests/quantize.rs runs the script with it).
+VENV=.venv-quant
+REQ=scripts/requirements-quantize.txt
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $VENV (scripts/quantize.py); install python3.11"; exit 1; }
+  log "creating $VENV with $QUANT_PY from $REQ (about 30 s)"
+  rm -rf "$VENV"
+  "$QUANT_PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$want" >"$VENV/.requirements.sha256"
+  log "$VENV ready"
 fi
