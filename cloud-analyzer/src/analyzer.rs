@@ -83,6 +83,8 @@ pub fn backend_options(model: &ModelConfig) -> BackendOptions {
         kind: BackendKind::Onnxruntime,
         library: model.onnxruntime.clone(),
         threads: model.threads.get(),
+        // One session on a box of its own: spinning buys latency and costs nobody.
+        spin: true,
     }
 }
 

@@ -239,6 +239,7 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         kind: BackendKind::Onnxruntime,
         library: file.model.onnxruntime.clone(),
         threads: 1,
+        spin: false,
     };
     if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
         p.push("model.onnxruntime", e.reason);

@@ -18,8 +18,8 @@ use crate::buffer::{Buffer, Limits};
 use crate::camera::main_stream::{self, MainStream};
 use crate::camera::post::Post;
 use crate::camera::supervisor::{self, Outcome, Policy};
-use crate::camera::{Camera, CameraError};
-use crate::detect::service::{CameraSlot, DetectorService};
+use crate::camera::{Camera, CameraError, Tracked};
+use crate::detect::service::{CameraSlot, DetectorService, Options as ServiceOptions};
 use crate::detect::{Detect, Detector};
 use crate::telemetry::{self, Telemetry};
 use crate::uplink::Uplink;
@@ -40,6 +40,8 @@ pub enum AgentError {
     Thread(std::io::Error),
     #[error("a start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("no detector model loaded")]
+    NoDetector,
 }
 
 /// Options of one run.
@@ -49,24 +51,47 @@ pub struct RunOptions {
     pub exit_when_done: bool,
 }
 
-/// Loads the detector a config names with the settings in force, checking the model against its
-/// manifest. Blocking.
-pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, AgentError> {
+/// The options to load the config's detector with the settings in force.
+fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions {
     let d = &cfg.detector;
-    let opts = cascade_infer::LoadOptions {
+    cascade_infer::LoadOptions {
         manifest: d.manifest.clone(),
         model_file: None,
         backend: BackendOptions {
             kind: eff.backend.value,
             library: d.onnxruntime.clone(),
             threads: eff.threads.value as usize,
+            spin: false,
         },
         score_threshold: d.score_threshold,
         nms_iou: d.nms_iou,
         min_box_area: d.min_box_area,
         classes: cascade_infer::Classes::Person,
-    };
-    Ok(cascade_infer::load_detector(&opts)?)
+    }
+}
+
+/// Loads the detector a config names with the settings in force, checking the model against its
+/// manifest. Blocking.
+pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, AgentError> {
+    Ok(cascade_infer::load_detector(&load_options(cfg, eff))?)
+}
+
+/// Loads one detector per input side of the ladder in force (largest first): the sizes the
+/// config or profile asks for that the model has a file for (`edge-agent check` reports the
+/// others). Blocking.
+pub fn load_ladder(cfg: &EdgeConfig, eff: &Effective) -> Result<Vec<Detector>, AgentError> {
+    let opts = load_options(cfg, eff);
+    let (manifest, _) = cascade_infer::model::verified_manifest(&opts.manifest, None)?;
+    let (sides, missing) = manifest.ladder(&eff.input_sizes.value);
+    if !missing.is_empty() {
+        tracing::info!(
+            model = %manifest.name,
+            skipped = ?missing,
+            ladder = ?sides,
+            "the model has no file for some input sizes in force; they are skipped"
+        );
+    }
+    Ok(cascade_infer::load_ladder(&opts, &sides)?)
 }
 
 /// The supervisor's policy from the config.
@@ -245,18 +270,32 @@ fn start_cameras(
     policy: Policy,
 ) -> Result<Started, AgentError> {
     let t0 = Instant::now();
-    let detector = tokio::task::block_in_place(|| load_detector(cfg, eff))?;
-    let model = detector.manifest().clone();
+    let ladder = tokio::task::block_in_place(|| load_ladder(cfg, eff))?;
+    let Some(first) = ladder.first() else {
+        return Err(AgentError::NoDetector);
+    };
+    let model = first.manifest().clone();
     s.telemetry.model_loaded(
         &model.name,
-        detector.backend_name(),
+        first.backend_name(),
+        &ladder
+            .iter()
+            .map(|d| d.manifest().input.width)
+            .collect::<Vec<_>>(),
         t0.elapsed().as_secs_f64(),
         cfg.cameras.len(),
     );
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.clone()).collect();
-    let boxed: Box<dyn Detect> = Box::new(detector);
+    let boxed: Vec<Box<dyn Detect>> = ladder
+        .into_iter()
+        .map(|d| Box::new(d) as Box<dyn Detect>)
+        .collect();
+    let opts = ServiceOptions {
+        regions: cfg.detector.regions.clone(),
+        clock: s.clock.clone(),
+    };
     let (handles, service) =
-        DetectorService::start(boxed, &ids, s.telemetry.clone(), s.shutdown.clone())
+        DetectorService::start(boxed, &ids, opts, s.telemetry.clone(), s.shutdown.clone())
             .map_err(AgentError::Thread)?;
     let mut threads = vec![service];
     let mut supervisors = JoinSet::new();
@@ -269,6 +308,7 @@ fn start_cameras(
             }
             None => None,
         };
+        let tracked = Arc::new(Tracked::default());
         let post = Post {
             device_id: cfg.device.id.clone(),
             camera_id: cam.id.clone(),
@@ -281,6 +321,7 @@ fn start_cameras(
             clock: s.clock.clone(),
             wake: s.wake.clone(),
             main,
+            tracked: tracked.clone(),
         };
         let (post_slot, stop) = (slot.clone(), s.shutdown.clone());
         slots.push(slot.clone());
@@ -295,6 +336,8 @@ fn start_cameras(
             source: cam.source.clone(),
             motion: cfg.motion_of(cam),
             max_rate_hz: cfg.max_rate_of(cam),
+            motion_rate_hz: cfg.motion_rate_of(cam),
+            tracked,
             telemetry: s.telemetry.clone(),
             clock: s.clock.clone(),
             slot,

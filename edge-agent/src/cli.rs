@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use cascade_shared::config::ConfigFile;
 use cascade_shared::config::edge::{EdgeConfig, SourceConfig, raw};
-use cascade_shared::config::effective::Effective;
+use cascade_shared::config::effective::{Effective, Origin};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
@@ -65,6 +65,25 @@ pub struct Checked {
     pub effective: Effective,
 }
 
+impl Checked {
+    /// The input-size ladder the detector will run: `detector ladder = [640, 416, 320]`, with the
+    /// sizes in force that the model has no file for.
+    pub fn ladder_report(&self) -> String {
+        match ModelManifest::load(&self.config.detector.manifest) {
+            Ok((m, _)) => {
+                let (sides, missing) = m.ladder(&self.effective.input_sizes.value);
+                let skipped = if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({missing:?} skipped: the model has no file for them)")
+                };
+                format!("detector ladder = {sides:?}{skipped}\n")
+            }
+            Err(e) => format!("detector ladder: {e}\n"),
+        }
+    }
+}
+
 /// Reads and validates the config, and checks what it names (profile, sources, model, runtime,
 /// certificates, buffer folder): every problem at once, or the config the agent runs on with the
 /// settings in force. Loads nothing heavy.
@@ -99,6 +118,9 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             if let Err(e) = m.verify_file(&model) {
                 p.push("detector.manifest", e);
             }
+            if let Ok(eff) = &effective {
+                check_ladder(&m, &file.detector.manifest, eff, &mut p);
+            }
         }
         Err(e) => p.extend(e),
     }
@@ -107,6 +129,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             kind: eff.backend.value,
             library: file.detector.onnxruntime.clone(),
             threads: 1,
+            spin: false,
         };
         if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
             p.push("detector.onnxruntime", e.reason);
@@ -136,6 +159,31 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
                 p.extend(e);
             }
             Err(p)
+        }
+    }
+}
+
+/// The input sizes in force must be ones the model has a file for when the config names them
+/// (a profile's ladder is cut to the model's sizes); each size's file must match its sha256.
+fn check_ladder(m: &ModelManifest, manifest: &Path, eff: &Effective, p: &mut Problems) {
+    let (sides, missing) = m.ladder(&eff.input_sizes.value);
+    if eff.input_sizes.from == Origin::Config && !missing.is_empty() {
+        p.push(
+            "detector.input_sizes",
+            format!(
+                "{missing:?}: {} has no model file for these sizes (it has {:?})",
+                manifest.display(),
+                m.sides().collect::<Vec<_>>()
+            ),
+        );
+    }
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    for side in sides {
+        let Some(at) = m.at_side(side).filter(|at| at.file != m.file) else {
+            continue;
+        };
+        if let Err(e) = at.verify_file(&dir.join(&at.file)) {
+            p.push("detector.manifest", e);
         }
     }
 }

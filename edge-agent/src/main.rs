@@ -33,6 +33,7 @@ fn main() -> ExitCode {
                 }
                 println!("{}: ok", config.display());
                 print!("{}", checked.effective.report());
+                print!("{}", checked.ladder_report());
                 ExitCode::SUCCESS
             }
             Err(problems) => {

@@ -17,6 +17,7 @@ use prometheus::{
 
 mod cameras;
 mod delivery;
+mod detector;
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
@@ -36,6 +37,7 @@ pub struct Telemetry {
     crops_buffered: IntCounterVec,
     crops_buffered_bytes: IntCounterVec,
     delivery: delivery::DeliveryMetrics,
+    detector: detector::DetectorMetrics,
     evicted: IntCounterVec,
     buffer_bytes: IntGauge,
     buffer_records: IntGauge,
@@ -138,6 +140,7 @@ impl Telemetry {
                 &["camera"],
             ),
             delivery: delivery::DeliveryMetrics::new(r),
+            detector: detector::DetectorMetrics::new(r),
             evicted: counter(
                 r,
                 "crops_evicted_total",
@@ -283,10 +286,18 @@ impl Telemetry {
         self.detector_errors.with_label_values(&[camera]).inc();
     }
 
-    pub fn model_loaded(&self, model: &str, backend: &str, seconds: f64, cameras: usize) {
+    pub fn model_loaded(
+        &self,
+        model: &str,
+        backend: &str,
+        sides: &[u32],
+        seconds: f64,
+        cameras: usize,
+    ) {
         tracing::info!(
             model,
             backend,
+            input_sides = ?sides,
             seconds,
             cameras,
             "detector model loaded, shared by every camera"

@@ -52,6 +52,11 @@ impl Tracker {
         self.tracks.len()
     }
 
+    /// The last box of every live track, frame pixels (where the detector should keep looking).
+    pub fn boxes(&self) -> Vec<cascade_shared::wire::BoxPx> {
+        self.tracks.iter().map(|t| t.det.bbox).collect()
+    }
+
     /// Feeds one detector run at `t_us`; returns the detections to upload.
     pub fn update(&mut self, dets: &[Detection], t_us: i64) -> Vec<Upload> {
         let matched = self.associate(dets);

@@ -126,6 +126,10 @@ impl Detector {
         &self.manifest
     }
 
+    pub fn params(&self) -> &DetectParams {
+        &self.params
+    }
+
     /// The backend's description, e.g. `onnxruntime (cpu, 2 threads)`.
     pub fn backend_name(&self) -> &str {
         &self.backend.info().name

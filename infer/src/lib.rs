@@ -11,11 +11,13 @@ pub mod image;
 pub mod model;
 pub mod postprocess;
 pub mod preprocess;
+pub mod regions;
 
 pub use backend::{
     Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor,
 };
 pub use detector::{DetectParams, Detection, Detector, InferError};
 pub use image::{Frame, Region, RgbImage, RgbSource, yuv_to_rgb};
-pub use model::{Classes, LoadOptions, load_detector};
+pub use model::{Classes, LoadOptions, load_detector, load_ladder};
 pub use preprocess::{Letterbox, letterbox};
+pub use regions::Look;

@@ -55,6 +55,7 @@ impl LoadOptions {
                 kind: cascade_shared::config::BackendKind::Onnxruntime,
                 library: None,
                 threads: 1,
+                spin: false,
             },
             score_threshold: 0.5,
             nms_iou: 0.45,
@@ -78,6 +79,41 @@ pub fn verified_manifest(
 /// Loads the detector `opts` describes. Blocking (reads and hashes the model file).
 pub fn load_detector(opts: &LoadOptions) -> Result<Detector, LoadError> {
     let (manifest, model) = verified_manifest(&opts.manifest, opts.model_file.as_deref())?;
+    open_detector(manifest, &model, opts)
+}
+
+/// Loads one detector per input side in `sides` (the adaptive-resolution ladder, largest first),
+/// each from the manifest's model file for that side (`model_file` replaces the main side's
+/// file only). Blocking.
+pub fn load_ladder(opts: &LoadOptions, sides: &[u32]) -> Result<Vec<Detector>, LoadError> {
+    let (manifest, main_file) = ModelManifest::load(&opts.manifest).map_err(LoadError::Manifest)?;
+    let dir = opts.manifest.parent().unwrap_or(Path::new("."));
+    sides
+        .iter()
+        .map(|&side| {
+            let m = manifest.at_side(side).ok_or_else(|| {
+                LoadError::File(format!(
+                    "{}: no model file for input side {side} (it has {:?})",
+                    opts.manifest.display(),
+                    manifest.sides().collect::<Vec<_>>()
+                ))
+            })?;
+            let file = if m.file == manifest.file {
+                opts.model_file.clone().unwrap_or_else(|| main_file.clone())
+            } else {
+                dir.join(&m.file)
+            };
+            m.verify_file(&file).map_err(LoadError::File)?;
+            open_detector(m, &file, opts)
+        })
+        .collect()
+}
+
+fn open_detector(
+    manifest: ModelManifest,
+    model: &Path,
+    opts: &LoadOptions,
+) -> Result<Detector, LoadError> {
     let params = DetectParams {
         score_threshold: opts.score_threshold,
         nms_iou: opts.nms_iou,
@@ -88,10 +124,11 @@ pub fn load_detector(opts: &LoadOptions) -> Result<Detector, LoadError> {
             Classes::All => None,
         },
     };
-    let backend = backend::open(&model, &opts.backend).map_err(InferError::from)?;
+    let backend = backend::open(model, &opts.backend).map_err(InferError::from)?;
     tracing::info!(
         model = %manifest.name,
         version = %manifest.version,
+        input = manifest.input.width,
         backend = %backend.info().name,
         "model loaded"
     );

@@ -25,6 +25,22 @@ pub struct ModelManifest {
     pub output: OutputSpec,
     pub labels: Vec<String>,
     pub person_class_id: u32,
+    /// The same network exported at other square input sides (the adaptive-resolution ladder):
+    /// one model file per side, same pre- and post-processing. `input` is the main size.
+    #[serde(default)]
+    pub sizes: Vec<SizeVariant>,
+}
+
+/// One more input side of a model: its own file and sha256.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SizeVariant {
+    /// Input width and height, pixels.
+    pub side: u32,
+    /// Model file, relative to the manifest's folder.
+    pub file: PathBuf,
+    /// Lower-case hex sha256 of `file`.
+    pub sha256: String,
 }
 
 fn default_precision() -> Precision {
@@ -147,7 +163,7 @@ impl ModelManifest {
         let mut p = Problems::new();
         let f = |name: &str| format!("{at}: {name}");
         p.check(
-            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+            is_sha256(&self.sha256),
             f("sha256"),
             "must be 64 hex digits",
         );
@@ -176,6 +192,23 @@ impl ModelManifest {
             f("person_class_id"),
             "must index into labels",
         );
+        for (i, v) in self.sizes.iter().enumerate() {
+            p.check(
+                is_sha256(&v.sha256),
+                f(&format!("sizes[{i}].sha256")),
+                "must be 64 hex digits",
+            );
+            p.check(
+                (32..=4096).contains(&v.side) && v.side.is_multiple_of(32),
+                f(&format!("sizes[{i}].side")),
+                "must be a multiple of 32 in 32..=4096",
+            );
+            p.check(
+                !self.sides().take(i + 1).any(|s| s == v.side),
+                f(&format!("sizes[{i}].side")),
+                "names a side the manifest already has",
+            );
+        }
         p.check(
             self.output.format != OutputFormat::Yolox
                 || self.input.width.is_multiple_of(32) && self.input.height.is_multiple_of(32),
@@ -183,6 +216,41 @@ impl ModelManifest {
             "YOLOX inputs must be multiples of 32",
         );
         p
+    }
+
+    /// Every input side this manifest has a model file for: the main one first (square inputs
+    /// only; a non-square main input has no side).
+    pub fn sides(&self) -> impl Iterator<Item = u32> + '_ {
+        let main = (self.input.width == self.input.height).then_some(self.input.width);
+        main.into_iter().chain(self.sizes.iter().map(|v| v.side))
+    }
+
+    /// The ladder of input sides this model runs at, given the sides `wanted` (largest first;
+    /// empty: the model's own): those it has a file for, in `wanted`'s order, and those it lacks.
+    /// When it has none of them, its own main side alone.
+    pub fn ladder(&self, wanted: &[u32]) -> (Vec<u32>, Vec<u32>) {
+        let have: Vec<u32> = self.sides().collect();
+        let (kept, missing): (Vec<u32>, Vec<u32>) = wanted.iter().partition(|s| have.contains(s));
+        if kept.is_empty() {
+            let main = self.input.width.max(self.input.height);
+            return (vec![main], missing);
+        }
+        (kept, missing)
+    }
+
+    /// This manifest as seen at input side `side` (its input size, file and sha256; `file` stays
+    /// relative to the manifest's folder); `None` if it has no model file for that side.
+    pub fn at_side(&self, side: u32) -> Option<Self> {
+        if self.input.width == side && self.input.height == side {
+            return Some(self.clone());
+        }
+        let v = self.sizes.iter().find(|v| v.side == side)?;
+        let mut m = self.clone();
+        (m.input.width, m.input.height) = (side, side);
+        m.file.clone_from(&v.file);
+        m.sha256.clone_from(&v.sha256);
+        m.sizes.clear();
+        Some(m)
     }
 
     /// Checks that the model file exists and matches its pinned sha256.
@@ -199,6 +267,10 @@ impl ModelManifest {
         }
         Ok(())
     }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn one(field: &str, message: impl std::fmt::Display) -> Problems {
@@ -223,5 +295,77 @@ mod sha2_lite {
             h.update(&buf[..n]);
         }
         Ok(hex::encode(h.finalize()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name = "m"
+version = "1"
+file = "downloads/m640.onnx"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+licence = "x"
+labels = ["person"]
+person_class_id = 0
+[input]
+width = 640
+height = 640
+[output]
+format = "yolov8"
+"#;
+
+    fn write(extra: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, format!("{BASE}{extra}")).expect("write");
+        (dir, path)
+    }
+
+    #[test]
+    fn a_manifest_names_its_sizes_and_each_one_is_its_own_file() {
+        let sha = "ab".repeat(32);
+        let (_d, path) = write(&format!(
+            "[[sizes]]\nside = 416\nfile = \"downloads/m416.onnx\"\nsha256 = \"{sha}\"\n"
+        ));
+        let (m, file) = ModelManifest::load(&path).expect("valid");
+        assert!(file.ends_with("downloads/m640.onnx"));
+        assert_eq!(m.sides().collect::<Vec<_>>(), [640, 416]);
+        let small = m.at_side(416).expect("416");
+        assert_eq!((small.input.width, small.input.height), (416, 416));
+        assert_eq!(small.file, Path::new("downloads/m416.onnx"));
+        assert_eq!(small.sha256, sha);
+        assert!(small.sizes.is_empty());
+        assert_eq!(m.at_side(640).expect("main"), m);
+        assert!(m.at_side(320).is_none());
+        assert_eq!(
+            m.ladder(&[640, 480, 416, 320]),
+            (vec![640, 416], vec![480, 320])
+        );
+        assert_eq!(m.ladder(&[416]), (vec![416], vec![]));
+        assert_eq!(m.ladder(&[]), (vec![640], vec![]));
+        assert_eq!(
+            m.ladder(&[256]),
+            (vec![640], vec![256]),
+            "none: its own size"
+        );
+    }
+
+    #[test]
+    fn bad_sizes_are_reported_by_field() {
+        let (_d, path) = write(
+            "[[sizes]]\nside = 640\nfile = \"a\"\nsha256 = \"nope\"\n[[sizes]]\nside = 100\nfile = \"b\"\nsha256 = \"nope\"\n",
+        );
+        let err = ModelManifest::load(&path).expect_err("invalid").to_string();
+        for want in [
+            "sizes[0].sha256",
+            "sizes[0].side: names a side the manifest already has",
+            "sizes[1].side: must be a multiple of 32",
+            "sizes[1].sha256",
+        ] {
+            assert!(err.contains(want), "{want:?} not in {err}");
+        }
     }
 }

@@ -9,11 +9,12 @@ pub mod pipeline;
 pub mod post;
 pub mod supervisor;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cascade_shared::clock::SharedClock;
 use cascade_shared::config::edge::{MotionConfig, SourceConfig};
+use cascade_shared::wire::BoxPx;
 
 use crate::decode::DecodeError;
 use crate::detect::service::CameraSlot;
@@ -25,12 +26,35 @@ pub struct Camera {
     pub id: String,
     pub source: SourceConfig,
     pub motion: MotionConfig,
+    /// Detector runs per second while a person is tracked and moving.
     pub max_rate_hz: f32,
+    /// Detector runs per second while only motion is seen (or a tracked person stands still).
+    pub motion_rate_hz: f32,
+    /// The people the post stage is tracking now (written there, read by the pipeline).
+    pub tracked: Arc<Tracked>,
     pub telemetry: Arc<Telemetry>,
     pub clock: SharedClock,
     pub slot: CameraSlot,
     /// The runtime async sources (RTSP) run their producers on.
     pub runtime: tokio::runtime::Handle,
+}
+
+/// The boxes of the people a camera's post stage is tracking, shared with its pipeline: the
+/// detector keeps looking where they are, and runs faster while there are any.
+#[derive(Debug, Default)]
+pub struct Tracked(Mutex<Vec<BoxPx>>);
+
+impl Tracked {
+    pub fn set(&self, boxes: Vec<BoxPx>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = boxes;
+    }
+
+    pub fn get(&self) -> Vec<BoxPx> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// How a run ended without an error.

@@ -1,5 +1,7 @@
 //! One run of a camera, on its capture thread: source -> decode -> motion -> the detector slot.
-//! Frames with motion go to the shared detector at most `max_rate_hz` (by stream time); a live
+//! Frames with motion, or while people are tracked, go to the shared detector with the motion and
+//! track boxes (where to look): at most `max_rate_hz` (by stream time) while a tracked person
+//! moves, `motion_rate_hz` otherwise. A live
 //! source never waits for the detector (the frame is dropped and counted), a file played as fast as
 //! possible does (results then do not depend on CPU speed).
 
@@ -30,7 +32,8 @@ pub fn run_once(
         live,
         stamper: Stamper::new(src.time_base(), live, cam.clock.now_utc_us()),
         size: None,
-        min_gap_us: (1e6 / f64::from(cam.max_rate_hz)) as i64,
+        track_gap_us: (1e6 / f64::from(cam.max_rate_hz)) as i64,
+        motion_gap_us: (1e6 / f64::from(cam.motion_rate_hz)) as i64,
         last_sent: i64::MIN / 2,
         motion: BackgroundMotion::new(cam.motion.clone()),
     };
@@ -74,7 +77,8 @@ struct Dispatch<'a> {
     stamper: Stamper,
     /// The picture size of this run's frames so far.
     size: Option<(usize, usize)>,
-    min_gap_us: i64,
+    track_gap_us: i64,
+    motion_gap_us: i64,
     last_sent: i64,
     motion: BackgroundMotion,
 }
@@ -109,18 +113,27 @@ impl Dispatch<'_> {
             }
             let m = self.motion.detect(&frame);
             t.motion(cam, m.boxes.len(), m.recalibrated);
-            if m.boxes.is_empty() {
+            let tracked = self.cam.tracked.get();
+            if m.boxes.is_empty() && tracked.is_empty() {
                 continue;
             }
-            if frame.pts_us - self.last_sent < self.min_gap_us {
+            let gap = if !m.boxes.is_empty() && !tracked.is_empty() {
+                self.track_gap_us
+            } else {
+                self.motion_gap_us
+            };
+            if frame.pts_us - self.last_sent < gap {
                 t.detector_dropped(cam, "rate_limit");
                 continue;
             }
             let pts = frame.pts_us;
+            let mut boxes = m.boxes;
+            boxes.extend(tracked);
             let job = Job {
                 frame,
                 capture_us,
                 run: self.run,
+                boxes,
             };
             let sent = if self.live {
                 let sent = self.cam.slot.try_submit(job).is_ok();

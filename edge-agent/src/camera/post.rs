@@ -15,6 +15,7 @@ use cascade_shared::shutdown::Shutdown;
 use cascade_shared::wire::Compression;
 use tokio::sync::Notify;
 
+use super::Tracked;
 use super::gop::GopCache;
 use crate::buffer::Buffer;
 use crate::decode::Frame;
@@ -37,6 +38,8 @@ pub struct Post {
     pub wake: Arc<Notify>,
     /// The camera's main stream, when it has one: crops are cut from it at full resolution.
     pub main: Option<Arc<GopCache>>,
+    /// Where the tracked people are, for the camera's pipeline.
+    pub tracked: Arc<Tracked>,
 }
 
 impl Post {
@@ -57,6 +60,7 @@ impl Post {
             match &d.result {
                 Ok(people) => {
                     let uploads = tracker.update(people, d.job.frame.pts_us);
+                    self.tracked.set(tracker.boxes());
                     if !uploads.is_empty() {
                         self.buffer_crops(&d, &uploads);
                     }

@@ -2,18 +2,24 @@
 //! mailbox: a live camera whose slot is taken drops (and counts) its frame instead of waiting, so a
 //! busy detector never blocks capture. A slot stays taken until the camera's post stage (track,
 //! crop, buffer) has consumed the result, so no queue grows behind a slow disk. When the model
-//! takes a batch, frames of several cameras run as one tensor.
+//! takes a batch, frames of several cameras run as one tensor. Where the detector looks in each
+//! frame (regions of interest) and at which input size (the adaptive ladder) is decided here, per
+//! camera, by [`serve`].
 
-use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cascade_shared::shutdown::Shutdown;
+use cascade_shared::wire::BoxPx;
 
 use super::{Detect, Detection};
 use crate::decode::Frame;
 use crate::telemetry::Telemetry;
+
+mod serve;
+
+pub use serve::Options;
 
 /// A frame on its way to the detector.
 #[derive(Debug)]
@@ -23,6 +29,8 @@ pub struct Job {
     pub capture_us: i64,
     /// Which run of the camera it came from (a restart starts a new run; trackers reset).
     pub run: u64,
+    /// Motion boxes and the boxes of people being tracked, frame pixels: where to look.
+    pub boxes: Vec<BoxPx>,
 }
 
 /// A job and what the detector found in it.
@@ -33,11 +41,14 @@ pub struct Detected {
 }
 
 struct Slot {
-    camera: String,
     queued: Option<Job>,
     /// Taken by the detector, or its result not yet consumed by the post stage.
     busy: bool,
     results: Sender<Detected>,
+    /// Frames offered by a live camera since the service last looked, and how many of them were
+    /// dropped because the slot was busy (the ladder steps down on drops).
+    offered: u32,
+    dropped: u32,
 }
 
 impl Slot {
@@ -69,11 +80,13 @@ pub struct CameraSlot {
 
 impl CameraSlot {
     /// Queues `job` if the slot is free; hands it back if not (the caller drops and counts it).
-    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+    pub fn try_submit(&self, job: Job) -> Result<(), Box<Job>> {
         let mut slots = self.shared.lock();
         let slot = &mut slots[self.index];
+        slot.offered = slot.offered.saturating_add(1);
         if !slot.free() {
-            return Err(job);
+            slot.dropped = slot.dropped.saturating_add(1);
+            return Err(Box::new(job));
         }
         slot.queued = Some(job);
         self.shared.work.notify_one();
@@ -125,12 +138,14 @@ impl CameraSlot {
 pub struct DetectorService;
 
 impl DetectorService {
-    /// Starts the detector thread for `cameras`; returns each camera's slot and result receiver
-    /// (in order), and the thread, which ends on `shutdown`.
+    /// Starts the detector thread for `cameras` over `ladder` (one detector per input size,
+    /// largest first; at least one); returns each camera's slot and result receiver (in order),
+    /// and the thread, which ends on `shutdown`.
     #[allow(clippy::type_complexity)]
     pub fn start(
-        detector: Box<dyn Detect>,
+        ladder: Vec<Box<dyn Detect>>,
         cameras: &[String],
+        opts: Options,
         telemetry: Arc<Telemetry>,
         shutdown: Shutdown,
     ) -> std::io::Result<(
@@ -140,14 +155,15 @@ impl DetectorService {
         let mut receivers = Vec::new();
         let slots = cameras
             .iter()
-            .map(|c| {
+            .map(|_| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 receivers.push(rx);
                 Slot {
-                    camera: c.clone(),
                     queued: None,
                     busy: false,
                     results: tx,
+                    offered: 0,
+                    dropped: 0,
                 }
             })
             .collect();
@@ -156,15 +172,11 @@ impl DetectorService {
             work: Condvar::new(),
             freed: Condvar::new(),
         });
-        let max_batch = if detector.batches_natively() {
-            cameras.len().clamp(1, 8)
-        } else {
-            1
-        };
         let s = shared.clone();
+        let ids = cameras.to_vec();
         let thread = std::thread::Builder::new()
             .name("detector".into())
-            .spawn(move || serve(&s, detector, max_batch, &telemetry, &shutdown))?;
+            .spawn(move || serve::serve(&s, ladder, &ids, &opts, &telemetry, &shutdown))?;
         let handles = receivers
             .into_iter()
             .enumerate()
@@ -200,55 +212,6 @@ fn take_jobs(slots: &mut [Slot], max: usize, cursor: &mut usize) -> Vec<(usize, 
         *cursor = (last + 1) % n;
     }
     jobs
-}
-
-fn serve(
-    shared: &Shared,
-    mut detector: Box<dyn Detect>,
-    max_batch: usize,
-    telemetry: &Telemetry,
-    shutdown: &Shutdown,
-) {
-    let mut cursor = 0;
-    while !shutdown.is_cancelled() {
-        let jobs = {
-            let mut slots = shared.lock();
-            let jobs = take_jobs(&mut slots, max_batch, &mut cursor);
-            if jobs.is_empty() {
-                let _ = shared
-                    .work
-                    .wait_timeout(slots, Duration::from_millis(100))
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
-            }
-            jobs
-        };
-        let t0 = Instant::now();
-        let frames: Vec<&Frame> = jobs.iter().map(|(_, j)| &j.frame).collect();
-        let out = std::panic::catch_unwind(AssertUnwindSafe(|| detector.detect_batch(&frames)));
-        let seconds = t0.elapsed().as_secs_f64();
-        let results: Vec<Result<Vec<Detection>, String>> = match out {
-            Ok(Ok(r)) if r.len() == jobs.len() => r.into_iter().map(Ok).collect(),
-            Ok(Ok(r)) => {
-                vec![Err(format!("{} results for {} frames", r.len(), jobs.len())); jobs.len()]
-            }
-            Ok(Err(e)) => vec![Err(e.to_string()); jobs.len()],
-            Err(_) => vec![Err("the detector panicked".to_string()); jobs.len()],
-        };
-        let mut slots = shared.lock();
-        for ((i, job), result) in jobs.into_iter().zip(results) {
-            let slot = &mut slots[i];
-            match &result {
-                Ok(people) => telemetry.detector_ran(&slot.camera, seconds, people.len()),
-                Err(e) => telemetry.detector_failed(&slot.camera, e),
-            }
-            // A camera whose post stage is gone (shutting down) frees its slot here.
-            if slot.results.send(Detected { job, result }).is_err() {
-                slot.busy = false;
-            }
-        }
-        shared.freed.notify_all();
-    }
 }
 
 #[cfg(test)]

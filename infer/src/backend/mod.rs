@@ -79,6 +79,9 @@ pub struct BackendOptions {
     pub library: Option<PathBuf>,
     /// Threads one inference may use.
     pub threads: usize,
+    /// Let idle intra-op threads spin waiting for the next run (lower latency, but the spinning
+    /// burns CPU that other sessions, cameras and the rest of the box need: off on the edge).
+    pub spin: bool,
 }
 
 /// Opens `model` on the backend `opts` names: the one `match` on backend kinds.
@@ -89,6 +92,7 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
             model,
             opts.library.as_deref(),
             opts.threads,
+            opts.spin,
         )?)),
         #[cfg(not(feature = "onnx"))]
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),

@@ -27,16 +27,18 @@ pub struct OnnxBackend {
 }
 
 impl OnnxBackend {
-    /// Loads the model at `model` with `threads` intra-op threads.
+    /// Loads the model at `model` with `threads` intra-op threads, spinning or not while idle.
     pub fn load(
         model: &Path,
         library: Option<&Path>,
         threads: usize,
+        spin: bool,
     ) -> Result<Self, BackendError> {
         let env = super::onnx_runtime::environment(library).map_err(err)?;
         let session = Session::builder(&env)
             .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
             .and_then(|b| Ok(b.with_intra_threads(threads)?))
+            .and_then(|b| Ok(b.with_intra_op_spinning(spin)?))
             .and_then(|mut b| b.commit_from_file(model))
             .map_err(|e| err(format!("{}: {e}", model.display())))?;
         let input = session

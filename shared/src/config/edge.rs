@@ -18,6 +18,7 @@
 
 mod motion;
 pub mod raw;
+mod regions;
 mod uplink;
 pub mod v4l2;
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use motion::{MotionConfig, MotionOverrides};
+pub use regions::RegionsConfig;
 
 use super::BackendKind;
 use crate::Problems;
@@ -58,7 +60,14 @@ impl EdgeConfig {
         camera.motion.over(&self.motion)
     }
 
-    /// The detector rate `camera` runs at: its own, else `[detector] max_rate_hz`.
+    /// The detector rate of `camera` while motion only is seen: `[detector] motion_rate_hz`, at
+    /// most the camera's own `max_rate_hz`.
+    pub fn motion_rate_of(&self, camera: &CameraConfig) -> f32 {
+        self.detector.motion_rate_hz.min(self.max_rate_of(camera))
+    }
+
+    /// The detector rate `camera` runs at while a person is tracked: its own, else
+    /// `[detector] max_rate_hz`.
     pub fn max_rate_of(&self, camera: &CameraConfig) -> f32 {
         camera.max_rate_hz.unwrap_or(self.detector.max_rate_hz)
     }
@@ -296,9 +305,17 @@ pub struct DetectorConfig {
     /// 32). Default: the hardware profile's `detector_input_sizes`, else the model's input.
     #[serde(default)]
     pub input_sizes: Option<Vec<u32>>,
-    /// Most detector runs per second per camera, in (0, 120]. Default: 5.
+    /// Most detector runs per second per camera while a person is being tracked (so the best
+    /// crop is found), in (0, 120]. Default: 5.
     #[serde(default = "default_rate")]
     pub max_rate_hz: f32,
+    /// Most detector runs per second per camera while only motion is seen, in (0, 120], at most
+    /// a camera's `max_rate_hz`. Default: 2.
+    #[serde(default = "default_motion_rate")]
+    pub motion_rate_hz: f32,
+    /// `[detector.regions]`: run on squares around the motion instead of the whole frame.
+    #[serde(default)]
+    pub regions: RegionsConfig,
     /// Lowest score kept, 0 to 1. Default: 0.5.
     #[serde(default = "default_score")]
     pub score_threshold: f32,
@@ -317,6 +334,9 @@ pub struct DetectorConfig {
 fn default_rate() -> f32 {
     5.0
 }
+fn default_motion_rate() -> f32 {
+    2.0
+}
 fn default_score() -> f32 {
     0.5
 }
@@ -334,6 +354,12 @@ impl DetectorConfig {
             "detector.max_rate_hz",
             "must be in (0, 120]",
         );
+        p.check(
+            self.motion_rate_hz > 0.0 && self.motion_rate_hz <= self.max_rate_hz,
+            "detector.motion_rate_hz",
+            "must be in (0, max_rate_hz]",
+        );
+        self.regions.validate(p);
         p.check(
             (0.0..=1.0).contains(&self.score_threshold),
             "detector.score_threshold",
@@ -628,6 +654,10 @@ mod tests {
         assert_eq!(
             (s.max_rate_hz, s.score_threshold, s.nms_iou, s.min_box_area),
             (d.max_rate_hz, d.score_threshold, d.nms_iou, d.min_box_area)
+        );
+        assert_eq!(
+            (s.motion_rate_hz, &s.regions),
+            (d.motion_rate_hz, &d.regions)
         );
         assert_eq!(
             (starter.buffer.max_bytes, starter.buffer.max_age),

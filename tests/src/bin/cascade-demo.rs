@@ -30,7 +30,9 @@ fn setup(repo: &Path) -> Setup {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let real_clip = repo.join("../shared/samples/one-by-one-person-detection.mp4");
-    let real = repo.join("models/downloads/yolov8n_int8.onnx").is_file()
+    let real = repo
+        .join("models/downloads/yolov8n_int8static_qdq_640.onnx")
+        .is_file()
         && repo
             .join("models/downloads/yolov8n_fp32_dequant.onnx")
             .is_file();
@@ -47,9 +49,9 @@ fn setup(repo: &Path) -> Setup {
     };
     let (edge, cloud, models_what) = if real {
         (
-            repo.join("models/yolov8n-int8.toml"),
+            repo.join("models/yolov8n-int8-static.toml"),
             repo.join("models/yolov8n-fp32.toml"),
-            "real YOLOv8n INT8 (edge) and FP32 (cloud)",
+            "real YOLOv8n static INT8 (edge) and FP32 (cloud)",
         )
     } else {
         (

@@ -2,7 +2,9 @@
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use cascade_infer::InferError;
+use cascade_infer::{InferError, Look};
+use cascade_shared::clock::ManualClock;
+use cascade_shared::config::edge::RegionsConfig;
 use cascade_shared::manifest::ModelManifest;
 
 use super::*;
@@ -18,13 +20,16 @@ struct Fake {
 }
 
 impl Detect for Fake {
-    fn detect_batch(&mut self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, InferError> {
+    fn detect_looks(
+        &mut self,
+        looks: &[Look<'_, Frame>],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
         if let Some(g) = self.gate.take() {
             let _ = self.entered.send(());
             let _ = g.recv();
         }
-        let _ = self.batches.send(frames.len());
-        Ok(frames.iter().map(|_| Vec::new()).collect())
+        let _ = self.batches.send(looks.len());
+        Ok(looks.iter().map(|_| Vec::new()).collect())
     }
 
     fn manifest(&self) -> &ModelManifest {
@@ -61,6 +66,7 @@ fn job(run: u64) -> Job {
         frame: Frame::filled(4, 4, 0),
         capture_us: 0,
         run,
+        boxes: Vec::new(),
     }
 }
 
@@ -85,9 +91,14 @@ fn start(cameras: usize, native: bool) -> Started {
     };
     let ids: Vec<String> = (0..cameras).map(|i| format!("cam-{i}")).collect();
     let shutdown = Shutdown::new();
+    let opts = Options {
+        regions: RegionsConfig::default(),
+        clock: ManualClock::new(0),
+    };
     let (handles, _thread) = DetectorService::start(
-        Box::new(fake),
+        vec![Box::new(fake)],
         &ids,
+        opts,
         Telemetry::new("dev"),
         shutdown.clone(),
     )

@@ -1,0 +1,241 @@
+//! Detector benchmarks: `cargo bench -p edge-agent --bench detector -- [models] [roi] [--threads N]`
+//! (both when none is named). Needs the real models (`scripts/fetch-models.sh`, or ../shared) and
+//! the real sample clip (../shared/samples); says so and stops when they are absent.
+//! 1. `models`: detector latency p50/p99 per model and input size, FP32, dynamic INT8 and static
+//!    INT8 at 640/416/320, measured in interleaved rounds (every model once per round) on frames
+//!    of the sample clip, so machine noise hits them alike;
+//! 2. `roi`: on the motion frames of the sample clip (as the agent sends them: motion gate,
+//!    5 Hz), person recall and cost of whole-frame detection against regions of interest at each
+//!    size, taking FP32 whole-frame 640 as the reference.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cascade_infer::{Detection, Detector, LoadOptions, Look};
+use cascade_shared::config::edge::{MotionConfig, RegionsConfig};
+use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
+use edge_agent::detect::roi::Planner;
+use edge_agent::motion::{BackgroundMotion, MotionDetector};
+use edge_agent::source::{Container, Mp4File};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Model {
+    label: String,
+    det: Detector,
+}
+
+/// `manifest` at input side `side`, from models/downloads (`scripts/fetch-models.sh`).
+fn load(manifest: &str, side: u32, threads: usize) -> Option<Model> {
+    let path = repo().join("models").join(manifest);
+    let mut o = LoadOptions::onnx_cpu(&path);
+    o.backend.threads = threads;
+    let det = cascade_infer::load_ladder(&o, &[side]).ok()?.pop()?;
+    Some(Model {
+        label: format!("{} {side}", det.manifest().name),
+        det,
+    })
+}
+
+fn decode(clip: &Path) -> Vec<Frame> {
+    let mut src = Mp4File::open(clip).expect("clip");
+    let mut dec = H264Decoder::new().expect("decoder");
+    let mut frames = Vec::new();
+    while let Some(u) = src.next_unit().expect("read") {
+        let _ = dec.decode(&u, &mut frames);
+    }
+    dec.flush(&mut frames).expect("flush");
+    frames
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn bench_models(frames: &[Frame], threads: usize) {
+    let specs = [
+        ("yolov8n-fp32.toml", 640),
+        ("yolov8n-int8.toml", 640),
+        ("yolov8n-int8-static.toml", 640),
+        ("yolov8n-int8-static.toml", 416),
+        ("yolov8n-int8-static.toml", 320),
+    ];
+    let mut models: Vec<Model> = specs
+        .iter()
+        .filter_map(|(m, s)| load(m, *s, threads))
+        .collect();
+    if models.len() < specs.len() {
+        println!("models: some models are missing (run scripts/fetch-models.sh)");
+    }
+    let picks: Vec<&Frame> = frames.iter().step_by(frames.len().max(60) / 60).collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
+    for m in &mut models {
+        m.det.detect(picks[0]).expect("warm-up");
+    }
+    for f in &picks {
+        for (m, t) in models.iter_mut().zip(&mut times) {
+            let t0 = Instant::now();
+            m.det.detect(*f).expect("run");
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "\ndetector latency, {threads} thread(s), {} frames of the sample clip, interleaved:",
+        picks.len()
+    );
+    println!(
+        "  {:<30} {:>8} {:>8} {:>8}",
+        "model", "p50 ms", "p90 ms", "p99 ms"
+    );
+    for (m, t) in models.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        println!(
+            "  {:<30} {:>8.1} {:>8.1} {:>8.1}",
+            m.label,
+            pct(t, 0.5),
+            pct(t, 0.9),
+            pct(t, 0.99)
+        );
+    }
+}
+
+/// The frames the agent would send: motion gate, then at most 5 per second of stream time.
+fn motion_frames(frames: &[Frame]) -> Vec<(&Frame, Vec<cascade_shared::wire::BoxPx>)> {
+    let mut motion = BackgroundMotion::new(MotionConfig::default());
+    let mut last = i64::MIN / 2;
+    let mut out = Vec::new();
+    for f in frames {
+        let m = motion.detect(f);
+        if !m.boxes.is_empty() && f.pts_us - last >= 200_000 {
+            last = f.pts_us;
+            out.push((f, m.boxes));
+        }
+    }
+    out
+}
+
+fn iou(a: &Detection, b: &Detection) -> f32 {
+    let (a, b) = (a.bbox, b.bbox);
+    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    let inter = iw * ih;
+    inter / (a.width() * a.height() + b.width() * b.height() - inter).max(1e-6)
+}
+
+/// People of `reference` found in `got` (IoU >= 0.5), and boxes of `got` not in `reference`.
+fn score(reference: &[Detection], got: &[Detection]) -> (usize, usize) {
+    let found = reference
+        .iter()
+        .filter(|r| got.iter().any(|g| iou(r, g) >= 0.5))
+        .count();
+    let extra = got
+        .iter()
+        .filter(|g| !reference.iter().any(|r| iou(r, g) >= 0.5))
+        .count();
+    (found, extra)
+}
+
+fn bench_roi(frames: &[Frame], threads: usize) {
+    let sent = motion_frames(frames);
+    let Some(mut reference) = load("yolov8n-fp32.toml", 640, threads) else {
+        println!("roi: the FP32 reference model is missing (run scripts/fetch-models.sh)");
+        return;
+    };
+    let truth: Vec<Vec<Detection>> = sent
+        .iter()
+        .map(|(f, _)| reference.det.detect(*f).expect("run"))
+        .collect();
+    let people: usize = truth.iter().map(Vec::len).sum();
+    println!(
+        "\nregions of interest vs whole frame, {} motion frames at 5 Hz of {} ({} people by FP32 640 whole frame), {threads} thread(s):",
+        sent.len(),
+        frames.len(),
+        people
+    );
+    println!(
+        "  {:<32} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "static INT8", "recall", "extra", "ms/frame", "regions", "whole %"
+    );
+    for side in [640u32, 416, 320] {
+        let Some(mut m) = load("yolov8n-int8-static.toml", side, threads) else {
+            println!("  static INT8 {side}: missing");
+            continue;
+        };
+        for roi in [false, true] {
+            let cfg = RegionsConfig {
+                enabled: roi,
+                whole_frame_every_s: if roi { 10.0 } else { 0.0 },
+                ..RegionsConfig::default()
+            };
+            let mut planner = Planner::new(cfg);
+            let (mut found, mut extra, mut regions, mut whole, mut secs) = (0, 0, 0, 0, 0.0);
+            for ((f, boxes), t) in sent.iter().zip(&truth) {
+                let plan = planner.plan(f.pts_us, (f.width, f.height), side, boxes.iter().copied());
+                let look = [Look {
+                    image: *f,
+                    regions: plan.regions(),
+                }];
+                let t0 = Instant::now();
+                let got = m
+                    .det
+                    .detect_looks(&look)
+                    .expect("run")
+                    .pop()
+                    .unwrap_or_default();
+                secs += t0.elapsed().as_secs_f64();
+                let (fo, ex) = score(t, &got);
+                (found, extra) = (found + fo, extra + ex);
+                regions += plan.regions().len();
+                whole += usize::from(plan.regions().is_empty());
+            }
+            let n = sent.len().max(1) as f64;
+            println!(
+                "  {:<32} {:>7.3} {:>7} {:>9.1} {:>9.2} {:>7.0}%",
+                format!("{side} {}", if roi { "regions" } else { "whole frame" }),
+                found as f64 / people.max(1) as f64,
+                extra,
+                secs * 1e3 / n,
+                regions as f64 / n,
+                whole as f64 * 100.0 / n
+            );
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1);
+    let named: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["models", "roi"].contains(a))
+        .collect();
+    let clip = repo().join("../shared/samples/one-by-one-person-detection.mp4");
+    if !clip.is_file() || load("yolov8n-int8-static.toml", 320, 1).is_none() {
+        println!(
+            "detector benchmarks skipped: they need the real sample clip ({}) and models (scripts/fetch-models.sh)",
+            clip.display()
+        );
+        return;
+    }
+    let frames = decode(&clip);
+    println!(
+        "sample clip: {} frames {}x{}",
+        frames.len(),
+        frames[0].width,
+        frames[0].height
+    );
+    if named.is_empty() || named.contains(&"models") {
+        bench_models(&frames, threads);
+    }
+    if named.is_empty() || named.contains(&"roi") {
+        bench_roi(&frames, threads);
+    }
+}

@@ -1,0 +1,136 @@
+//! Region-of-interest detection: the model runs on parts of an image (each letterboxed on its
+//! own, at its native scale when it is no larger than the model's input), and what it finds maps
+//! back to the whole image, merged across regions.
+
+use cascade_shared::wire::BoxPx;
+
+use crate::detector::{Detection, Detector, InferError};
+use crate::image::{Region, RgbSource};
+
+/// One image and the regions of it to run on; no regions means the whole image.
+#[derive(Debug, Clone, Copy)]
+pub struct Look<'a, I: RgbSource> {
+    pub image: &'a I,
+    pub regions: &'a [BoxPx],
+}
+
+impl Detector {
+    /// Runs the model on every region of every image (one batched run when the model allows),
+    /// then per image: boxes in image pixels, duplicates across regions merged, boxes smaller than
+    /// `min_box_area` of the *image* dropped. Results are in input order.
+    pub fn detect_looks<I: RgbSource>(
+        &mut self,
+        looks: &[Look<'_, I>],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
+        let mut views = Vec::new();
+        let mut owner = Vec::new();
+        for (i, look) in looks.iter().enumerate() {
+            let (w, h) = look.image.size();
+            let whole = [BoxPx {
+                x1: 0.0,
+                y1: 0.0,
+                x2: w as f32,
+                y2: h as f32,
+            }];
+            let regions = if look.regions.is_empty() {
+                &whole[..]
+            } else {
+                look.regions
+            };
+            for r in regions {
+                views.push(Region::new(look.image, r));
+                owner.push(i);
+            }
+        }
+        let found = self.detect_batch(&views)?;
+        let mut per_look: Vec<Vec<Detection>> = vec![Vec::new(); looks.len()];
+        for ((view, dets), &i) in views.iter().zip(found).zip(&owner) {
+            per_look[i].extend(dets.into_iter().map(|d| Detection {
+                bbox: view.to_image(&d.bbox),
+                ..d
+            }));
+        }
+        let params = *self.params();
+        Ok(per_look
+            .into_iter()
+            .zip(looks)
+            .map(|(dets, look)| merge(dets, look.image.size(), params.nms_iou, params.min_box_area))
+            .collect())
+    }
+}
+
+/// Greedy merge of detections from several regions of one image: a box is dropped when a
+/// higher-scoring box of its class overlaps it by more than `iou`, or contains most (80 %) of it
+/// (the same person cut by one region's edge and whole in another's). Boxes under `min_area` of
+/// the image are dropped.
+pub fn merge(
+    mut dets: Vec<Detection>,
+    image: (usize, usize),
+    iou: f32,
+    min_area: f32,
+) -> Vec<Detection> {
+    let min_px = min_area * image.0 as f32 * image.1 as f32;
+    dets.retain(|d| d.bbox.width() * d.bbox.height() >= min_px);
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets {
+        let dup = kept.iter().any(|k| {
+            k.class_id == d.class_id && {
+                let inter = intersection(&k.bbox, &d.bbox);
+                let own = d.bbox.width() * d.bbox.height();
+                let union = k.bbox.width() * k.bbox.height() + own - inter;
+                inter > iou * union || inter > 0.8 * own
+            }
+        });
+        if !dup {
+            kept.push(d);
+        }
+    }
+    kept
+}
+
+fn intersection(a: &BoxPx, b: &BoxPx) -> f32 {
+    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    w * h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
+        Detection {
+            bbox: BoxPx { x1, y1, x2, y2 },
+            score,
+            class_id: 0,
+        }
+    }
+
+    #[test]
+    fn a_person_cut_by_one_region_and_whole_in_another_is_kept_once() {
+        let whole = det(100.0, 50.0, 160.0, 250.0, 0.9);
+        let cut = det(100.0, 50.0, 160.0, 120.0, 0.6);
+        let other = det(300.0, 50.0, 360.0, 250.0, 0.7);
+        let kept = merge(vec![cut, other, whole], (640, 480), 0.45, 0.0);
+        assert_eq!(kept, vec![whole, other]);
+    }
+
+    #[test]
+    fn small_boxes_are_judged_against_the_whole_image() {
+        // 20x20 px is 0.13 % of 640x480: dropped at 0.2 %, kept at 0.1 %.
+        let d = det(0.0, 0.0, 20.0, 20.0, 0.9);
+        assert!(merge(vec![d], (640, 480), 0.45, 0.002).is_empty());
+        assert_eq!(merge(vec![d], (640, 480), 0.45, 0.001), vec![d]);
+    }
+
+    #[test]
+    fn other_classes_do_not_suppress_each_other() {
+        let a = det(0.0, 0.0, 50.0, 50.0, 0.9);
+        let b = Detection {
+            class_id: 1,
+            ..det(0.0, 0.0, 50.0, 50.0, 0.8)
+        };
+        assert_eq!(merge(vec![a, b], (100, 100), 0.45, 0.0).len(), 2);
+    }
+}
