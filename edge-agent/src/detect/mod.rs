@@ -1,6 +1,7 @@
 //! Person detection: the edge's view of `cascade-infer`. The [`Detect`] trait is this stage's edge
 //! (fakes stand behind it in unit tests); `cascade_infer::Detector` is the real one.
 
+pub mod ladder;
 pub mod service;
 
 use cascade_shared::manifest::ModelManifest;
