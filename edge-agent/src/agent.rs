@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cascade_infer::backend::BackendOptions;
@@ -19,6 +20,7 @@ use crate::camera::main_stream::{self, MainStream};
 use crate::camera::post::Post;
 use crate::camera::supervisor::{self, Outcome, Policy};
 use crate::camera::{Camera, CameraError, Tracked};
+use crate::detect::ladder::LadderConfig;
 use crate::detect::service::{CameraSlot, DetectorService, Options as ServiceOptions};
 use crate::detect::{Detect, Detector};
 use crate::telemetry::{self, Telemetry};
@@ -82,7 +84,10 @@ pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, Agen
 pub fn load_ladder(cfg: &EdgeConfig, eff: &Effective) -> Result<Vec<Detector>, AgentError> {
     let opts = load_options(cfg, eff);
     let (manifest, _) = cascade_infer::model::verified_manifest(&opts.manifest, None)?;
-    let (sides, missing) = manifest.ladder(&eff.input_sizes.value);
+    let (mut sides, missing) = manifest.ladder(&eff.input_sizes.value);
+    if !cfg.detector.adapt {
+        sides.truncate(1);
+    }
     if !missing.is_empty() {
         tracing::info!(
             model = %manifest.name,
@@ -132,14 +137,17 @@ pub async fn run(
     );
     let options = uplink.options(&cfg.uplink)?;
     let uplink_task = tokio::spawn(uplink.run(options, shutdown.clone()));
+    let throttled = Arc::new(AtomicBool::new(false));
     let maintenance = tokio::spawn(maintain(
         buffer.clone(),
         telemetry.clone(),
         clock.clone(),
+        throttled.clone(),
         shutdown.clone(),
     ));
 
     let stages = Stages {
+        throttled,
         buffer: buffer.clone(),
         telemetry: telemetry.clone(),
         clock: clock.clone(),
@@ -223,6 +231,8 @@ async fn start_telemetry(
 
 /// What every camera's stages share.
 struct Stages {
+    /// Set by the maintenance task from the thermal zones; read by the detector's ladder.
+    throttled: Arc<AtomicBool>,
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
@@ -290,9 +300,13 @@ fn start_cameras(
         .into_iter()
         .map(|d| Box::new(d) as Box<dyn Detect>)
         .collect();
+    let sides: Vec<u32> = boxed.iter().map(|d| d.manifest().input.width).collect();
+    let rates = cfg.cameras.iter().map(|c| cfg.max_rate_of(c));
     let opts = ServiceOptions {
         regions: cfg.detector.regions.clone(),
         clock: s.clock.clone(),
+        ladder: LadderConfig::from_detector(&cfg.detector, &sides, model.input.width, rates),
+        throttled: s.throttled.clone(),
     };
     let (handles, service) =
         DetectorService::start(boxed, &ids, opts, s.telemetry.clone(), s.shutdown.clone())
@@ -427,6 +441,7 @@ async fn maintain(
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
+    throttled: Arc<AtomicBool>,
     shutdown: Shutdown,
 ) {
     let mut degraded = false;
@@ -452,6 +467,13 @@ async fn maintain(
         }
         degraded = buffer.degraded();
         telemetry.buffer_stats(buffer.stats(), now);
+        let hot = tokio::task::spawn_blocking(|| {
+            crate::thermal::throttled(std::path::Path::new("/sys/class/thermal"))
+        });
+        let hot = hot.await.unwrap_or(false);
+        if hot != throttled.swap(hot, Ordering::Relaxed) {
+            telemetry.thermal(hot);
+        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}

@@ -16,5 +16,6 @@ pub mod motion;
 pub mod record;
 pub mod source;
 pub mod telemetry;
+pub mod thermal;
 pub mod track;
 pub mod uplink;

@@ -3,6 +3,7 @@
 //! where in a frame the detector looks; [`service`] shares one detector (per input size) between
 //! every camera.
 
+pub mod ladder;
 pub mod roi;
 pub mod service;
 

@@ -1,12 +1,13 @@
 //! Detector events beyond one run: where it looked (regions or the whole frame) and the input
 //! side it runs at per camera (the adaptive-resolution ladder), with each change.
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use super::{Telemetry, counter};
+use super::{Telemetry, counter, gauge};
 
 /// The detector's ladder and region metrics, registered with the agent's others.
 pub(super) struct DetectorMetrics {
+    throttled: IntGauge,
     looks: IntCounterVec,
     side: IntGaugeVec,
     changes: IntCounterVec,
@@ -24,6 +25,11 @@ impl DetectorMetrics {
         .expect("valid metric");
         r.register(Box::new(side.clone())).expect("registers once");
         Self {
+            throttled: gauge(
+                r,
+                "device_thermal_throttled",
+                "1 while a thermal zone is at its passive trip point or near its critical one",
+            ),
             looks: counter(
                 r,
                 "detector_looks_total",
@@ -44,6 +50,18 @@ impl DetectorMetrics {
 }
 
 impl Telemetry {
+    /// The device became thermally throttled (or cooled down): the detector steps down.
+    pub fn thermal(&self, throttled: bool) {
+        if throttled {
+            tracing::warn!(
+                "the device is thermally throttled: the detector steps down its input size"
+            );
+        } else {
+            tracing::info!("the device is no longer thermally throttled");
+        }
+        self.detector.throttled.set(i64::from(throttled));
+    }
+
     /// One run of a camera's frame looked at `regions` regions (0: the whole frame).
     pub fn detector_looked(&self, camera: &str, regions: usize) {
         let m = &self.detector;

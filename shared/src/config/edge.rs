@@ -329,6 +329,16 @@ pub struct DetectorConfig {
     /// `detector_threads`, else 1.
     #[serde(default)]
     pub threads: Option<u32>,
+    /// The detector's p95 run time, in milliseconds, that the agent steps down `input_sizes` to
+    /// stay under (and steps back up within, with headroom), 1 to 10000. Default: the interval
+    /// that keeps every camera at its rate on the one shared detector, 1000 / (the sum of the
+    /// cameras' rates) ms: 1000 / (`max_rate_hz` × number of cameras) when none sets its own.
+    #[serde(default)]
+    pub latency_budget_ms: Option<u32>,
+    /// Step between `input_sizes` to keep within the budget (true), or always run the largest
+    /// (false). Default: true.
+    #[serde(default = "default_adapt")]
+    pub adapt: bool,
 }
 
 fn default_rate() -> f32 {
@@ -336,6 +346,9 @@ fn default_rate() -> f32 {
 }
 fn default_motion_rate() -> f32 {
     2.0
+}
+fn default_adapt() -> bool {
+    true
 }
 fn default_score() -> f32 {
     0.5
@@ -379,6 +392,12 @@ impl DetectorConfig {
             self.threads.is_none_or(|t| (1..=64).contains(&t)),
             "detector.threads",
             "must be 1..=64",
+        );
+        p.check(
+            self.latency_budget_ms
+                .is_none_or(|b| (1..=10_000).contains(&b)),
+            "detector.latency_budget_ms",
+            "must be 1..=10000",
         );
         if let Some(sizes) = &self.input_sizes {
             p.check(
@@ -597,6 +616,7 @@ mod tests {
         let d = &cfg.detector;
         assert_eq!((d.backend, &d.onnxruntime), (None, &None));
         assert_eq!((&d.input_sizes, d.threads), (&None, None));
+        assert_eq!((d.latency_budget_ms, d.adapt), (None, true));
         assert_eq!(
             (d.max_rate_hz, d.score_threshold, d.nms_iou, d.min_box_area),
             (5.0, 0.5, 0.45, 0.001)
@@ -658,6 +678,10 @@ mod tests {
         assert_eq!(
             (s.motion_rate_hz, &s.regions),
             (d.motion_rate_hz, &d.regions)
+        );
+        assert_eq!(
+            (s.latency_budget_ms, s.adapt),
+            (d.latency_budget_ms, d.adapt)
         );
         assert_eq!(
             (starter.buffer.max_bytes, starter.buffer.max_age),
@@ -783,7 +807,7 @@ mod tests {
             )
             .replace(
                 "manifest = \"models/m.toml\"",
-                "manifest = \"models/m.toml\"\nthreads = 0",
+                "manifest = \"models/m.toml\"\nthreads = 0\nlatency_budget_ms = 0",
             );
         let file = file(&text);
         let p = file.validated().expect_err("invalid");
@@ -794,6 +818,7 @@ mod tests {
             "camera[1].id",
             "motion.threshold",
             "detector.threads",
+            "detector.latency_budget_ms",
             "supervisor.restart_backoff_max_s",
             "tracker.iou_match",
             "tracker.confirm_hits",

@@ -1,17 +1,20 @@
 //! The detector thread: takes queued frames round robin, decides per camera where to look
-//! (regions of interest) and at which rung of the input-size ladder, runs each rung's detector
-//! once on its frames, and hands every camera its result.
+//! (regions of interest) and at which rung of the input-size ladder (each camera's
+//! [`Ladder`] controller, fed with its runs' latency, its dropped frames and the thermal state),
+//! runs each rung's detector once on its frames, and hands every camera its result.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::PoisonError;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use cascade_infer::Look;
 use cascade_shared::clock::SharedClock;
 use cascade_shared::config::edge::RegionsConfig;
 use cascade_shared::shutdown::Shutdown;
 
-use super::{Detected, Job, Shared, take_jobs};
+use super::{Detected, Job, Shared, Slot, take_jobs};
+use crate::detect::ladder::{Ladder, LadderConfig};
 use crate::detect::roi::Planner;
 use crate::detect::{Detect, Detection};
 use crate::telemetry::Telemetry;
@@ -22,14 +25,24 @@ pub struct Options {
     pub regions: RegionsConfig,
     /// Time for the region planner (its periodic whole-frame look) and the ladder.
     pub clock: SharedClock,
+    /// The ladder controller's settings; its sizes are replaced by the ladder's detectors' sides.
+    pub ladder: LadderConfig,
+    /// Set while the device is thermally throttled (every camera's ladder steps down).
+    pub throttled: Arc<AtomicBool>,
 }
 
 /// What the service keeps per camera.
 struct Cam {
     id: String,
     planner: Planner,
-    /// Index into the ladder: 0 is the largest input size.
-    rung: usize,
+    /// Picks the rung this camera's frames run at (0: the largest input size).
+    ladder: Ladder,
+}
+
+impl Cam {
+    fn rung(&self) -> usize {
+        self.ladder.index()
+    }
 }
 
 type Outcome = Result<Vec<Detection>, String>;
@@ -48,44 +61,68 @@ pub(super) fn serve(
         1
     };
     let sides: Vec<u32> = ladder.iter().map(|d| side(d.as_ref())).collect();
-    let mut cams: Vec<Cam> = cameras
-        .iter()
-        .map(|id| Cam {
-            id: id.clone(),
-            planner: Planner::new(opts.regions.clone()),
-            rung: 0,
-        })
-        .collect();
-    for c in &cams {
-        telemetry.detector_side(&c.id, sides.first().copied().unwrap_or(0));
-    }
+    let Some(mut cams) = cams(cameras, &sides, opts, telemetry) else {
+        return;
+    };
     let mut cursor = 0;
     while !shutdown.is_cancelled() {
-        let Some(mut jobs) = next_jobs(shared, max_batch, &mut cursor) else {
+        let now = opts.clock.monotonic_us();
+        let jobs = next_jobs(shared, max_batch, &mut cursor, &mut cams, now);
+        let throttled = opts.throttled.load(Ordering::Relaxed);
+        steer(&mut cams, now, throttled, telemetry);
+        let Some(mut jobs) = jobs else {
             continue;
         };
-        jobs.sort_by_key(|(i, _)| cams[*i].rung);
+        jobs.sort_by_key(|(i, _)| cams[*i].rung());
         let mut done = Vec::with_capacity(jobs.len());
         while !jobs.is_empty() {
-            let rung = cams[jobs[0].0].rung.min(ladder.len() - 1);
+            let rung = cams[jobs[0].0].rung().min(ladder.len() - 1);
             let n = jobs
                 .iter()
-                .take_while(|(i, _)| cams[*i].rung == rung)
+                .take_while(|(i, _)| cams[*i].rung().min(ladder.len() - 1) == rung)
                 .count();
             let group: Vec<(usize, Job)> = jobs.drain(..n).collect();
-            let now = opts.clock.monotonic_us();
             let det = ladder[rung].as_mut();
             done.extend(run_group(
                 det,
                 sides[rung],
                 group,
                 &mut cams,
-                now,
+                &opts.clock,
                 telemetry,
             ));
         }
         deliver(shared, done);
     }
+}
+
+/// Each camera's planner and ladder (starting at the largest size); `None` if even a one-size
+/// ladder cannot be made (no detector).
+fn cams(cameras: &[String], sides: &[u32], opts: &Options, t: &Telemetry) -> Option<Vec<Cam>> {
+    let now = opts.clock.monotonic_us();
+    let cfg = LadderConfig {
+        sizes: sides.to_vec(),
+        ..opts.ladder.clone()
+    };
+    let ladder = match Ladder::new(cfg.clone(), now) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "the size ladder is invalid; running the largest size only");
+            Ladder::new(LadderConfig::new(sides.get(..1)?.to_vec(), cfg.budget), now).ok()?
+        }
+    };
+    let out = cameras
+        .iter()
+        .map(|id| {
+            t.detector_side(id, ladder.size());
+            Cam {
+                id: id.clone(),
+                planner: Planner::new(opts.regions.clone()),
+                ladder: ladder.clone(),
+            }
+        })
+        .collect();
+    Some(out)
 }
 
 /// The input side of a detector's model (the larger of width and height).
@@ -94,9 +131,38 @@ fn side(d: &dyn Detect) -> u32 {
     input.width.max(input.height)
 }
 
+/// Each camera's ladder decides (one step at most); every change is logged and counted.
+fn steer(cams: &mut [Cam], now_us: i64, throttled: bool, t: &Telemetry) {
+    for c in cams {
+        c.ladder.throttled(now_us, throttled);
+        if let Some(change) = c.ladder.tick(now_us) {
+            let why = change.reason;
+            t.detector_side_changed(&c.id, change.from, change.to, why.label(), &why.to_string());
+        }
+    }
+}
+
+/// Tells each camera's ladder the frames it offered since the last look and how many of them
+/// were dropped because the detector was busy.
+fn count_offers(slots: &mut [Slot], cams: &mut [Cam], now_us: i64) {
+    for (slot, cam) in slots.iter_mut().zip(cams) {
+        for k in 0..slot.offered {
+            cam.ladder.offered(now_us, k < slot.dropped);
+        }
+        (slot.offered, slot.dropped) = (0, 0);
+    }
+}
+
 /// Up to `max` queued jobs, or `None` after waiting a while for one.
-fn next_jobs(shared: &Shared, max: usize, cursor: &mut usize) -> Option<Vec<(usize, Job)>> {
+fn next_jobs(
+    shared: &Shared,
+    max: usize,
+    cursor: &mut usize,
+    cams: &mut [Cam],
+    now_us: i64,
+) -> Option<Vec<(usize, Job)>> {
     let mut slots = shared.lock();
+    count_offers(&mut slots, cams, now_us);
     let jobs = take_jobs(&mut slots, max, cursor);
     if jobs.is_empty() {
         let _ = shared
@@ -114,9 +180,10 @@ fn run_group(
     side: u32,
     group: Vec<(usize, Job)>,
     cams: &mut [Cam],
-    now_us: i64,
+    clock: &SharedClock,
     telemetry: &Telemetry,
 ) -> Vec<(usize, Job, Outcome)> {
+    let now_us = clock.monotonic_us();
     let plans: Vec<_> = group
         .iter()
         .map(|(i, job)| {
@@ -134,25 +201,26 @@ fn run_group(
             regions: plan.regions(),
         })
         .collect();
-    let t0 = Instant::now();
+    let t0 = clock.monotonic_us();
     let out = std::panic::catch_unwind(AssertUnwindSafe(|| det.detect_looks(&looks)));
-    let seconds = t0.elapsed().as_secs_f64();
+    let done_us = clock.monotonic_us();
+    let latency = Duration::from_micros(u64::try_from(done_us - t0).unwrap_or(0));
+    let n = group.len();
     let results: Vec<Outcome> = match out {
-        Ok(Ok(r)) if r.len() == group.len() => r.into_iter().map(Ok).collect(),
-        Ok(Ok(r)) => {
-            vec![Err(format!("{} results for {} frames", r.len(), group.len())); group.len()]
-        }
-        Ok(Err(e)) => vec![Err(e.to_string()); group.len()],
-        Err(_) => vec![Err("the detector panicked".to_string()); group.len()],
+        Ok(Ok(r)) if r.len() == n => r.into_iter().map(Ok).collect(),
+        Ok(Ok(r)) => vec![Err(format!("{} results for {n} frames", r.len())); n],
+        Ok(Err(e)) => vec![Err(e.to_string()); n],
+        Err(_) => vec![Err("the detector panicked".to_string()); n],
     };
     for (((i, _), plan), result) in group.iter().zip(&plans).zip(&results) {
-        let cam = &cams[*i].id;
+        let cam = &mut cams[*i];
         match result {
             Ok(people) => {
-                telemetry.detector_ran(cam, seconds, people.len());
-                telemetry.detector_looked(cam, plan.regions().len());
+                telemetry.detector_ran(&cam.id, latency.as_secs_f64(), people.len());
+                telemetry.detector_looked(&cam.id, plan.regions().len());
+                cam.ladder.ran(done_us, side, latency);
             }
-            Err(e) => telemetry.detector_failed(cam, e),
+            Err(e) => telemetry.detector_failed(&cam.id, e),
         }
     }
     group

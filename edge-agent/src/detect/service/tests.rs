@@ -5,6 +5,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use cascade_infer::{InferError, Look};
 use cascade_shared::clock::ManualClock;
 use cascade_shared::config::edge::RegionsConfig;
+
+use crate::detect::ladder::LadderConfig;
 use cascade_shared::manifest::ModelManifest;
 
 use super::*;
@@ -94,6 +96,8 @@ fn start(cameras: usize, native: bool) -> Started {
     let opts = Options {
         regions: RegionsConfig::default(),
         clock: ManualClock::new(0),
+        ladder: LadderConfig::new(vec![8], Duration::from_millis(100)),
+        throttled: Arc::default(),
     };
     let (handles, _thread) = DetectorService::start(
         vec![Box::new(fake)],
@@ -212,4 +216,94 @@ fn submit_wait_waits_for_the_slot_and_gives_up_on_stop() {
     stop.cancel();
     assert!(!s.submit_wait(job(3), &stop));
     shutdown.cancel();
+}
+
+/// A detector whose every run "takes" `cost` on the manual clock and tells its side.
+struct Timed {
+    clock: Arc<ManualClock>,
+    cost: Duration,
+    ran: SyncSender<u32>,
+    manifest: ModelManifest,
+}
+
+impl Detect for Timed {
+    fn detect_looks(
+        &mut self,
+        looks: &[Look<'_, Frame>],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
+        self.clock.advance(self.cost);
+        let _ = self.ran.send(self.manifest.input.width);
+        Ok(looks.iter().map(|_| Vec::new()).collect())
+    }
+
+    fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    fn batches_natively(&self) -> bool {
+        false
+    }
+}
+
+fn sized(side: u32) -> ModelManifest {
+    let mut m = manifest();
+    (m.input.width, m.input.height) = (side, side);
+    m
+}
+
+/// Runs at the large size blow the budget: the camera's ladder steps down to the small one, and
+/// the step is counted on the camera.
+#[test]
+fn a_camera_over_its_latency_budget_steps_down_the_ladder() {
+    let clock = ManualClock::new(0);
+    let (tx, ran) = sync_channel(1024);
+    let timed = |side, ms| -> Box<dyn Detect> {
+        Box::new(Timed {
+            clock: clock.clone(),
+            cost: Duration::from_millis(ms),
+            ran: tx.clone(),
+            manifest: sized(side),
+        })
+    };
+    let mut ladder = LadderConfig::new(vec![], Duration::from_millis(20));
+    (ladder.window, ladder.min_samples) = (Duration::from_secs(1), 5);
+    let opts = Options {
+        regions: RegionsConfig::default(),
+        clock: clock.clone(),
+        ladder,
+        throttled: Arc::default(),
+    };
+    let telemetry = Telemetry::new("dev");
+    let shutdown = Shutdown::new();
+    let ids = vec!["cam-0".to_string()];
+    let (handles, _thread) = DetectorService::start(
+        vec![timed(16, 50), timed(8, 5)],
+        &ids,
+        opts,
+        telemetry.clone(),
+        shutdown.clone(),
+    )
+    .expect("starts");
+    let (slot, results) = &handles[0];
+    let mut sides = Vec::new();
+    for _ in 0..60 {
+        slot.try_submit(job(1)).expect("free");
+        results.recv_timeout(WAIT).expect("a result");
+        sides.push(ran.recv_timeout(WAIT).expect("ran"));
+        slot.done();
+    }
+    shutdown.cancel();
+    let first_small = sides.iter().position(|s| *s == 8).expect("stepped down");
+    assert!(sides[..first_small].iter().all(|s| *s == 16), "{sides:?}");
+    assert!(
+        sides[first_small..].iter().all(|s| *s == 8),
+        "stays down: {sides:?}"
+    );
+    let text = telemetry.render();
+    assert!(
+        text.contains(
+            "detector_input_side_changes_total{camera=\"cam-0\",reason=\"latency\",device=\"dev\"} 1"
+        ) && text.contains("detector_input_side_pixels{camera=\"cam-0\",device=\"dev\"} 8"),
+        "{text}"
+    );
 }
