@@ -335,11 +335,46 @@ fn check_says_which_settings_come_from_the_profile_and_which_from_the_config() {
         omitted.contains(&format!("detector.backend = onnxruntime {from}")),
         "{omitted}"
     );
-    let set = with_profile("threads = 1\ninput_sizes = [320]");
+    // The generated model has one file, at 128: the profile's sizes are skipped, and said so.
+    assert!(
+        omitted.contains(&format!(
+            "detector ladder = [128] ({:?} skipped: the model has no file for them)",
+            profile.detector_input_sizes
+        )),
+        "{omitted}"
+    );
+    let set = with_profile("threads = 1\ninput_sizes = [128]");
     assert!(set.contains("detector.threads = 1 (config)"), "{set}");
     assert!(
-        set.contains("detector.input_sizes = [320] (config)"),
+        set.contains("detector.input_sizes = [128] (config)"),
         "{set}"
+    );
+    assert!(set.contains("detector ladder = [128]\n"), "{set}");
+}
+
+/// A size the config asks for that the model has no file for is a mistake `check` names.
+#[test]
+fn check_refuses_an_input_size_the_model_has_no_file_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = cascade_tests::make_certs(dir.path()).expect("certs");
+    let o = cascade_tests::EdgeOptions {
+        detector: "input_sizes = [320]".into(),
+        ..cascade_tests::EdgeOptions::walker(&repo())
+    };
+    let config =
+        cascade_tests::write_edge_config(dir.path(), cascade_tests::free_port(), &certs, &o);
+    let out = Command::new(cascade_tests::binary("edge-agent"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("check runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("detector.input_sizes")
+            && err.contains("[320]")
+            && err.contains("has no model file"),
+        "{err}"
     );
 }
 
