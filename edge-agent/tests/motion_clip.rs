@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::edge::MotionConfig;
-use edge_agent::decode::{H264Decoder, VideoDecoder};
+use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
 use edge_agent::motion::{BackgroundMotion, MotionDetector};
 use edge_agent::source::{Container, Mp4File};
 
@@ -31,15 +31,32 @@ fn sample() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// (seconds, motion boxes found) for every frame of the clip.
-fn motion_per_frame(clip: &Path) -> Vec<(f64, bool)> {
+/// The frame scaled to `w` x `h` by nearest neighbour (a 1080p view of the same scene).
+fn upscale(f: &Frame, w: usize, h: usize) -> Frame {
+    let mut out = Frame::filled(w, h, 0);
+    let xs: Vec<usize> = (0..w).map(|x| x * f.width / w).collect();
+    for (y, row) in out.y.chunks_exact_mut(w).enumerate() {
+        let src = &f.y[y * f.height / h * f.width..][..f.width];
+        for (p, &x) in row.iter_mut().zip(&xs) {
+            *p = src[x];
+        }
+    }
+    out.pts_us = f.pts_us;
+    out
+}
+
+/// (seconds, motion boxes found) for every frame of the clip, at its size or scaled to `size`.
+fn motion_per_frame(clip: &Path, size: Option<(usize, usize)>) -> Vec<(f64, bool)> {
     let mut src = Mp4File::open(clip).expect("the clip opens");
     let mut dec = H264Decoder::new().expect("decoder");
     let mut motion = BackgroundMotion::new(MotionConfig::default());
     let (mut frames, mut out) = (Vec::new(), Vec::new());
-    let mut step = |frames: &mut Vec<edge_agent::decode::Frame>| {
+    let mut step = |frames: &mut Vec<Frame>| {
         for f in frames.drain(..) {
-            let m = motion.detect(&f);
+            let m = match size {
+                Some((w, h)) => motion.detect(&upscale(&f, w, h)),
+                None => motion.detect(&f),
+            };
             out.push((f.pts_us as f64 / 1e6, !m.boxes.is_empty()));
         }
     };
@@ -65,10 +82,18 @@ fn person_visits_reach_the_detector() {
         eprintln!("SKIPPED: ../shared/samples/one-by-one-person-detection.mp4 is not present");
         return;
     };
-    let frames = motion_per_frame(&clip);
+    // 768x432: cells of 2x2 pixels, all sampled; 1920x1080: cells of 6x6, four pixels sampled.
+    for size in [None, Some((1920, 1080))] {
+        let (w, h) = size.unwrap_or((768, 432));
+        eprintln!("{w}x{h}:");
+        check_visits(&motion_per_frame(&clip, size));
+    }
+}
+
+fn check_visits(frames: &[(f64, bool)]) {
     assert!(frames.len() > 1000, "{} frames", frames.len());
     for (i, &(a, b)) in VISITS.iter().enumerate() {
-        let (moving, n) = count(&frames, |t| (a..=b).contains(&t));
+        let (moving, n) = count(frames, |t| (a..=b).contains(&t));
         eprintln!(
             "visit {} ({a:.1}-{b:.1} s): motion in {moving} of {n} frames",
             i + 1
@@ -80,10 +105,10 @@ fn person_visits_reach_the_detector() {
         );
     }
     let between = |t: f64| VISITS.windows(2).any(|w| t > w[0].1 && t < w[1].0);
-    let (moving, n) = count(&frames, between);
+    let (moving, n) = count(frames, between);
     eprintln!("between visits (people walking in and out): motion in {moving} of {n} frames");
     // The room is empty until a second before the first person is seen.
-    let (moving, n) = count(&frames, |t| t < VISITS[0].0 - 1.0);
+    let (moving, n) = count(frames, |t| t < VISITS[0].0 - 1.0);
     eprintln!("empty room before the first visit: motion in {moving} of {n} frames");
     assert!(moving <= 1, "empty room: motion in {moving} of {n} frames");
 }
