@@ -12,7 +12,6 @@ use edge_agent::buffer::{Buffer, Limits, NewRecord};
 use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
 use edge_agent::source::{Container, Mp4File};
 
-mod anchor;
 mod motion;
 
 fn repo() -> PathBuf {
