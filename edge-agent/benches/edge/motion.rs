@@ -237,6 +237,8 @@ impl Anchor {
         let mut child = Command::new(&python)
             .arg(repo.join("scripts/frigate_motion.py"))
             .arg(file.path())
+            // One core, as ours: NumPy's BLAS threads would otherwise spin beside it.
+            .envs([("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1")])
             .args([first.width, first.height, frames.len()].map(|n| n.to_string()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
