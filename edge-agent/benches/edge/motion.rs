@@ -68,10 +68,10 @@ fn compare(repo: &Path, frames: &[Frame]) -> (f64, Option<f64>) {
     let mut ours = BackgroundMotion::new(MotionConfig::default());
     let mut anchor = Anchor::start(repo, frames);
     time_ours(&mut ours, frames);
-    if let Ok(a) = &mut anchor {
-        if let Err(e) = a.run() {
-            anchor = Err(e);
-        }
+    if let Ok(a) = &mut anchor
+        && let Err(e) = a.run()
+    {
+        anchor = Err(e);
     }
     let (mut mine, mut theirs) = (Vec::new(), Vec::new());
     let (mut my_moving, mut their_moving) = (0, 0);
