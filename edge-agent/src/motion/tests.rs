@@ -105,3 +105,102 @@ fn polygon_test_uses_even_odd_rule() {
     assert!(point_in_polygon(0.2, 0.2, &tri));
     assert!(!point_in_polygon(0.8, 0.8, &tri));
 }
+
+#[test]
+fn bits_are_packed_in_order() {
+    let mut n = Noise(11);
+    for _ in 0..50 {
+        let bytes: [u8; 64] = std::array::from_fn(|_| u8::from(n.next(100) > 0));
+        let want = (0..64).fold(0u64, |w, i| w | u64::from(bytes[i]) << i);
+        assert_eq!(grid::pack_bits(&bytes), want, "{bytes:?}");
+    }
+}
+
+/// The reference: dilation and 8-connected flood fill cell by cell, as (x1, y1, x2, y2, cells),
+/// in the order of each component's first cell.
+fn reference_blobs(cells: &[bool], w: usize, h: usize) -> Vec<(usize, usize, usize, usize, usize)> {
+    let near = |i: usize| {
+        let (x, y) = (i % w, i / w);
+        let ys = y.saturating_sub(1)..=(y + 1).min(h - 1);
+        ys.flat_map(move |ny| (x.saturating_sub(1)..=(x + 1).min(w - 1)).map(move |nx| ny * w + nx))
+    };
+    let mut left: Vec<bool> = (0..w * h).map(|i| near(i).any(|j| cells[j])).collect();
+    let mut out = Vec::new();
+    for start in 0..w * h {
+        if !left[start] {
+            continue;
+        }
+        left[start] = false;
+        let (mut stack, mut b) = (vec![start], (w, h, 0, 0, 0));
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            b = (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y), b.4 + 1);
+            for j in near(i) {
+                if left[j] {
+                    left[j] = false;
+                    stack.push(j);
+                }
+            }
+        }
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn blobs_match_a_cell_by_cell_flood_fill() {
+    let mut n = Noise(21);
+    let mut blobs = blobs::Blobs::default();
+    // Widths around word boundaries; sparse to dense masks.
+    for (w, h, density) in [
+        (130, 40, 90),
+        (64, 30, 60),
+        (320, 20, 95),
+        (70, 50, 80),
+        (5, 5, 50),
+    ] {
+        let g = grid::Geometry::new(w, h, w as u32);
+        let cells: Vec<bool> = (0..w * h).map(|_| n.next(100) > density - 50).collect();
+        let mut mask = vec![0u64; g.words * h];
+        for (i, _) in cells.iter().enumerate().filter(|(_, c)| **c) {
+            mask[i / w * g.words + i % w / 64] |= 1 << (i % w % 64);
+        }
+        let got: Vec<_> = blobs
+            .find(&mask, g)
+            .map(|b| (b.x1, b.y1, b.x2, b.y2, b.cells))
+            .collect();
+        assert_eq!(
+            got,
+            reference_blobs(&cells, w, h),
+            "{w}x{h}, density {density}"
+        );
+    }
+}
+
+#[test]
+fn moving_block_is_boxed_at_1080p() {
+    // Cells of 6x6 pixels, four sampled: the block still comes out, and noise does not.
+    let mut n = Noise(13);
+    let mut m = detector();
+    let frame = |n: &mut Noise, bx: Option<usize>| {
+        let mut f = Frame::filled(1920, 1080, 0);
+        for (i, p) in f.y.iter_mut().enumerate() {
+            let (x, y) = (i % 1920, i / 1920);
+            let inside =
+                bx.is_some_and(|bx| (bx..bx + 120).contains(&x) && (360..660).contains(&y));
+            *p = (if inside { 200 } else { 90 } + n.next(10)) as u8;
+        }
+        f
+    };
+    for _ in 0..10 {
+        assert!(m.detect(&frame(&mut n, None)).boxes.is_empty());
+    }
+    let r = m.detect(&frame(&mut n, Some(900)));
+    assert_eq!(r.boxes.len(), 1, "{:?}", r.boxes);
+    let b = r.boxes[0];
+    assert!(
+        b.x1 <= 906.0 && b.x2 >= 1014.0 && b.y1 <= 366.0 && b.y2 >= 654.0,
+        "{b:?}"
+    );
+    assert!(b.width() < 160.0 && b.height() < 340.0, "too loose: {b:?}");
+}

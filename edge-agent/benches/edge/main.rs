@@ -1,17 +1,18 @@
 //! Edge benchmarks: `cargo bench -p edge-agent --bench edge` prints the figures
-//! (`-- v4l2`: only the V4L2 conversions).
+//! (`-- v4l2`: only the V4L2 conversions; `-- motion`: only motion against its anchor).
 //! Uses ../shared (real clip and models) when present, else the generated fixtures.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cascade_infer::{Detector, LoadOptions};
-use cascade_shared::config::edge::{CropConfig, MotionConfig};
+use cascade_shared::config::edge::CropConfig;
 use cascade_shared::wire::{BoxPx, Compression, Crop};
 use edge_agent::buffer::{Buffer, Limits, NewRecord};
 use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
-use edge_agent::motion::{BackgroundMotion, MotionDetector};
 use edge_agent::source::{Container, Mp4File};
+
+mod motion;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -29,25 +30,6 @@ fn noisy_frame(w: usize, h: usize, seed: u32, block_x: usize) -> Frame {
         *p = if inside { 220 } else { 80 } + (x % 9) as u8;
     }
     f
-}
-
-fn bench_motion() {
-    for (w, h) in [(640, 360), (1920, 1080)] {
-        let frames: Vec<Frame> = (0..8)
-            .map(|i| noisy_frame(w, h, i + 1, (i as usize) * w / 16))
-            .collect();
-        let mut m = BackgroundMotion::new(MotionConfig::default());
-        for f in &frames {
-            m.detect(f);
-        }
-        let n = 400;
-        let t = Instant::now();
-        for i in 0..n {
-            std::hint::black_box(m.detect(&frames[i % frames.len()]));
-        }
-        let per = t.elapsed().as_secs_f64() / n as f64;
-        println!("motion {w}x{h}: {:.3} ms/frame (one core)", per * 1e3);
-    }
 }
 
 fn decode_all(clip: &Path) -> (Vec<Frame>, f64) {
@@ -293,13 +275,17 @@ fn main() {
         "cascade edge benchmarks ({} inputs)",
         if real { "real ../shared" } else { "generated" }
     );
-    bench_motion();
-    bench_v4l2_convert();
     let clip = if real {
         shared.join("samples/one-by-one-person-detection.mp4")
     } else {
         repo().join("tests/fixtures/walker.mp4")
     };
+    let sample = shared.join("samples/one-by-one-person-detection.mp4");
+    motion::bench(&repo(), sample.is_file().then_some(sample.as_path()));
+    if std::env::args().any(|a| a == "motion") {
+        return;
+    }
+    bench_v4l2_convert();
     let main_clip =
         std::env::var_os("CASCADE_MAIN_CLIP").map_or_else(|| clip.clone(), PathBuf::from);
     bench_main_stream(&main_clip);
