@@ -6,13 +6,16 @@
 //!    of the sample clip, so machine noise hits them alike;
 //! 2. `roi`: on the motion frames of the sample clip (as the agent sends them: motion gate,
 //!    5 Hz), person recall and cost of whole-frame detection against regions of interest at each
-//!    size, taking FP32 whole-frame 640 as the reference.
+//!    size, taking what FP32 640 finds in the clip's frames as the people; once on the clip as it
+//!    is (768x432, people large) and once with the clip shrunk into a 1920x1080 wide view (people
+//!    far away).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cascade_infer::{Detection, Detector, LoadOptions, Look};
 use cascade_shared::config::edge::{MotionConfig, RegionsConfig};
+use cascade_shared::wire::BoxPx;
 use edge_agent::decode::{Frame, H264Decoder, VideoDecoder};
 use edge_agent::detect::roi::Planner;
 use edge_agent::motion::{BackgroundMotion, MotionDetector};
@@ -102,16 +105,83 @@ fn bench_models(frames: &[Frame], threads: usize) {
     }
 }
 
-/// The frames the agent would send: motion gate, then at most 5 per second of stream time.
-fn motion_frames(frames: &[Frame]) -> Vec<(&Frame, Vec<cascade_shared::wire::BoxPx>)> {
+/// A scene as the camera sees it: the clip as is, or shrunk into a wider view.
+#[derive(Clone, Copy)]
+enum Scene {
+    /// The clip's own frames.
+    Native,
+    /// Each frame at half size pasted at (1200, 600) of a flat 1920x1080 picture: the same people
+    /// far away in a wide view, where letterboxing the whole frame costs them most of their pixels.
+    Far,
+}
+
+impl Scene {
+    const FAR: (usize, usize, usize, usize) = (1920, 1080, 1200, 600);
+
+    fn frame(self, f: &Frame) -> Frame {
+        match self {
+            Self::Native => f.clone(),
+            Self::Far => {
+                let (w, h, ox, oy) = Self::FAR;
+                let mut out = Frame::filled(w, h, 100);
+                out.pts_us = f.pts_us;
+                let (sw, sh) = (f.width / 2, f.height / 2);
+                for y in 0..sh {
+                    for x in 0..sw {
+                        out.y[(oy + y) * w + ox + x] = f.y[(2 * y) * f.width + 2 * x];
+                    }
+                }
+                let (cw, scw) = (w / 2, f.width.div_ceil(2));
+                for y in 0..sh / 2 {
+                    for x in 0..sw / 2 {
+                        let (d, s) = ((oy / 2 + y) * cw + ox / 2 + x, (2 * y) * scw + 2 * x);
+                        out.u[d] = f.u[s];
+                        out.v[d] = f.v[s];
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// A box of the clip's frame in this scene's frame.
+    fn map(self, d: &Detection) -> Detection {
+        match self {
+            Self::Native => *d,
+            Self::Far => {
+                let (_, _, ox, oy) = Self::FAR;
+                let b = d.bbox;
+                let m = |v: f32, o: usize| v / 2.0 + o as f32;
+                Detection {
+                    bbox: BoxPx {
+                        x1: m(b.x1, ox),
+                        y1: m(b.y1, oy),
+                        x2: m(b.x2, ox),
+                        y2: m(b.y2, oy),
+                    },
+                    ..*d
+                }
+            }
+        }
+    }
+}
+
+/// The frames the agent would send in `scene` (motion gate, then at most 5 per second of stream
+/// time), every `keep`-th of them, with the clip frame's index and the motion boxes.
+fn sent_frames(frames: &[Frame], scene: Scene, keep: usize) -> Vec<(usize, Frame, Vec<BoxPx>)> {
     let mut motion = BackgroundMotion::new(MotionConfig::default());
     let mut last = i64::MIN / 2;
     let mut out = Vec::new();
-    for f in frames {
-        let m = motion.detect(f);
+    let mut n = 0;
+    for (i, f) in frames.iter().enumerate() {
+        let seen = scene.frame(f);
+        let m = motion.detect(&seen);
         if !m.boxes.is_empty() && f.pts_us - last >= 200_000 {
             last = f.pts_us;
-            out.push((f, m.boxes));
+            if n % keep == 0 {
+                out.push((i, seen, m.boxes));
+            }
+            n += 1;
         }
     }
     out
@@ -138,19 +208,24 @@ fn score(reference: &[Detection], got: &[Detection]) -> (usize, usize) {
     (found, extra)
 }
 
-fn bench_roi(frames: &[Frame], threads: usize) {
-    let sent = motion_frames(frames);
+fn bench_roi(frames: &[Frame], threads: usize, scene: Scene, keep: usize) {
+    let sent = sent_frames(frames, scene, keep);
     let Some(mut reference) = load("yolov8n-fp32.toml", 640, threads) else {
         println!("roi: the FP32 reference model is missing (run scripts/fetch-models.sh)");
         return;
     };
+    // The people are those FP32 finds in the clip's own frame, moved into the scene.
     let truth: Vec<Vec<Detection>> = sent
         .iter()
-        .map(|(f, _)| reference.det.detect(*f).expect("run"))
+        .map(|(i, _, _)| {
+            let found = reference.det.detect(&frames[*i]).expect("run");
+            found.iter().map(|d| scene.map(d)).collect()
+        })
         .collect();
     let people: usize = truth.iter().map(Vec::len).sum();
+    let (w, h) = sent.first().map_or((0, 0), |(_, f, _)| (f.width, f.height));
     println!(
-        "\nregions of interest vs whole frame, {} motion frames at 5 Hz of {} ({} people by FP32 640 whole frame), {threads} thread(s):",
+        "\nregions of interest vs whole frame, {w}x{h} scene, {} motion frames sent at 5 Hz (1 in {keep} kept) of {} ({} people: FP32 640 on the clip's frames), {threads} thread(s):",
         sent.len(),
         frames.len(),
         people
@@ -172,10 +247,10 @@ fn bench_roi(frames: &[Frame], threads: usize) {
             };
             let mut planner = Planner::new(cfg);
             let (mut found, mut extra, mut regions, mut whole, mut secs) = (0, 0, 0, 0, 0.0);
-            for ((f, boxes), t) in sent.iter().zip(&truth) {
+            for ((_, f, boxes), t) in sent.iter().zip(&truth) {
                 let plan = planner.plan(f.pts_us, (f.width, f.height), side, boxes.iter().copied());
                 let look = [Look {
-                    image: *f,
+                    image: f,
                     regions: plan.regions(),
                 }];
                 let t0 = Instant::now();
@@ -236,6 +311,7 @@ fn main() {
         bench_models(&frames, threads);
     }
     if named.is_empty() || named.contains(&"roi") {
-        bench_roi(&frames, threads);
+        bench_roi(&frames, threads, Scene::Native, 1);
+        bench_roi(&frames, threads, Scene::Far, 3);
     }
 }

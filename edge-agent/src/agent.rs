@@ -431,8 +431,22 @@ fn log_summary(t: &Telemetry) {
         uploaded_bytes = t.total("uploaded_bytes_total"),
         camera_reconnects = t.total("camera_reconnects_total"),
         peak_rss_bytes,
+        cpu_seconds = cpu_seconds().unwrap_or(0.0),
+        input_side_changes = t.total("detector_input_side_changes_total"),
         "summary"
     );
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (in USER_HZ = 100
+/// ticks per second, the unit Linux reports there on every architecture).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3; utime is 14.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Every 5 s: watches the buffer's disk (degraded mode in and out, the reserve); every minute:

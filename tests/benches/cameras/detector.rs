@@ -1,8 +1,8 @@
 //! Which detector the agents run: `--manifest PATH`, `--manifest static320` (YOLOv8n with static
 //! INT8 quantisation at a 320x320 input, from `../shared/models`, a derived model with no manifest
 //! in `models/`: one is written beside the bench clips), else the project's real default
-//! (`models/yolov8n-int8.toml`, once `scripts/fetch-models.sh` has fetched it), else the generated
-//! test detector.
+//! (`models/yolov8n-int8-static.toml` at its 640 input, once `scripts/fetch-models.sh` has fetched
+//! it), else the generated test detector.
 
 use std::path::PathBuf;
 
@@ -23,12 +23,12 @@ pub fn choose(asked: Option<&PathBuf>) -> anyhow::Result<(PathBuf, String)> {
         )),
         Some(m) => Ok((m.clone(), m.display().to_string())),
         None if repo_root()
-            .join("models/downloads/yolov8n_int8.onnx")
+            .join("models/downloads/yolov8n_int8static_qdq_640.onnx")
             .is_file() =>
         {
             Ok((
-                repo_root().join("models/yolov8n-int8.toml"),
-                "YOLOv8n INT8 (dynamic), 640x640 (models/yolov8n-int8.toml)".into(),
+                repo_root().join("models/yolov8n-int8-static.toml"),
+                "YOLOv8n INT8 (static QDQ), 640x640 (models/yolov8n-int8-static.toml)".into(),
             ))
         }
         None => Ok((

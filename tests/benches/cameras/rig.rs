@@ -128,7 +128,7 @@ impl Rig {
         };
         let text = format!(
             "[device]\nid = \"dev-bench\"\n\n{cams}[motion]\n{motion}\n\n[detector]\nmanifest = \"{manifest}\"\n\
-             {runtime}threads = {threads}\nmax_rate_hz = 5.0\n\n[buffer]\ndir = \"{buffer}\"\n\n{uplink}\n\
+             {runtime}threads = {threads}\nmax_rate_hz = 5.0\nmotion_rate_hz = 5.0\n\n[buffer]\ndir = \"{buffer}\"\n\n{uplink}\n\
              [telemetry]\nlisten = \"127.0.0.1:0\"\n\n[supervisor]\n{supervisor}\n",
             motion = mode.motion_toml(),
             manifest = s.manifest.display(),

@@ -274,6 +274,12 @@ fn print_summary(summary: &str, edge_secs: f64, api: SocketAddr) {
         "  edge peak RSS          {:.1} MiB",
         f("peak_rss_bytes") / 1_048_576.0
     );
+    println!(
+        "  edge CPU               {:.1} s ({:.1} s per minute of run, i.e. of video with --realtime; detector size changes {:.0})",
+        f("cpu_seconds"),
+        f("cpu_seconds") * 60.0 / edge_secs.max(1e-9),
+        f("input_side_changes")
+    );
 }
 
 fn percentiles(v: &mut [f64]) -> String {
