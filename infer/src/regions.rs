@@ -43,11 +43,11 @@ impl Detector {
             }
         }
         let found = self.detect_batch(&views)?;
-        let mut per_look: Vec<Vec<Detection>> = vec![Vec::new(); looks.len()];
-        for ((view, dets), &i) in views.iter().zip(found).zip(&owner) {
-            per_look[i].extend(dets.into_iter().map(|d| Detection {
-                bbox: view.to_image(&d.bbox),
-                ..d
+        let mut per_look: Vec<Vec<(usize, Detection)>> = vec![Vec::new(); looks.len()];
+        for (k, ((view, dets), &i)) in views.iter().zip(found).zip(&owner).enumerate() {
+            per_look[i].extend(dets.into_iter().map(|d| {
+                let bbox = view.to_image(&d.bbox);
+                (k, Detection { bbox, ..d })
             }));
         }
         let params = *self.params();
@@ -59,34 +59,35 @@ impl Detector {
     }
 }
 
-/// Greedy merge of detections from several regions of one image: a box is dropped when a
-/// higher-scoring box of its class overlaps it by more than `iou`, or contains most (80 %) of it
-/// (the same person cut by one region's edge and whole in another's). Boxes under `min_area` of
-/// the image are dropped.
+/// Greedy merge of detections from several regions of one image, each tagged with its region: a
+/// box is dropped when a higher-scoring box of its class overlaps it by more than `iou`, or, when
+/// the two come from different regions, contains most (80 %) of it (the same person cut by one
+/// region's edge and whole in another's; within one region a box inside another is a second
+/// person, partly hidden, and stays). Boxes under `min_area` of the image are dropped.
 pub fn merge(
-    mut dets: Vec<Detection>,
+    mut dets: Vec<(usize, Detection)>,
     image: (usize, usize),
     iou: f32,
     min_area: f32,
 ) -> Vec<Detection> {
     let min_px = min_area * image.0 as f32 * image.1 as f32;
-    dets.retain(|d| d.bbox.width() * d.bbox.height() >= min_px);
-    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
-    for d in dets {
-        let dup = kept.iter().any(|k| {
+    dets.retain(|(_, d)| d.bbox.width() * d.bbox.height() >= min_px);
+    dets.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+    let mut kept: Vec<(usize, Detection)> = Vec::with_capacity(dets.len());
+    for (region, d) in dets {
+        let dup = kept.iter().any(|(r, k)| {
             k.class_id == d.class_id && {
                 let inter = intersection(&k.bbox, &d.bbox);
                 let own = d.bbox.width() * d.bbox.height();
                 let union = k.bbox.width() * k.bbox.height() + own - inter;
-                inter > iou * union || inter > 0.8 * own
+                inter > iou * union || (*r != region && inter > 0.8 * own)
             }
         });
         if !dup {
-            kept.push(d);
+            kept.push((region, d));
         }
     }
-    kept
+    kept.into_iter().map(|(_, d)| d).collect()
 }
 
 fn intersection(a: &BoxPx, b: &BoxPx) -> f32 {
@@ -112,16 +113,29 @@ mod tests {
         let whole = det(100.0, 50.0, 160.0, 250.0, 0.9);
         let cut = det(100.0, 50.0, 160.0, 120.0, 0.6);
         let other = det(300.0, 50.0, 360.0, 250.0, 0.7);
-        let kept = merge(vec![cut, other, whole], (640, 480), 0.45, 0.0);
+        let kept = merge(
+            vec![(0, cut), (0, other), (1, whole)],
+            (640, 480),
+            0.45,
+            0.0,
+        );
         assert_eq!(kept, vec![whole, other]);
+    }
+
+    #[test]
+    fn a_person_partly_hidden_behind_another_in_one_region_is_kept() {
+        let front = det(100.0, 50.0, 200.0, 300.0, 0.9);
+        let behind = det(120.0, 60.0, 170.0, 160.0, 0.6);
+        let kept = merge(vec![(0, front), (0, behind)], (640, 480), 0.45, 0.0);
+        assert_eq!(kept, vec![front, behind]);
     }
 
     #[test]
     fn small_boxes_are_judged_against_the_whole_image() {
         // 20x20 px is 0.13 % of 640x480: dropped at 0.2 %, kept at 0.1 %.
         let d = det(0.0, 0.0, 20.0, 20.0, 0.9);
-        assert!(merge(vec![d], (640, 480), 0.45, 0.002).is_empty());
-        assert_eq!(merge(vec![d], (640, 480), 0.45, 0.001), vec![d]);
+        assert!(merge(vec![(0, d)], (640, 480), 0.45, 0.002).is_empty());
+        assert_eq!(merge(vec![(0, d)], (640, 480), 0.45, 0.001), vec![d]);
     }
 
     #[test]
@@ -131,6 +145,6 @@ mod tests {
             class_id: 1,
             ..det(0.0, 0.0, 50.0, 50.0, 0.8)
         };
-        assert_eq!(merge(vec![a, b], (100, 100), 0.45, 0.0).len(), 2);
+        assert_eq!(merge(vec![(0, a), (1, b)], (100, 100), 0.45, 0.0).len(), 2);
     }
 }
