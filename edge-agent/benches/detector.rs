@@ -187,23 +187,15 @@ fn sent_frames(frames: &[Frame], scene: Scene, keep: usize) -> Vec<(usize, Frame
     out
 }
 
-fn iou(a: &Detection, b: &Detection) -> f32 {
-    let (a, b) = (a.bbox, b.bbox);
-    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let inter = iw * ih;
-    inter / (a.width() * a.height() + b.width() * b.height() - inter).max(1e-6)
-}
-
 /// People of `reference` found in `got` (IoU >= 0.5), and boxes of `got` not in `reference`.
 fn score(reference: &[Detection], got: &[Detection]) -> (usize, usize) {
     let found = reference
         .iter()
-        .filter(|r| got.iter().any(|g| iou(r, g) >= 0.5))
+        .filter(|r| got.iter().any(|g| r.bbox.iou(&g.bbox) >= 0.5))
         .count();
     let extra = got
         .iter()
-        .filter(|g| !reference.iter().any(|r| iou(r, g) >= 0.5))
+        .filter(|g| !reference.iter().any(|r| r.bbox.iou(&g.bbox) >= 0.5))
         .count();
     (found, extra)
 }

@@ -30,15 +30,6 @@ pub struct Tracker {
     next_id: u64,
 }
 
-fn iou(a: &Detection, b: &Detection) -> f32 {
-    let (a, b) = (a.bbox, b.bbox);
-    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let inter = iw * ih;
-    let union = a.width() * a.height() + b.width() * b.height() - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
-}
-
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
         Self {
@@ -108,7 +99,7 @@ impl Tracker {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (d, det) in dets.iter().enumerate() {
             for (t, tr) in self.tracks.iter().enumerate() {
-                let v = iou(det, &tr.det);
+                let v = det.bbox.iou(&tr.det.bbox);
                 if v >= self.cfg.iou_match && det.class_id == tr.det.class_id {
                     pairs.push((v, d, t));
                 }

@@ -71,15 +71,15 @@ pub fn merge(
     min_area: f32,
 ) -> Vec<Detection> {
     let min_px = min_area * image.0 as f32 * image.1 as f32;
-    dets.retain(|(_, d)| d.bbox.width() * d.bbox.height() >= min_px);
+    dets.retain(|(_, d)| d.bbox.area() >= min_px);
     dets.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
     let mut kept: Vec<(usize, Detection)> = Vec::with_capacity(dets.len());
     for (region, d) in dets {
         let dup = kept.iter().any(|(r, k)| {
             k.class_id == d.class_id && {
-                let inter = intersection(&k.bbox, &d.bbox);
-                let own = d.bbox.width() * d.bbox.height();
-                let union = k.bbox.width() * k.bbox.height() + own - inter;
+                let inter = k.bbox.intersection(&d.bbox);
+                let own = d.bbox.area();
+                let union = k.bbox.area() + own - inter;
                 inter > iou * union || (*r != region && inter > 0.8 * own)
             }
         });
@@ -88,12 +88,6 @@ pub fn merge(
         }
     }
     kept.into_iter().map(|(_, d)| d).collect()
-}
-
-fn intersection(a: &BoxPx, b: &BoxPx) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    w * h
 }
 
 #[cfg(test)]

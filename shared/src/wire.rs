@@ -60,6 +60,24 @@ impl BoxPx {
         self.y2 - self.y1
     }
 
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+
+    /// The area both boxes cover (0 when apart).
+    pub fn intersection(&self, o: &Self) -> f32 {
+        let w = (self.x2.min(o.x2) - self.x1.max(o.x1)).max(0.0);
+        let h = (self.y2.min(o.y2) - self.y1.max(o.y1)).max(0.0);
+        w * h
+    }
+
+    /// Intersection over union, 0 for boxes without area.
+    pub fn iou(&self, o: &Self) -> f32 {
+        let inter = self.intersection(o);
+        let union = self.area() + o.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
     fn is_valid_in(&self, w: u32, h: u32) -> bool {
         let (w, h) = (w as f32, h as f32);
         [self.x1, self.y1, self.x2, self.y2]

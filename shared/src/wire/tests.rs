@@ -180,3 +180,29 @@ proptest! {
         let _ = decode(&bytes);
     }
 }
+
+#[test]
+fn box_overlap_measures() {
+    let a = BoxPx {
+        x1: 0.0,
+        y1: 0.0,
+        x2: 10.0,
+        y2: 10.0,
+    };
+    let b = BoxPx {
+        x1: 5.0,
+        y1: 0.0,
+        x2: 15.0,
+        y2: 10.0,
+    };
+    assert_eq!((a.area(), a.intersection(&b)), (100.0, 50.0));
+    assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-6);
+    let far = BoxPx {
+        x1: 20.0,
+        x2: 30.0,
+        ..a
+    };
+    assert_eq!(a.iou(&far), 0.0);
+    let empty = BoxPx { x2: 0.0, ..a };
+    assert_eq!(empty.iou(&empty), 0.0, "no area, no division by zero");
+}
