@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use cascade_infer::backend::BackendOptions;
 use cascade_shared::clock::{SharedClock, SystemClock, micros};
-use cascade_shared::config::edge::{CameraConfig, EdgeConfig};
+use cascade_shared::config::edge::{CameraConfig, DetectorConfig, EdgeConfig};
 use cascade_shared::config::effective::Effective;
+use cascade_shared::manifest::ModelManifest;
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -83,11 +84,10 @@ pub fn load_detector(cfg: &EdgeConfig, eff: &Effective) -> Result<Detector, Agen
 /// others). Blocking.
 pub fn load_ladder(cfg: &EdgeConfig, eff: &Effective) -> Result<Vec<Detector>, AgentError> {
     let opts = load_options(cfg, eff);
-    let (manifest, _) = cascade_infer::model::verified_manifest(&opts.manifest, None)?;
-    let (mut sides, missing) = manifest.ladder(&eff.input_sizes.value);
-    if !cfg.detector.adapt {
-        sides.truncate(1);
-    }
+    // Only read here: `cascade_infer::load_ladder` checks each size's file against its sha256.
+    let (manifest, _) =
+        ModelManifest::load(&opts.manifest).map_err(cascade_infer::model::LoadError::Manifest)?;
+    let (sides, missing) = ladder_in_force(&manifest, &cfg.detector, eff);
     if !missing.is_empty() {
         tracing::info!(
             model = %manifest.name,
@@ -97,6 +97,21 @@ pub fn load_ladder(cfg: &EdgeConfig, eff: &Effective) -> Result<Vec<Detector>, A
         );
     }
     Ok(cascade_infer::load_ladder(&opts, &sides)?)
+}
+
+/// The input sides the detector runs (largest first) and the sizes in force the model has no
+/// file for: the config's or profile's sizes cut to the model's, only the largest with
+/// `adapt = false`.
+pub fn ladder_in_force(
+    m: &ModelManifest,
+    d: &DetectorConfig,
+    eff: &Effective,
+) -> (Vec<u32>, Vec<u32>) {
+    let (mut sides, missing) = m.ladder(&eff.input_sizes.value);
+    if !d.adapt {
+        sides.truncate(1);
+    }
+    (sides, missing)
 }
 
 /// The supervisor's policy from the config.

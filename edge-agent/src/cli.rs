@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::ConfigFile;
-use cascade_shared::config::edge::{EdgeConfig, SourceConfig, raw};
+use cascade_shared::config::edge::{DetectorConfig, EdgeConfig, SourceConfig, raw};
 use cascade_shared::config::effective::{Effective, Origin};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::{Arch, HardwareProfile};
@@ -63,23 +63,21 @@ pub enum Command {
 pub struct Checked {
     pub config: EdgeConfig,
     pub effective: Effective,
+    /// The input sides the detector will run, and the sizes in force the model has no file for.
+    pub ladder: (Vec<u32>, Vec<u32>),
 }
 
 impl Checked {
     /// The input-size ladder the detector will run: `detector ladder = [640, 416, 320]`, with the
     /// sizes in force that the model has no file for.
     pub fn ladder_report(&self) -> String {
-        match ModelManifest::load(&self.config.detector.manifest) {
-            Ok((m, _)) => {
-                let (sides, missing) = m.ladder(&self.effective.input_sizes.value);
-                let skipped = if missing.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({missing:?} skipped: the model has no file for them)")
-                };
-                format!("detector ladder = {sides:?}{skipped}\n")
-            }
-            Err(e) => format!("detector ladder: {e}\n"),
+        let (sides, skipped) = &self.ladder;
+        if skipped.is_empty() {
+            format!("detector ladder = {sides:?}\n")
+        } else {
+            format!(
+                "detector ladder = {sides:?} ({skipped:?} skipped: the model has no file for them)\n"
+            )
         }
     }
 }
@@ -113,13 +111,14 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             check_source(&format!("camera[{i}].main_source"), main, &mut p);
         }
     }
+    let mut ladder = (Vec::new(), Vec::new());
     match ModelManifest::load(&file.detector.manifest) {
         Ok((m, model)) => {
             if let Err(e) = m.verify_file(&model) {
                 p.push("detector.manifest", e);
             }
             if let Ok(eff) = &effective {
-                check_ladder(&m, &file.detector.manifest, eff, &mut p);
+                ladder = check_ladder(&m, &file.detector, eff, &mut p);
             }
         }
         Err(e) => p.extend(e),
@@ -153,7 +152,11 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     checks::writable_dir("buffer.dir", &file.buffer.dir, &mut p);
 
     match (cfg, effective) {
-        (Some(config), Ok(effective)) if p.is_empty() => Ok(Checked { config, effective }),
+        (Some(config), Ok(effective)) if p.is_empty() => Ok(Checked {
+            config,
+            effective,
+            ladder,
+        }),
         (_, effective) => {
             if let Err(e) = effective {
                 p.extend(e);
@@ -165,8 +168,15 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
 
 /// The input sizes in force must be ones the model has a file for when the config names them
 /// (a profile's ladder is cut to the model's sizes); each size's file must match its sha256.
-fn check_ladder(m: &ModelManifest, manifest: &Path, eff: &Effective, p: &mut Problems) {
-    let (sides, missing) = m.ladder(&eff.input_sizes.value);
+/// Returns the ladder in force and the sizes skipped.
+fn check_ladder(
+    m: &ModelManifest,
+    d: &DetectorConfig,
+    eff: &Effective,
+    p: &mut Problems,
+) -> (Vec<u32>, Vec<u32>) {
+    let manifest = &d.manifest;
+    let (sides, missing) = crate::agent::ladder_in_force(m, d, eff);
     if eff.input_sizes.from == Origin::Config && !missing.is_empty() {
         p.push(
             "detector.input_sizes",
@@ -178,7 +188,7 @@ fn check_ladder(m: &ModelManifest, manifest: &Path, eff: &Effective, p: &mut Pro
         );
     }
     let dir = manifest.parent().unwrap_or(Path::new("."));
-    for side in sides {
+    for &side in &sides {
         let Some(at) = m.at_side(side).filter(|at| at.file != m.file) else {
             continue;
         };
@@ -186,6 +196,7 @@ fn check_ladder(m: &ModelManifest, manifest: &Path, eff: &Effective, p: &mut Pro
             p.push("detector.manifest", e);
         }
     }
+    (sides, missing)
 }
 
 /// What can be checked of a source without connecting to it.

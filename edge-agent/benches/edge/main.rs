@@ -296,28 +296,9 @@ fn main() {
         .unwrap_or(&frames[frames.len() / 2])
         .clone();
     if real {
-        for threads in [1, 2] {
-            let mut int8 = load(
-                &repo().join("models/yolov8n-int8.toml"),
-                Some(shared.join("models/yolov8n_int8.onnx")),
-                threads,
-            );
-            bench_detector(
-                &frame,
-                &format!("yolov8n INT8, {threads} thread(s)"),
-                &mut int8,
-            );
-            let mut fp32 = load(
-                &repo().join("models/yolov8n-fp32.toml"),
-                Some(shared.join("models/yolov8n_fp32_dequant.onnx")),
-                threads,
-            );
-            bench_detector(
-                &frame,
-                &format!("yolov8n FP32, {threads} thread(s)"),
-                &mut fp32,
-            );
-        }
+        println!(
+            "detector latency per model and size: cargo bench -p edge-agent --bench detector -- models"
+        );
         let mut int8 = load(
             &repo().join("models/yolov8n-int8.toml"),
             Some(shared.join("models/yolov8n_int8.onnx")),

@@ -76,10 +76,11 @@ pub(super) fn serve(
         jobs.sort_by_key(|(i, _)| cams[*i].rung());
         let mut done = Vec::with_capacity(jobs.len());
         while !jobs.is_empty() {
-            let rung = cams[jobs[0].0].rung().min(ladder.len() - 1);
+            // A camera's rung indexes its ladder, whose sizes are these detectors' sides.
+            let rung = cams[jobs[0].0].rung();
             let n = jobs
                 .iter()
-                .take_while(|(i, _)| cams[*i].rung().min(ladder.len() - 1) == rung)
+                .take_while(|(i, _)| cams[*i].rung() == rung)
                 .count();
             let group: Vec<(usize, Job)> = jobs.drain(..n).collect();
             let det = ladder[rung].as_mut();
