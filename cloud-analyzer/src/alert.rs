@@ -1,5 +1,11 @@
 //! Alerts, I/O-free: confirmed crops become `new` / `update` / `end` events per track, in the style
 //! Frigate users know, and each camera has an `ON` / `OFF` state.
+//!
+//! An alert ends when the edge says its track left (an `ended` word), or, when that word is lost,
+//! after `cooldown_s` without any message of the track (crops and `seen` words keep it open). A
+//! crop confirmed after its track's `ended` word (the word overtook the confirm model) still
+//! raises the alert the visit deserves, as a `new` followed at once by its `end`; a crop of an
+//! alert that already ended is folded into nothing, so one visit is one alert.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,6 +66,19 @@ pub struct AlertEvent {
     /// Confirmed crops folded into this alert so far.
     pub crops: u32,
     pub crop_url: String,
+    /// Why the alert ended (`end` events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<EndCause>,
+}
+
+/// Why an alert ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    /// The edge said the person left (its tracker lost the track).
+    Left,
+    /// No message of the track for `cooldown_s` (a lost word, a device gone offline).
+    Timeout,
 }
 
 /// An alert in progress (persisted so a restart neither forgets nor repeats it).
@@ -74,10 +93,17 @@ pub struct Active {
 
 type Key = (String, String, u64);
 
+/// How long an ended track is remembered (late crops of it fold into nothing), at least.
+const ENDED_MEMORY_US: i64 = 10 * 60 * 1_000_000;
+/// Most ended tracks remembered.
+const ENDED_MAX: usize = 10_000;
+
 #[derive(Debug, Default)]
 pub struct AlertEngine {
     cooldown_us: i64,
     active: BTreeMap<Key, Active>,
+    /// Tracks the edge said ended: when, and whether they have had their alert.
+    ended: BTreeMap<Key, (i64, bool)>,
 }
 
 /// What a step changed: events to publish and camera states that flipped.
@@ -99,7 +125,7 @@ impl AlertEngine {
     pub fn new(cooldown_us: i64, restored: Vec<Active>) -> Self {
         let mut e = Self {
             cooldown_us,
-            active: BTreeMap::new(),
+            ..Self::default()
         };
         for a in restored {
             let key = (
@@ -125,11 +151,30 @@ impl AlertEngine {
     /// A confirmed crop at cloud time `now_us`; `crop_url` points at its JPEG.
     pub fn confirm(&mut self, c: &Confirmed, now_us: i64, crop_url: String) -> Changes {
         let mut changes = self.expire(now_us);
+        let key = (c.device_id.clone(), c.camera_id.clone(), c.track_id);
+        if let Some((_, alerted)) = self.ended.get_mut(&key) {
+            if !std::mem::replace(alerted, true) {
+                // The person left before the cloud confirmed them: the visit's alert, ended.
+                self.open(c, now_us, crop_url, &mut changes);
+                self.end(&key, now_us, EndCause::Left, &mut changes);
+            }
+            return changes;
+        }
+        self.open(c, now_us, crop_url, &mut changes);
+        changes
+    }
+
+    /// Starts the track's alert, or folds the crop into it.
+    fn open(&mut self, c: &Confirmed, now_us: i64, crop_url: String, changes: &mut Changes) {
         let was_on = self.camera_on(&c.device_id, &c.camera_id);
         let key = (c.device_id.clone(), c.camera_id.clone(), c.track_id);
-        let existing = self.active.get(&key).cloned();
-        let (kind, alert_id, started_us, crops) = match existing {
-            Some(a) => (EventType::Update, a.alert_id, a.started_us, a.crops + 1),
+        let (kind, alert_id, started_us, crops) = match self.active.get(&key) {
+            Some(a) => (
+                EventType::Update,
+                a.alert_id.clone(),
+                a.started_us,
+                a.crops + 1,
+            ),
             None => (
                 EventType::New,
                 format!("{}", uuid::Uuid::now_v7()),
@@ -153,6 +198,7 @@ impl AlertEngine {
             r#box: c.bbox,
             crops,
             crop_url,
+            ended_by: None,
         };
         self.active.insert(
             key,
@@ -170,100 +216,76 @@ impl AlertEngine {
                 .states
                 .push((c.device_id.clone(), c.camera_id.clone(), true));
         }
+    }
+
+    /// The edge says the track is still in view: its alert stays open.
+    pub fn seen(&mut self, device: &str, camera: &str, track: u64, now_us: i64) -> Changes {
+        let changes = self.expire(now_us);
+        let key = (device.to_string(), camera.to_string(), track);
+        if let Some(a) = self.active.get_mut(&key) {
+            a.last_seen_us = a.last_seen_us.max(now_us);
+        }
+        changes
+    }
+
+    /// The edge says the track left the view: its alert ends now.
+    pub fn left(&mut self, device: &str, camera: &str, track: u64, now_us: i64) -> Changes {
+        let mut changes = self.expire(now_us);
+        let key = (device.to_string(), camera.to_string(), track);
+        let alerted = self.end(&key, now_us, EndCause::Left, &mut changes);
+        self.ended
+            .entry(key)
+            .and_modify(|e| e.1 |= alerted)
+            .or_insert((now_us, alerted));
         changes
     }
 
     /// Ends alerts silent for longer than the cooldown.
     pub fn expire(&mut self, now_us: i64) -> Changes {
         let mut changes = Changes::default();
-        let ended: Vec<Key> = self
+        let silent: Vec<Key> = self
             .active
             .iter()
             .filter(|(_, a)| now_us - a.last_seen_us > self.cooldown_us)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in ended {
-            if let Some(a) = self.active.remove(&key) {
-                changes.events.push(AlertEvent {
-                    kind: EventType::End,
-                    cloud_decision_time_us: now_us,
-                    crops: a.crops,
-                    ..a.best
-                });
-                if !self.camera_on(&key.0, &key.1) {
-                    changes.states.push((key.0, key.1, false));
-                }
-            }
+        for key in silent {
+            self.end(&key, now_us, EndCause::Timeout, &mut changes);
         }
+        self.forget_ended(now_us);
         changes
+    }
+
+    /// Ends the alert of `key`, if one is open; true when it did.
+    fn end(&mut self, key: &Key, now_us: i64, cause: EndCause, changes: &mut Changes) -> bool {
+        let Some(a) = self.active.remove(key) else {
+            return false;
+        };
+        changes.events.push(AlertEvent {
+            kind: EventType::End,
+            cloud_decision_time_us: now_us,
+            crops: a.crops,
+            ended_by: Some(cause),
+            ..a.best
+        });
+        if !self.camera_on(&key.0, &key.1) {
+            changes.states.push((key.0.clone(), key.1.clone(), false));
+        }
+        true
+    }
+
+    /// Forgets ended tracks older than the memory (and the oldest beyond the cap).
+    fn forget_ended(&mut self, now_us: i64) {
+        let memory = self.cooldown_us.max(ENDED_MEMORY_US);
+        self.ended.retain(|_, (at, _)| now_us - *at <= memory);
+        if self.ended.len() > ENDED_MAX {
+            let mut ats: Vec<i64> = self.ended.values().map(|(at, _)| *at).collect();
+            ats.sort_unstable();
+            let cut = ats[self.ended.len() - ENDED_MAX];
+            self.ended.retain(|_, (at, _)| *at > cut);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn crop(track: u64, id: &str) -> Confirmed {
-        Confirmed {
-            message_id: id.into(),
-            device_id: "d".into(),
-            camera_id: "c".into(),
-            track_id: track,
-            capture_time_us: 1,
-            upload_time_us: 2,
-            edge_score: 0.8,
-            cloud_score: 0.9,
-            bbox: [1.0, 2.0, 3.0, 4.0],
-        }
-    }
-
-    const S: i64 = 1_000_000;
-
-    #[test]
-    fn a_track_folds_into_one_alert_and_ends_after_the_cooldown() {
-        let mut e = AlertEngine::with_cooldown(Duration::from_secs(30), Vec::new());
-        let first = e.confirm(&crop(1, "m1"), 0, "u1".into());
-        assert_eq!(first.events[0].kind, EventType::New);
-        assert_eq!(first.states, vec![("d".into(), "c".into(), true)]);
-        let second = e.confirm(&crop(1, "m2"), 10 * S, "u2".into());
-        assert_eq!(second.events[0].kind, EventType::Update);
-        assert_eq!(second.events[0].alert_id, first.events[0].alert_id);
-        assert_eq!(second.events[0].crops, 2);
-        assert!(second.states.is_empty(), "already ON");
-        assert!(
-            e.expire(40 * S).events.is_empty(),
-            "within the cooldown of the last crop"
-        );
-        let end = e.expire(41 * S);
-        assert_eq!(end.events.len(), 1);
-        assert_eq!(
-            (end.events[0].kind, end.events[0].crops),
-            (EventType::End, 2)
-        );
-        assert_eq!(end.states, vec![("d".into(), "c".into(), false)]);
-    }
-
-    #[test]
-    fn two_tracks_are_two_alerts_and_the_camera_stays_on_until_both_end() {
-        let mut e = AlertEngine::new(5 * S, Vec::new());
-        let a = e.confirm(&crop(1, "m1"), 0, String::new());
-        let b = e.confirm(&crop(2, "m2"), 3 * S, String::new());
-        assert_ne!(a.events[0].alert_id, b.events[0].alert_id);
-        let end1 = e.expire(6 * S);
-        assert_eq!(end1.events.len(), 1);
-        assert!(end1.states.is_empty(), "track 2 still active");
-        let end2 = e.expire(9 * S);
-        assert_eq!(end2.states, vec![("d".into(), "c".into(), false)]);
-    }
-
-    #[test]
-    fn restored_alerts_continue_instead_of_starting_again() {
-        let mut e = AlertEngine::new(30 * S, Vec::new());
-        e.confirm(&crop(1, "m1"), 0, String::new());
-        let saved: Vec<Active> = e.active().cloned().collect();
-        let mut again = AlertEngine::new(30 * S, saved);
-        let next = again.confirm(&crop(1, "m2"), S, String::new());
-        assert_eq!(next.events[0].kind, EventType::Update);
-        assert!(next.states.is_empty());
-    }
-}
+mod tests;

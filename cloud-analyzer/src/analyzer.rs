@@ -20,7 +20,8 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
-use crate::alert::{AlertEngine, Changes};
+use crate::alert::AlertEngine;
+use crate::alerting;
 use crate::api::{self, ApiState};
 use crate::batch::Batcher;
 use crate::budget::Budgets;
@@ -50,15 +51,15 @@ pub enum AnalyzerError {
 
 /// Everything the tasks share.
 #[derive(Clone)]
-struct Ctx {
-    store: Arc<Store>,
-    telemetry: Arc<Telemetry>,
-    clock: SharedClock,
-    client: AsyncClient,
-    engine: Arc<Mutex<AlertEngine>>,
-    public_url: String,
+pub(crate) struct Ctx {
+    pub(crate) store: Arc<Store>,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) clock: SharedClock,
+    pub(crate) client: AsyncClient,
+    pub(crate) engine: Arc<Mutex<AlertEngine>>,
+    pub(crate) public_url: String,
     /// Crops now held, for the receipts task.
-    receipts: mpsc::UnboundedSender<Receipted>,
+    pub(crate) receipts: mpsc::UnboundedSender<Receipted>,
 }
 
 /// Loads the confirm model its manifest describes.
@@ -226,7 +227,11 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             cfg.batch,
             shutdown.clone(),
         )),
-        tokio::spawn(sweeper(ctx.clone(), cfg.store.retention, shutdown.clone())),
+        tokio::spawn(alerting::sweeper(
+            ctx.clone(),
+            cfg.store.retention,
+            shutdown.clone(),
+        )),
         tokio::spawn(crate::receipts::run(
             client.clone(),
             receipts_rx,
@@ -300,7 +305,7 @@ async fn mqtt_loop(
                     ctx.telemetry.mqtt(true, &"connected");
                     let _ = ctx.client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                     let _ = ctx.client.try_subscribe(format!("{}/+/status", topics::PREFIX), QoS::AtLeastOnce);
-                    tokio::spawn(republish(ctx.clone()));
+                    tokio::spawn(alerting::republish(ctx.clone()));
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     if let Some(device) = topics::device_of_crops_topic(&p.topic)
@@ -337,6 +342,9 @@ enum Outcome {
     Duplicate(String, String),
     Rejected(Rejection),
     Status(String, DeviceStatus),
+    /// A word about a track (no picture): applied to the alerts, never stored (applying it twice
+    /// changes nothing).
+    Word(ingest::Word),
     Failed(StoreError),
 }
 
@@ -348,10 +356,13 @@ fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcom
         return device_status(store, topic, device, payload, now_us);
     }
     match ingest::validate(topic, payload) {
-        Ok(v) => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
-            Ok(Inserted::New) => Outcome::New(v.into_pending()),
-            Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.device_id, v.crop.message_id),
-            Err(e) => Outcome::Failed(e),
+        Ok(v) => match v.word() {
+            Some(word) => Outcome::Word(word),
+            None => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
+                Ok(Inserted::New) => Outcome::New(v.into_pending()),
+                Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.device_id, v.crop.message_id),
+                Err(e) => Outcome::Failed(e),
+            },
         },
         Err(r) if r.parsed => match store.dead_letter(
             now_us,
@@ -428,6 +439,14 @@ async fn intake(
             Ok(Outcome::Status(device, status)) => {
                 ctx.telemetry.device_status(&device, &status);
                 true
+            }
+            Ok(Outcome::Word(w)) => {
+                let (device, id) = (w.device_id.clone(), w.message_id.clone());
+                let applied = alerting::word(&ctx, w, now).await;
+                if applied {
+                    receipt(&ctx, &device, &id, false);
+                }
+                applied
             }
             Ok(Outcome::Failed(e)) => {
                 tracing::error!(error = %e, topic = %p.topic, "could not store a message; it stays unacknowledged");
@@ -512,7 +531,7 @@ async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pe
     ctx.telemetry
         .batch(batch.len(), started.elapsed().as_secs_f64());
     for (p, verdict) in batch.into_iter().zip(verdicts) {
-        decide(ctx, p, verdict).await;
+        alerting::decide(ctx, p, verdict).await;
     }
 }
 
@@ -539,135 +558,6 @@ fn confirm_jpegs<'a>(
             }
         })
         .collect())
-}
-
-async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
-    let now = ctx.clock.now_utc_us();
-    let changes = if verdict.confirmed {
-        let c = p.confirmed(verdict.cloud_score);
-        let url = format!("{}/api/crops/{}.jpg", ctx.public_url, p.message_id);
-        ctx.engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .confirm(&c, now, url)
-    } else {
-        Changes::default()
-    };
-    let (store, id, ch) = (ctx.store.clone(), p.message_id.clone(), changes);
-    let recorded = tokio::task::spawn_blocking(move || {
-        store.decide(&id, verdict, now, &ch).map(|ev| (ev, ch))
-    })
-    .await;
-    match recorded {
-        Ok(Ok((events, ch))) => {
-            ctx.telemetry.decided(
-                &p.message_id,
-                verdict.confirmed,
-                verdict.cloud_score,
-                (now - p.capture_time_us) as f64 / 1e6,
-            );
-            publish(ctx, events, &ch).await;
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, message_id = %p.message_id, "verdict not recorded")
-        }
-        Err(e) => tracing::error!(error = %e, "store task failed"),
-    }
-}
-
-/// Hands one committed event to the broker (QoS 1) and marks it published.
-async fn publish_event(ctx: &Ctx, seq: i64, topic: String, payload: String) -> bool {
-    if ctx
-        .client
-        .publish(topic, QoS::AtLeastOnce, false, payload)
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let store = ctx.store.clone();
-    let _ = tokio::task::spawn_blocking(move || store.mark_published(seq)).await;
-    true
-}
-
-/// Publishes committed alert events and camera states (retained).
-async fn publish(ctx: &Ctx, events: Vec<(i64, String, String)>, changes: &Changes) {
-    for ((seq, topic, payload), e) in events.into_iter().zip(&changes.events) {
-        if publish_event(ctx, seq, topic, payload).await {
-            ctx.telemetry
-                .alert(e.kind.label(), &e.alert_id, &e.device_id, &e.camera_id);
-        }
-    }
-    for (device, camera, on) in &changes.states {
-        let state = if *on { "ON" } else { "OFF" };
-        let _ = ctx
-            .client
-            .publish(
-                topics::camera_state(device, camera),
-                QoS::AtLeastOnce,
-                true,
-                state,
-            )
-            .await;
-    }
-}
-
-/// After (re)connecting: events committed but never handed to the broker, and the ON states.
-async fn republish(ctx: Ctx) {
-    let store = ctx.store.clone();
-    if let Ok(Ok(events)) = tokio::task::spawn_blocking(move || store.unpublished()).await {
-        for (seq, topic, payload) in events {
-            publish_event(&ctx, seq, topic, payload).await;
-        }
-    }
-    let cameras: Vec<(String, String)> = {
-        let engine = ctx
-            .engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        engine
-            .active()
-            .map(|a| (a.best.device_id.clone(), a.best.camera_id.clone()))
-            .collect()
-    };
-    for (d, c) in cameras {
-        let _ = ctx
-            .client
-            .publish(topics::camera_state(&d, &c), QoS::AtLeastOnce, true, "ON")
-            .await;
-    }
-}
-
-/// Ends silent alerts every second; applies retention hourly.
-async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
-    let mut ticks = 0u64;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let now = ctx.clock.now_utc_us();
-        let changes = ctx
-            .engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .expire(now);
-        if !changes.events.is_empty() {
-            let store = ctx.store.clone();
-            let recorded =
-                tokio::task::spawn_blocking(move || store.record(&changes).map(|ev| (ev, changes)))
-                    .await;
-            if let Ok(Ok((events, changes))) = recorded {
-                publish(&ctx, events, &changes).await;
-            }
-        }
-        ticks += 1;
-        if ticks % 3600 == 1 {
-            let store = ctx.store.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || store.apply_retention(now, retention)).await;
-        }
-    }
 }
 
 #[cfg(test)]

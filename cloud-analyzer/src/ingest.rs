@@ -3,7 +3,7 @@
 
 use cascade_infer::RgbImage;
 use cascade_shared::topics;
-use cascade_shared::wire::{self, Crop, CropEnvelope};
+use cascade_shared::wire::{self, Crop, CropEnvelope, TrackEvent};
 
 /// Largest JPEG pixel count accepted (guards the decoder's allocation).
 const MAX_JPEG_PIXELS: usize = 4096 * 4096;
@@ -34,6 +34,31 @@ impl Valid {
             edge_score: c.score,
             jpeg: c.jpeg,
         }
+    }
+}
+
+/// A word of the edge about a track (no picture): still in view, or left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub message_id: String,
+    pub device_id: String,
+    pub camera_id: String,
+    pub track_id: u64,
+    pub event: TrackEvent,
+}
+
+impl Valid {
+    /// The word this message is, when it is one rather than a crop.
+    pub fn word(&self) -> Option<Word> {
+        let c = &self.crop;
+        let event = c.track_event();
+        (event != TrackEvent::Crop).then(|| Word {
+            message_id: c.message_id.clone(),
+            device_id: c.device_id.clone(),
+            camera_id: c.camera_id.clone(),
+            track_id: c.track_id,
+            event,
+        })
     }
 }
 
@@ -88,7 +113,9 @@ pub fn validate(topic: &str, payload: &[u8]) -> Result<Valid, Rejection> {
             )
         });
     }
-    if let Err(e) = decode_jpeg(&crop.jpeg) {
+    if crop.track_event() == TrackEvent::Crop
+        && let Err(e) = decode_jpeg(&crop.jpeg)
+    {
         return Err(Rejection {
             message_id: Some(crop.message_id),
             ..reject("jpeg", e.to_string(), Some(topic_device.to_string()), true)
@@ -226,12 +253,27 @@ mod tests {
             }),
             score: 0.5,
             jpeg,
+            event: 0,
             ..Crop::default()
         }
     }
 
     fn payload(c: &Crop) -> Vec<u8> {
         CropEnvelope::wrap(&c.encode_body(Compression::None), 1).encode_to_vec()
+    }
+
+    #[test]
+    fn a_track_word_passes_without_a_picture_and_says_what_it_is() {
+        let word = Crop {
+            event: TrackEvent::Ended as i32,
+            crop_region: None,
+            ..crop("dev", Vec::new())
+        };
+        let v = validate("cascade/v1/dev/crops", &payload(&word)).expect("valid");
+        let w = v.word().expect("a word");
+        assert_eq!((w.event, w.track_id), (TrackEvent::Ended, word.track_id));
+        let c = validate("cascade/v1/dev/crops", &payload(&crop("dev", jpeg()))).expect("valid");
+        assert_eq!(c.word(), None, "a crop is no word");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! dynamic batches, raise alerts, store everything, and serve an HTTP API.
 
 pub mod alert;
+mod alerting;
 pub mod analyzer;
 pub mod api;
 pub mod batch;

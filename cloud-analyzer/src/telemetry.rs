@@ -15,6 +15,7 @@ pub struct Telemetry {
     received: IntCounterVec,
     rejected: IntCounterVec,
     duplicates: IntCounterVec,
+    words: IntCounterVec,
     batch_size: Histogram,
     inference_latency: Histogram,
     verdicts: IntCounterVec,
@@ -87,6 +88,12 @@ impl Telemetry {
                 "crops_duplicate_total",
                 "Crop messages already seen (by message id)",
                 &[],
+            ),
+            words: counter(
+                r,
+                "track_words_total",
+                "Words of the edge about its tracks (seen: still in view; ended: left the view)",
+                &["event"],
             ),
             batch_size: histogram(
                 r,
@@ -261,6 +268,12 @@ impl Telemetry {
     pub fn duplicate(&self, message_id: &str) {
         tracing::debug!(message_id, "duplicate crop acknowledged and dropped");
         self.duplicates.with_label_values::<&str>(&[]).inc();
+    }
+
+    /// A word of the edge about a track went through the alert engine.
+    pub fn track_word(&self, camera: &str, event: cascade_shared::wire::TrackEvent) {
+        tracing::debug!(camera, event = event.label(), "track word");
+        self.words.with_label_values(&[event.label()]).inc();
     }
 
     pub fn batch(&self, size: usize, seconds: f64) {

@@ -25,6 +25,7 @@ use crate::detect::ladder::LadderConfig;
 use crate::detect::service::{CameraSlot, DetectorService, Options as ServiceOptions};
 use crate::detect::{Detect, Detector};
 use crate::telemetry::{self, Telemetry};
+use crate::track::CloudConfirmed;
 use crate::uplink::Uplink;
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +143,7 @@ pub async fn run(
     let server = start_telemetry(&cfg, &telemetry, &shutdown).await?;
 
     let wake = Arc::new(Notify::new());
+    let confirmed = Arc::new(CloudConfirmed::default());
     let uplink = Uplink::new(
         &cfg.device.id,
         &cfg.uplink,
@@ -149,7 +151,8 @@ pub async fn run(
         telemetry.clone(),
         clock.clone(),
         wake.clone(),
-    );
+    )
+    .verdicts_to(confirmed.clone());
     let options = uplink.options(&cfg.uplink)?;
     let uplink_task = tokio::spawn(uplink.run(options, shutdown.clone()));
     let throttled = Arc::new(AtomicBool::new(false));
@@ -167,6 +170,7 @@ pub async fn run(
         telemetry: telemetry.clone(),
         clock: clock.clone(),
         wake,
+        confirmed,
         shutdown: shutdown.clone(),
     };
     let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, opts))?;
@@ -252,6 +256,8 @@ struct Stages {
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
     wake: Arc<Notify>,
+    /// Tracks the cloud confirmed: the uplink writes, the post stages read.
+    confirmed: Arc<CloudConfirmed>,
     shutdown: Shutdown,
 }
 
@@ -351,6 +357,7 @@ fn start_cameras(
             wake: s.wake.clone(),
             main,
             tracked: tracked.clone(),
+            confirmed: s.confirmed.clone(),
         };
         let (post_slot, stop) = (slot.clone(), s.shutdown.clone());
         slots.push(slot.clone());

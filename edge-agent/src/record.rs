@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use cascade_shared::manifest::ModelManifest;
-use cascade_shared::wire::{Compression, Crop};
+use cascade_shared::wire::{Compression, Crop, TrackEvent};
 
 use crate::buffer::NewRecord;
 use crate::crop::JpegCrop;
@@ -29,8 +29,18 @@ pub struct FrameInfo {
     pub capture_us: i64,
 }
 
-/// The wire message for one upload (sequence 0: the buffer assigns it).
+/// The wire message for one crop (sequence 0: the buffer assigns it).
 pub fn crop_message(o: &Origin<'_>, f: FrameInfo, up: &Upload, crop: JpegCrop) -> Crop {
+    Crop {
+        crop_region: Some(crop.region),
+        jpeg: crop.jpeg,
+        event: TrackEvent::Crop as i32,
+        ..word_message(o, f, up)
+    }
+}
+
+/// The wire message for a word about a track (`seen`, `ended`): its last box, no picture.
+pub fn word_message(o: &Origin<'_>, f: FrameInfo, up: &Upload) -> Crop {
     Crop {
         message_id: uuid::Uuid::now_v7().to_string(),
         device_id: o.device_id.to_string(),
@@ -40,7 +50,7 @@ pub fn crop_message(o: &Origin<'_>, f: FrameInfo, up: &Upload, crop: JpegCrop) -
         frame_width: f.width as u32,
         frame_height: f.height as u32,
         r#box: Some(up.det.bbox),
-        crop_region: Some(crop.region),
+        crop_region: None,
         class_id: up.det.class_id,
         class_name: o
             .model
@@ -52,7 +62,8 @@ pub fn crop_message(o: &Origin<'_>, f: FrameInfo, up: &Upload, crop: JpegCrop) -
         model_name: o.model.name.clone(),
         model_version: o.model.version.clone(),
         track_id: up.track_id,
-        jpeg: crop.jpeg,
+        jpeg: Vec::new(),
+        event: up.event as i32,
     }
 }
 

@@ -1,9 +1,19 @@
 //! A simple IoU tracker and the upload policy: one person walking by yields a handful of crops.
-//! A track is uploaded when it is confirmed, then again only when its crop is clearly better
-//! (score) or a configured interval has passed.
+//!
+//! A track is uploaded when it is confirmed (`confirm_hits` detections in a row). Until the cloud
+//! says it saw a person in one of its crops (a verdict), it is uploaded again every
+//! `confirm_interval` (up to `confirm_crops` crops), so an alert does not wait for the one good
+//! crop; after that, only when a crop is clearly better (score) or `reupload_interval` has passed.
+//! Between crops, an uploaded track says it is still in view (a `seen` word without a picture)
+//! every `seen_interval`, and when the tracker loses it, that it ended: the cloud's alert ends
+//! when the person leaves, not when its timer runs out.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use cascade_shared::clock::micros;
 use cascade_shared::config::edge::TrackerConfig;
+use cascade_shared::wire::{BoxPx, TrackEvent};
 
 use crate::detect::Detection;
 
@@ -13,15 +23,23 @@ struct Track {
     det: Detection,
     hits: u32,
     missed: u32,
-    /// Score and time (us) of the last upload.
+    /// Score and time (us) of the last crop uploaded.
     uploaded: Option<(f32, i64)>,
+    /// Crops uploaded so far.
+    crops: u32,
+    /// Time (us) of the last message of any kind about this track.
+    said: i64,
+    /// The cloud confirmed one of its crops.
+    cloud_confirmed: bool,
 }
 
-/// A detection chosen for upload, with its track.
+/// A message about a track: a crop of `det` to cut and upload, or a word without a picture
+/// (`det` is then the track's last detection).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Upload {
     pub track_id: u64,
     pub det: Detection,
+    pub event: TrackEvent,
 }
 
 pub struct Tracker {
@@ -31,12 +49,21 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(cfg: TrackerConfig) -> Self {
+    /// A tracker numbering its tracks from `first_id` (unique across the camera's runs and the
+    /// agent's restarts, so the cloud never folds a new person into an old track's alert).
+    pub fn new(cfg: TrackerConfig, first_id: u64) -> Self {
         Self {
             cfg,
             tracks: Vec::new(),
-            next_id: 1,
+            next_id: first_id.max(1),
         }
+    }
+
+    /// A first track id unique to a tracker started at UTC `now_us`: the time in milliseconds
+    /// times 1000 (room for 1000 tracks per millisecond; under 2^53, so JSON readers keep it
+    /// exact).
+    pub fn first_id_at(now_us: i64) -> u64 {
+        u64::try_from(now_us / 1000).unwrap_or(0) * 1000 + 1
     }
 
     pub fn active(&self) -> usize {
@@ -44,54 +71,89 @@ impl Tracker {
     }
 
     /// The last box of every live track, frame pixels (where the detector should keep looking).
-    pub fn boxes(&self) -> Vec<cascade_shared::wire::BoxPx> {
+    pub fn boxes(&self) -> Vec<BoxPx> {
         self.tracks.iter().map(|t| t.det.bbox).collect()
     }
 
-    /// Feeds one detector run at `t_us`; returns the detections to upload.
+    /// The cloud confirmed a crop of track `id`: its crops slow to the re-upload interval.
+    pub fn cloud_confirmed(&mut self, id: u64) {
+        if let Some(t) = self.tracks.iter_mut().find(|t| t.id == id) {
+            t.cloud_confirmed = true;
+        }
+    }
+
+    /// Feeds one detector run at `t_us`; returns the crops and words to send.
     pub fn update(&mut self, dets: &[Detection], t_us: i64) -> Vec<Upload> {
         let matched = self.associate(dets);
         let existing = self.tracks.len();
-        let mut uploads = Vec::new();
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
         for (i, det) in dets.iter().enumerate() {
-            let idx = match matched[i] {
-                Some(t) => {
-                    let tr = &mut self.tracks[t];
-                    tr.det = *det;
-                    tr.hits += 1;
-                    tr.missed = 0;
-                    t
-                }
-                None => {
-                    self.tracks.push(Track {
-                        id: self.next_id,
-                        det: *det,
-                        hits: 1,
-                        missed: 0,
-                        uploaded: None,
-                    });
-                    self.next_id += 1;
-                    self.tracks.len() - 1
-                }
-            };
+            let idx = self.follow(matched[i], det);
+            seen.push(idx);
             if self.wants_upload(idx, t_us) {
                 let tr = &mut self.tracks[idx];
                 tr.uploaded = Some((det.score, t_us));
-                uploads.push(Upload {
-                    track_id: tr.id,
-                    det: *det,
-                });
+                tr.crops += 1;
+                tr.said = t_us;
+                out.push(upload(tr, TrackEvent::Crop));
+            } else if self.still_here_due(idx, t_us) {
+                let tr = &mut self.tracks[idx];
+                tr.said = t_us;
+                out.push(upload(tr, TrackEvent::Seen));
             }
         }
-        let seen: Vec<usize> = matched.iter().flatten().copied().collect();
         for (i, tr) in self.tracks.iter_mut().enumerate().take(existing) {
             if !seen.contains(&i) {
                 tr.missed += 1;
             }
         }
         let max_missed = self.cfg.max_missed;
-        self.tracks.retain(|t| t.missed <= max_missed);
-        uploads
+        out.extend(self.end_where(|t| t.missed > max_missed));
+        out
+    }
+
+    /// Ends every track (the camera's run ended): an `ended` word for each one uploaded.
+    pub fn end_all(&mut self) -> Vec<Upload> {
+        self.end_where(|_| true)
+    }
+
+    /// Removes the tracks `lost` picks; an `ended` word for each one the cloud has heard of.
+    fn end_where(&mut self, lost: impl Fn(&Track) -> bool) -> Vec<Upload> {
+        let mut ended = Vec::new();
+        self.tracks.retain(|t| {
+            if !lost(t) {
+                return true;
+            }
+            if t.uploaded.is_some() {
+                ended.push(upload(t, TrackEvent::Ended));
+            }
+            false
+        });
+        ended
+    }
+
+    /// Continues the matched track with `det`, or starts a new one; returns its index.
+    fn follow(&mut self, matched: Option<usize>, det: &Detection) -> usize {
+        if let Some(t) = matched {
+            let tr = &mut self.tracks[t];
+            tr.det = *det;
+            tr.hits += 1;
+            tr.missed = 0;
+            return t;
+        }
+        self.tracks.push(Track {
+            id: self.next_id,
+            det: *det,
+            hits: 1,
+            missed: 0,
+            uploaded: None,
+            crops: 0,
+            said: i64::MIN,
+            cloud_confirmed: false,
+        });
+        self.next_id += 1;
+        self.tracks.len() - 1
     }
 
     /// Greedy matching by IoU, best pairs first. `result[d]` is the track of detection `d`.
@@ -122,99 +184,50 @@ impl Tracker {
         if tr.hits < self.cfg.confirm_hits.get() {
             return false;
         }
-        match tr.uploaded {
-            None => true,
-            Some((score, at)) => {
-                tr.det.score >= score + self.cfg.better_score
-                    || t_us - at >= micros(self.cfg.reupload_interval)
-            }
-        }
+        let Some((score, at)) = tr.uploaded else {
+            return true;
+        };
+        let confirming = !tr.cloud_confirmed && tr.crops < self.cfg.confirm_crops;
+        let interval = if confirming {
+            self.cfg.confirm_interval
+        } else {
+            self.cfg.reupload_interval
+        };
+        tr.det.score >= score + self.cfg.better_score || t_us - at >= micros(interval)
+    }
+
+    /// An uploaded track seen now and silent for `seen_interval` says it is still here.
+    fn still_here_due(&self, idx: usize, t_us: i64) -> bool {
+        let tr = &self.tracks[idx];
+        tr.uploaded.is_some() && t_us - tr.said >= micros(self.cfg.seen_interval)
+    }
+}
+
+fn upload(t: &Track, event: TrackEvent) -> Upload {
+    Upload {
+        track_id: t.id,
+        det: t.det,
+        event,
+    }
+}
+
+/// Tracks the cloud confirmed, per camera, from the uplink's verdicts to each camera's post
+/// stage (which tells its tracker).
+#[derive(Debug, Default)]
+pub struct CloudConfirmed(Mutex<HashMap<String, Vec<u64>>>);
+
+impl CloudConfirmed {
+    pub fn add(&self, camera: &str, track_id: u64) {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        m.entry(camera.to_string()).or_default().push(track_id);
+    }
+
+    /// The tracks of `camera` confirmed since the last call.
+    pub fn take(&self, camera: &str) -> Vec<u64> {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        m.remove(camera).unwrap_or_default()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use cascade_shared::config::edge::raw;
-    use cascade_shared::wire::BoxPx;
-
-    use super::*;
-
-    fn det(x: f32, score: f32) -> Detection {
-        Detection {
-            bbox: BoxPx {
-                x1: x,
-                y1: 10.0,
-                x2: x + 40.0,
-                y2: 110.0,
-            },
-            score,
-            class_id: 0,
-        }
-    }
-
-    /// The documented defaults (a 10 s re-upload interval, 2 hits to confirm).
-    fn cfg() -> TrackerConfig {
-        raw::TrackerConfig::default()
-            .validated()
-            .expect("the defaults are valid")
-    }
-
-    #[test]
-    fn a_walk_by_yields_a_handful_of_crops() {
-        let mut t = Tracker::new(cfg());
-        let mut uploads = Vec::new();
-        for i in 0..50 {
-            // 5 px per run at 5 Hz: 10 s of walking.
-            uploads.extend(t.update(&[det(5.0 * i as f32, 0.8)], i * 200_000));
-        }
-        assert!(
-            (1..=3).contains(&uploads.len()),
-            "{} uploads",
-            uploads.len()
-        );
-        assert!(
-            uploads.iter().all(|u| u.track_id == uploads[0].track_id),
-            "one track"
-        );
-    }
-
-    #[test]
-    fn upload_waits_for_confirmation_and_better_crops() {
-        let mut t = Tracker::new(cfg());
-        assert!(
-            t.update(&[det(0.0, 0.6)], 0).is_empty(),
-            "not confirmed yet"
-        );
-        assert_eq!(t.update(&[det(2.0, 0.6)], 1).len(), 1, "confirmed");
-        assert!(
-            t.update(&[det(4.0, 0.65)], 2).is_empty(),
-            "not clearly better"
-        );
-        assert_eq!(t.update(&[det(6.0, 0.75)], 3).len(), 1, "clearly better");
-    }
-
-    #[test]
-    fn tracks_end_after_missed_runs() {
-        let mut t = Tracker::new(TrackerConfig {
-            max_missed: 2,
-            ..cfg()
-        });
-        t.update(&[det(0.0, 0.8)], 0);
-        t.update(&[det(0.0, 0.8)], 1);
-        for i in 0..3 {
-            t.update(&[], 2 + i);
-        }
-        assert_eq!(t.active(), 0);
-        let first = t.update(&[det(0.0, 0.8)], 10);
-        assert!(first.is_empty(), "a new track starts unconfirmed");
-    }
-
-    #[test]
-    fn two_people_get_two_tracks() {
-        let mut t = Tracker::new(cfg());
-        t.update(&[det(0.0, 0.8), det(200.0, 0.8)], 0);
-        let ups = t.update(&[det(2.0, 0.8), det(202.0, 0.8)], 1);
-        assert_eq!(ups.len(), 2);
-        assert_ne!(ups[0].track_id, ups[1].track_id);
-    }
-}
+mod tests;

@@ -17,6 +17,7 @@ pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod topics;
+pub mod verdict;
 pub mod wire;
 
 pub use problems::Problems;

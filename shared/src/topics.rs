@@ -5,6 +5,8 @@
 //!   each camera's state, or offline (the last will).
 //! - `cascade/v1/{device_id}/receipts` QoS 1, [`crate::receipt::Receipt`] JSON from the analyzer:
 //!   the crops it holds; the device deletes a crop only on its receipt.
+//! - `cascade/v1/{device_id}/verdicts` QoS 1, [`crate::verdict::Verdicts`] JSON from the analyzer:
+//!   the device's tracks the cloud confirmed (the device then slows its uploads of them).
 //! - `cascade/v1/alerts/{device_id}/{camera_id}`        alert events (JSON), QoS 1.
 //! - `cascade/v1/alerts/{device_id}/{camera_id}/state`  retained `ON` / `OFF`.
 
@@ -36,6 +38,11 @@ pub fn status(device_id: &str) -> String {
 /// Receipts for one device's crops, from the analyzer.
 pub fn receipts(device_id: &str) -> String {
     format!("{PREFIX}/{device_id}/receipts")
+}
+
+/// Verdicts on one device's tracks, from the analyzer.
+pub fn verdicts(device_id: &str) -> String {
+    format!("{PREFIX}/{device_id}/verdicts")
 }
 
 /// Subscription filter for every device's crops.

@@ -25,6 +25,30 @@ pub enum BodyEncoding {
     Zstd = 1,
 }
 
+/// What a message says about its track: a crop of the person, or a small word without a picture
+/// (so an alert ends when the person leaves, not when a cloud timer runs out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum TrackEvent {
+    /// A crop of the person: `jpeg` and `crop_region` are set.
+    Crop = 0,
+    /// The track is still in view: keeps its alert open. No JPEG.
+    Seen = 1,
+    /// The track left the view (the tracker lost it): ends its alert. No JPEG.
+    Ended = 2,
+}
+
+impl TrackEvent {
+    /// A short, stable label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Crop => "crop",
+            Self::Seen => "seen",
+            Self::Ended => "ended",
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Message)]
 pub struct CropEnvelope {
     #[prost(uint32, tag = "1")]
@@ -126,6 +150,9 @@ pub struct Crop {
     pub track_id: u64,
     #[prost(bytes = "vec", tag = "16")]
     pub jpeg: Vec<u8>,
+    /// A [`TrackEvent`]; absent (0) on the wire is a crop, as before this field existed.
+    #[prost(enumeration = "TrackEvent", tag = "17")]
+    pub event: i32,
 }
 
 /// Why a payload was refused. Each variant names the reason label used in metrics.
@@ -245,26 +272,50 @@ impl Crop {
                 format!("{w}x{h} is out of range"),
             );
         }
-        for (name, b) in [("box", &self.r#box), ("crop_region", &self.crop_region)] {
+        let Ok(event) = TrackEvent::try_from(self.event) else {
+            return field(
+                "event",
+                format!("{} is not a known track event", self.event),
+            );
+        };
+        let is_crop = event == TrackEvent::Crop;
+        for (name, b, required) in [
+            ("box", &self.r#box, true),
+            ("crop_region", &self.crop_region, is_crop),
+        ] {
             match b {
                 Some(b) if b.is_valid_in(w, h) => {}
                 Some(b) => return field(name, format!("{b:?} is not inside the {w}x{h} frame")),
-                None => return field(name, "missing".into()),
+                None if required => return field(name, "missing".into()),
+                None => {}
             }
         }
         if !(0.0..=1.0).contains(&self.score) {
             return field("score", format!("{} is not within 0..=1", self.score));
         }
-        if self.jpeg.is_empty() || self.jpeg.len() > MAX_JPEG_BYTES {
-            return field(
-                "jpeg",
-                format!(
-                    "{} bytes is not within 1..={MAX_JPEG_BYTES}",
-                    self.jpeg.len()
-                ),
-            );
-        }
-        Ok(())
+        self.validate_jpeg(is_crop)
+    }
+
+    /// A crop carries a JPEG of 1 to [`MAX_JPEG_BYTES`]; a track word carries none.
+    fn validate_jpeg(&self, is_crop: bool) -> Result<(), WireError> {
+        let n = self.jpeg.len();
+        let reason = if is_crop && (n == 0 || n > MAX_JPEG_BYTES) {
+            format!("{n} bytes is not within 1..={MAX_JPEG_BYTES}")
+        } else if !is_crop && n > 0 {
+            format!("{n} bytes on a track message, which carries no picture")
+        } else {
+            return Ok(());
+        };
+        Err(WireError::Field {
+            field: "jpeg",
+            reason,
+        })
+    }
+
+    /// What the message says about its track (a crop, for a value no build knows: [`Self::validate`]
+    /// refuses those).
+    pub fn track_event(&self) -> TrackEvent {
+        TrackEvent::try_from(self.event).unwrap_or(TrackEvent::Crop)
     }
 }
 

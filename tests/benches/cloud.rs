@@ -58,6 +58,7 @@ fn crops(clip: &Path, edge: &mut Detector, want: usize) -> Vec<Vec<u8>> {
                     score: d.score,
                     track_id: out.len() as u64,
                     jpeg: c.jpeg,
+                    event: 0,
                     ..Crop::default()
                 };
                 out.push(

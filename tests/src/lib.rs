@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub mod pki;
 pub mod procfs;
 pub mod tmpfs;
+pub mod visits;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,

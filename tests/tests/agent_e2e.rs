@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cascade_shared::wire::{self, Crop};
+use cascade_shared::wire::{self, Crop, TrackEvent};
 use cascade_tests::{Mosquitto, Received, eventually, mosquitto_binary, subscribe};
 use cascade_tests::{repo_root as repo, shared_dir};
 
@@ -81,24 +81,35 @@ fn agent_publishes_crops_of_the_walker() {
         String::from_utf8_lossy(&check.stderr)
     );
 
-    let crops = run_agent(dir.path(), &broker, &sub, &config);
+    let all = run_agent(dir.path(), &broker, &sub, &config);
+    let crops: Vec<_> = all
+        .iter()
+        .filter(|c| c.track_event() == TrackEvent::Crop)
+        .collect();
     assert!(
         (1..=8).contains(&crops.len()),
         "a walk-by gives a handful of crops, got {}",
         crops.len()
     );
+    // The walker's track ends (lost, or at the end of the file) with a word without a picture.
+    let last = all.last().expect("messages");
+    assert_eq!(last.track_event(), TrackEvent::Ended, "{last:?}");
+    assert_eq!(last.track_id, crops[0].track_id);
+    assert!(last.jpeg.is_empty());
     let mut last_seq = 0;
-    for c in &crops {
-        assert_eq!(
-            (c.device_id.as_str(), c.camera_id.as_str()),
-            ("dev-e2e", "cam-1")
-        );
+    for c in &all {
         assert!(
             c.sequence > last_seq,
             "sequence numbers increase: {} after {last_seq}",
             c.sequence
         );
         last_seq = c.sequence;
+    }
+    for c in &crops {
+        assert_eq!(
+            (c.device_id.as_str(), c.camera_id.as_str()),
+            ("dev-e2e", "cam-1")
+        );
         let b = c.r#box.expect("box");
         // The walker is 36x96 at y = 70 (tests/fixtures/make_clips.sh).
         assert!(
@@ -185,7 +196,10 @@ fn real_detector_on_real_clip_uploads_the_people() {
         &manifest,
         "score_threshold = 0.5\nthreads = 2\nmax_rate_hz = 2.0",
     );
-    let crops = run_agent(dir.path(), &broker, &sub, &config);
+    let crops: Vec<Crop> = run_agent(dir.path(), &broker, &sub, &config)
+        .into_iter()
+        .filter(|c| c.track_event() == TrackEvent::Crop)
+        .collect();
     eprintln!(
         "real clip: {} crops uploaded, {} bytes of JPEG",
         crops.len(),

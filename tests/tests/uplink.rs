@@ -48,6 +48,7 @@ fn crop(i: usize) -> Crop {
         model_version: "1".into(),
         track_id: 1,
         jpeg: vec![(i % 251) as u8; 20_000],
+        event: 0,
     }
 }
 

@@ -27,6 +27,7 @@ fn crop(id: &str) -> Crop {
         score: 0.7,
         track_id: 4,
         jpeg: vec![0xFF, 0xD8, 1],
+        event: 0,
         ..Crop::default()
     }
 }

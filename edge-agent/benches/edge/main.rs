@@ -156,6 +156,7 @@ fn bench_zstd(frames: &[Frame], det: &mut Detector) {
                 crop_region: Some(c.region),
                 score: d.score,
                 jpeg: c.jpeg,
+                event: 0,
                 ..Crop::default()
             };
             raw += msg.encode_body(Compression::None).body.len();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cascade_shared::clock::SharedClock;
 use cascade_shared::config::edge::{MotionConfig, SourceConfig};
+use cascade_shared::shutdown::Shutdown;
 use cascade_shared::wire::BoxPx;
 
 use crate::decode::DecodeError;
@@ -40,20 +41,47 @@ pub struct Camera {
 }
 
 /// The boxes of the people a camera's post stage is tracking, shared with its pipeline: the
-/// detector keeps looking where they are, and runs faster while there are any.
+/// detector keeps looking where they are, and runs faster while there are any. The pipeline also
+/// says here when a run's input ended (the post stage then ends that run's tracks).
 #[derive(Debug, Default)]
-pub struct Tracked(Mutex<Vec<BoxPx>>);
+pub struct Tracked {
+    boxes: Mutex<Vec<BoxPx>>,
+    /// The run whose input ended (0: none), until the post stage takes it.
+    ended_run: AtomicU64,
+}
 
 impl Tracked {
     pub fn set(&self, boxes: Vec<BoxPx>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = boxes;
+        *self.boxes.lock().unwrap_or_else(PoisonError::into_inner) = boxes;
     }
 
     pub fn get(&self) -> Vec<BoxPx> {
-        self.0
+        self.boxes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The input of `run` ended and its last result was consumed.
+    pub fn input_ended(&self, run: u64) {
+        self.ended_run.store(run, Ordering::Release);
+    }
+
+    /// Waits (at most `limit`) until the post stage has taken the ended run and buffered the words
+    /// of its tracks, so an agent exiting when its files are done sends them.
+    pub fn wait_tracks_ended(&self, stop: &Shutdown, limit: std::time::Duration) {
+        let t0 = std::time::Instant::now();
+        while (self.ended_run.load(Ordering::Acquire) != 0 || !self.get().is_empty())
+            && !stop.is_cancelled()
+            && t0.elapsed() < limit
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The run whose input ended since the last call, if any.
+    pub fn take_ended(&self) -> Option<u64> {
+        Some(self.ended_run.swap(0, Ordering::AcqRel)).filter(|r| *r != 0)
     }
 }
 

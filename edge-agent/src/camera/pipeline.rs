@@ -5,6 +5,8 @@
 //! source never waits for the detector (the frame is dropped and counted), a file played as fast as
 //! possible does (results then do not depend on CPU speed).
 
+use std::time::Duration;
+
 use cascade_shared::shutdown::Shutdown;
 
 use super::{Camera, CameraError, Heartbeat, RunEnd};
@@ -47,6 +49,12 @@ pub fn run_once(
             None => {
                 decoder.flush(&mut frames)?;
                 dispatch.frames(&mut frames, beat, stop);
+                // Nobody is watched any more: once the last result is consumed, the post stage
+                // ends the run's tracks (the cloud's alerts end now, not at their timeout).
+                if cam.slot.wait_idle(stop) {
+                    cam.tracked.input_ended(run);
+                    cam.tracked.wait_tracks_ended(stop, Duration::from_secs(2));
+                }
                 return Ok(RunEnd::Ended);
             }
             Some(Packet::Raw(frame)) => frames.push(frame),
@@ -109,7 +117,7 @@ impl Dispatch<'_> {
                 .stamper
                 .stamp(frame.pts_us, self.cam.clock.now_utc_us());
             if let Some(clock) = clock {
-                t.capture_clock(cam, clock);
+                t.capture_clock(cam, clock, capture_us - frame.pts_us);
             }
             let m = self.motion.detect(&frame);
             t.motion(cam, m.boxes.len(), m.recalibrated);

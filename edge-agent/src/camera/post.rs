@@ -12,17 +12,18 @@ use cascade_shared::clock::SharedClock;
 use cascade_shared::config::edge::{CropConfig, TrackerConfig};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::shutdown::Shutdown;
-use cascade_shared::wire::Compression;
+use cascade_shared::wire::{Compression, TrackEvent};
 use tokio::sync::Notify;
 
 use super::Tracked;
 use super::gop::GopCache;
 use crate::buffer::Buffer;
+use crate::buffer::NewRecord;
 use crate::decode::Frame;
 use crate::detect::service::{CameraSlot, Detected};
-use crate::record::{FrameInfo, Origin, crop_message, new_record};
+use crate::record::{FrameInfo, Origin, crop_message, new_record, word_message};
 use crate::telemetry::Telemetry;
-use crate::track::{Tracker, Upload};
+use crate::track::{CloudConfirmed, Tracker, Upload};
 
 /// What the post stage needs.
 pub struct Post {
@@ -40,37 +41,78 @@ pub struct Post {
     pub main: Option<Arc<GopCache>>,
     /// Where the tracked people are, for the camera's pipeline.
     pub tracked: Arc<Tracked>,
+    /// The tracks the cloud confirmed (from the uplink's verdicts).
+    pub confirmed: Arc<CloudConfirmed>,
 }
 
 impl Post {
     /// Handles results until shutdown; frees the camera's slot after each.
     pub fn run(self, results: &Receiver<Detected>, slot: &CameraSlot, shutdown: &Shutdown) {
-        let mut tracker = Tracker::new(self.tracker.clone());
-        let mut run = 0;
+        let mut tracker = self.new_tracker();
+        let (mut run, mut last) = (0, None);
         loop {
             let d = match results.recv_timeout(Duration::from_millis(100)) {
                 Ok(d) => d,
-                Err(RecvTimeoutError::Timeout) if !shutdown.is_cancelled() => continue,
+                Err(RecvTimeoutError::Timeout) if !shutdown.is_cancelled() => {
+                    if let (Some(ended), Some(frame)) = (self.tracked.take_ended(), last)
+                        && ended == run
+                    {
+                        self.end_tracks(&mut tracker, frame);
+                    }
+                    continue;
+                }
                 Err(_) => return,
             };
             if d.job.run != run {
-                tracker = Tracker::new(self.tracker.clone());
+                // A new run of the camera: its people are tracked afresh, the old tracks end.
+                if let Some(frame) = last {
+                    self.end_tracks(&mut tracker, frame);
+                }
+                tracker = self.new_tracker();
                 run = d.job.run;
             }
-            match &d.result {
-                Ok(people) => {
-                    let uploads = tracker.update(people, d.job.frame.pts_us);
-                    self.tracked.set(tracker.boxes());
-                    if !uploads.is_empty() {
-                        self.buffer_crops(&d, &uploads);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(camera = %self.camera_id, error = %e, "detector failed on a frame")
-                }
-            }
+            last = Some(FrameInfo {
+                width: d.job.frame.width,
+                height: d.job.frame.height,
+                capture_us: d.job.capture_us,
+            });
+            self.handle(&mut tracker, &d);
             slot.done();
         }
+    }
+
+    /// One detector result through the tracker; its crops and words buffered.
+    fn handle(&self, tracker: &mut Tracker, d: &Detected) {
+        for id in self.confirmed.take(&self.camera_id) {
+            tracker.cloud_confirmed(id);
+        }
+        match &d.result {
+            Ok(people) => {
+                let uploads = tracker.update(people, d.job.frame.pts_us);
+                self.tracked.set(tracker.boxes());
+                if !uploads.is_empty() {
+                    self.buffer_uploads(d, &uploads);
+                }
+            }
+            Err(e) => {
+                tracing::error!(camera = %self.camera_id, error = %e, "detector failed on a frame")
+            }
+        }
+    }
+
+    /// Ends every track (words for those the cloud heard of), as of the last frame seen.
+    fn end_tracks(&self, tracker: &mut Tracker, last: FrameInfo) {
+        let ended = tracker.end_all();
+        self.tracked.set(Vec::new());
+        if !ended.is_empty() {
+            self.buffer_words(last, &ended);
+        }
+    }
+
+    /// A tracker whose track ids no earlier run or start of the agent used.
+    fn new_tracker(&self) -> Tracker {
+        let first = Tracker::first_id_at(self.clock.now_utc_us());
+        Tracker::new(self.tracker.clone(), first)
     }
 
     /// The main-stream picture matching the detected frame, when the camera has a main stream.
@@ -84,14 +126,11 @@ impl Post {
         got.ok()
     }
 
-    /// Crops, encodes and commits one frame's uploads in one transaction, then wakes the uplink.
-    fn buffer_crops(&self, d: &Detected, uploads: &[Upload]) {
+    /// Crops, encodes and commits one frame's uploads (crops and track words) in one transaction,
+    /// then wakes the uplink.
+    fn buffer_uploads(&self, d: &Detected, uploads: &[Upload]) {
         let cam = self.camera_id.as_str();
-        let origin = Origin {
-            device_id: &self.device_id,
-            camera_id: cam,
-            model: &self.model,
-        };
+        let origin = self.origin();
         let main = self.main_frame(d);
         let (source, uploads) = match &main {
             Some(f) => (f, scaled(uploads, &d.job.frame, f)),
@@ -104,22 +143,60 @@ impl Post {
         };
         let stored = Rc::new(Cell::new(0usize));
         let mut records = Vec::new();
+        let words = uploads
+            .iter()
+            .filter(|u| u.event != TrackEvent::Crop)
+            .count();
         for up in &uploads {
-            match crate::crop::make(source, &up.det.bbox, &self.crops) {
-                Ok(crop) => {
-                    let msg = crop_message(&origin, frame, up, crop);
-                    records.push(new_record(cam, msg, self.compression, stored.clone()));
+            let msg = if up.event == TrackEvent::Crop {
+                match crate::crop::make(source, &up.det.bbox, &self.crops) {
+                    Ok(crop) => crop_message(&origin, frame, up, crop),
+                    Err(e) => {
+                        tracing::error!(camera = cam, error = %e, "crop failed");
+                        continue;
+                    }
                 }
-                Err(e) => tracing::error!(camera = cam, error = %e, "crop failed"),
-            }
+            } else {
+                word_message(&origin, frame, up)
+            };
+            records.push(new_record(cam, msg, self.compression, stored.clone()));
         }
-        let count = records.len();
+        let crops = records.len() - words;
+        self.commit(records, crops, &stored);
+    }
+
+    /// Commits the words of tracks ended without a frame (the input ended) in one transaction.
+    fn buffer_words(&self, frame: FrameInfo, words: &[Upload]) {
+        let origin = self.origin();
+        let stored = Rc::new(Cell::new(0usize));
+        let records = words
+            .iter()
+            .map(|up| {
+                let msg = word_message(&origin, frame, up);
+                new_record(&self.camera_id, msg, self.compression, stored.clone())
+            })
+            .collect();
+        self.commit(records, 0, &stored);
+    }
+
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            device_id: &self.device_id,
+            camera_id: &self.camera_id,
+            model: &self.model,
+        }
+    }
+
+    /// Pushes `records` (`crops` of them crops, the rest words) in one transaction and wakes the
+    /// uplink.
+    fn commit(&self, records: Vec<NewRecord<'_>>, crops: usize, stored: &Rc<Cell<usize>>) {
+        let cam = self.camera_id.as_str();
         match self.buffer.push(self.clock.now_utc_us(), records) {
             Ok(pushed) => {
                 self.telemetry.evicted(&pushed.evicted);
                 self.telemetry.crops_buffered(
                     cam,
-                    count,
+                    crops,
                     stored.get(),
                     self.buffer.stats(),
                     self.clock.now_utc_us(),
@@ -132,7 +209,7 @@ impl Post {
                 } else {
                     "io_error"
                 };
-                self.telemetry.crops_lost(cam, count, reason, &e);
+                self.telemetry.crops_lost(cam, crops, reason, &e);
             }
         }
     }

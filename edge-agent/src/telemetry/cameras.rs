@@ -26,11 +26,12 @@ impl Telemetry {
         }
     }
 
-    /// Capture times of `camera` now come from `clock`.
-    pub fn capture_clock(&self, camera: &str, clock: CaptureClock) {
+    /// Capture times of `camera` now come from `clock`; stream time 0 is `stream_zero_utc_us`.
+    pub fn capture_clock(&self, camera: &str, clock: CaptureClock, stream_zero_utc_us: i64) {
         tracing::info!(
             camera,
             clock = clock.label(),
+            stream_zero_utc_us,
             "capture times from this clock"
         );
         for c in CaptureClock::ALL {

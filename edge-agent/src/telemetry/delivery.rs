@@ -13,6 +13,9 @@ pub(super) struct DeliveryMetrics {
     refused: IntCounterVec,
     resent: IntCounterVec,
     bad_receipts: IntCounterVec,
+    confirmed: IntCounterVec,
+    words: IntCounterVec,
+    bad_verdicts: IntCounterVec,
     awaiting: IntGauge,
     degraded: IntGauge,
     disk_full: IntCounterVec,
@@ -52,6 +55,24 @@ impl DeliveryMetrics {
                 "Messages on the receipts topic that could not be read",
                 &[],
             ),
+            confirmed: counter(
+                r,
+                "tracks_confirmed_by_cloud_total",
+                "Tracks the analyzer's verdicts named as confirmed (their crops then slow down)",
+                &[],
+            ),
+            words: counter(
+                r,
+                "track_words_delivered_total",
+                "Words about tracks (still in view, left) the analyzer holds, removed from the buffer",
+                &[],
+            ),
+            bad_verdicts: counter(
+                r,
+                "verdicts_invalid_total",
+                "Messages on the verdicts topic that could not be read",
+                &[],
+            ),
             awaiting: gauge(
                 r,
                 "crops_awaiting_receipt",
@@ -84,6 +105,13 @@ impl Telemetry {
         self.buffer_stats(stats, now_us);
     }
 
+    /// A word about a track (still here, ended) reached the cloud.
+    pub fn track_word_delivered(&self, key: u64, bytes: usize) {
+        tracing::debug!(key, bytes, "track word delivered");
+        let m = &self.delivery.words;
+        m.with_label_values::<&str>(&[]).inc();
+    }
+
     /// The analyzer refused `n` crops for good (its dead letters say why).
     pub fn crops_refused_by_cloud(&self, n: usize) {
         tracing::warn!(
@@ -110,6 +138,22 @@ impl Telemetry {
         tracing::warn!(error = %error, "unreadable receipt ignored");
         self.delivery
             .bad_receipts
+            .with_label_values::<&str>(&[])
+            .inc();
+    }
+
+    /// The analyzer's verdicts named `n` tracks as confirmed.
+    pub fn tracks_confirmed_by_cloud(&self, n: usize) {
+        tracing::debug!(tracks = n, "the cloud confirmed tracks");
+        let m = &self.delivery.confirmed;
+        m.with_label_values::<&str>(&[]).inc_by(n as u64);
+    }
+
+    /// A message on the verdicts topic could not be read.
+    pub fn bad_verdict(&self, error: &dyn std::fmt::Display) {
+        tracing::warn!(error = %error, "unreadable verdicts ignored");
+        self.delivery
+            .bad_verdicts
             .with_label_values::<&str>(&[])
             .inc();
     }

@@ -29,6 +29,7 @@ enum State {
 struct Sent {
     id: String,
     bytes: usize,
+    word: bool,
     state: State,
 }
 
@@ -37,6 +38,8 @@ struct Sent {
 pub struct Done {
     pub key: u64,
     pub bytes: usize,
+    /// A word about a track (no picture), not a crop.
+    pub word: bool,
     /// The analyzer refused it for good (it keeps it among its dead letters).
     pub rejected: bool,
 }
@@ -105,14 +108,16 @@ impl Deliveries {
         }
     }
 
-    /// `key` (message `id`, `bytes` on the wire) was handed to the connection.
-    pub fn sent(&mut self, key: u64, id: &str, bytes: usize) {
+    /// `key` (message `id`, `bytes` on the wire; a `word` about a track or a crop) was handed to
+    /// the connection.
+    pub fn sent(&mut self, key: u64, id: &str, bytes: usize, word: bool) {
         let state = State::InFlight;
         self.sent.insert(
             key,
             Sent {
                 id: id.to_string(),
                 bytes,
+                word,
                 state,
             },
         );
@@ -150,10 +155,10 @@ impl Deliveries {
     fn done(&mut self, key: u64, rejected: bool) -> Option<Done> {
         let s = self.sent.remove(&key)?;
         self.by_id.remove(&s.id);
-        let bytes = s.bytes;
         Some(Done {
             key,
-            bytes,
+            bytes: s.bytes,
+            word: s.word,
             rejected,
         })
     }

@@ -24,11 +24,12 @@ use cascade_shared::receipt::Receipt;
 use cascade_shared::shutdown::Shutdown;
 use cascade_shared::status::DeviceStatus;
 use cascade_shared::topics;
+use cascade_shared::verdict::Verdicts;
 use cascade_shared::wire::CropEnvelope;
 use prost::Message;
 use rumqttc::{
     AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS,
-    Request, Subscribe,
+    Request, Subscribe, SubscribeFilter,
 };
 use tokio::sync::Notify;
 
@@ -38,6 +39,7 @@ pub use stored::{store_body, store_crop};
 
 use crate::buffer::{Buffer, Record};
 use crate::telemetry::Telemetry;
+use crate::track::CloudConfirmed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -50,6 +52,9 @@ pub struct Uplink {
     crops_topic: String,
     status_topic: String,
     receipts_topic: String,
+    verdicts_topic: String,
+    /// Where the analyzer's verdicts go (each camera's post stage reads its tracks there).
+    confirmed: Arc<CloudConfirmed>,
     host: String,
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
@@ -57,7 +62,8 @@ pub struct Uplink {
     wake: Arc<Notify>,
     tracker: AckTracker,
     deliveries: Deliveries,
-    /// The receipts topic is to be subscribed to (after each connect, under receipts).
+    /// The verdicts topic (and, under receipts, the receipts topic) is to be subscribed to: after
+    /// each connect.
     subscribe_due: bool,
     backoff: Backoff,
     connected: bool,
@@ -82,6 +88,8 @@ impl Uplink {
             crops_topic: topics::crops(device_id),
             status_topic: topics::status(device_id),
             receipts_topic: topics::receipts(device_id),
+            verdicts_topic: topics::verdicts(device_id),
+            confirmed: Arc::default(),
             host: format!("{}:{}", cfg.host, cfg.port),
             buffer,
             telemetry,
@@ -99,6 +107,12 @@ impl Uplink {
             status_due: false,
             ack_timeout: cfg.ack_timeout,
         }
+    }
+
+    /// The analyzer's verdicts (tracks it confirmed) go to `confirmed`.
+    pub fn verdicts_to(mut self, confirmed: Arc<CloudConfirmed>) -> Self {
+        self.confirmed = confirmed;
+        self
     }
 
     /// MQTT options: clean session, our in-flight window, larger packets, the offline last will.
@@ -213,7 +227,7 @@ impl Uplink {
                 self.backoff.reset();
                 self.telemetry.mqtt_connected(&self.host);
                 self.status_due = true;
-                self.subscribe_due = self.deliveries.mode() == Delivery::Receipt;
+                self.subscribe_due = true;
             }
             Event::Incoming(Incoming::PubAck(ack)) => {
                 if let Some(Slot::Record { key, .. }) = self.tracker.ack(ack.pkid) {
@@ -230,6 +244,17 @@ impl Uplink {
                         self.telemetry.awaiting_receipt(self.deliveries.awaiting());
                     }
                     Err(e) => self.telemetry.bad_receipt(&e),
+                }
+            }
+            Event::Incoming(Incoming::Publish(p)) if p.topic == self.verdicts_topic => {
+                match Verdicts::decode(&p.payload) {
+                    Ok(v) => {
+                        for t in &v.confirmed {
+                            self.confirmed.add(&t.camera_id, t.track_id);
+                        }
+                        self.telemetry.tracks_confirmed_by_cloud(v.confirmed.len());
+                    }
+                    Err(e) => self.telemetry.bad_verdict(&e),
                 }
             }
             Event::Outgoing(Outgoing::Disconnect) => self.connected = false,
@@ -254,7 +279,11 @@ impl Uplink {
         let (stats, now) = (self.buffer.stats(), self.clock.now_utc_us());
         let refused = done.iter().filter(|d| d.rejected).count();
         for d in done.iter().filter(|d| !d.rejected) {
-            self.telemetry.crop_uploaded(d.key, d.bytes, stats, now);
+            if d.word {
+                self.telemetry.track_word_delivered(d.key, d.bytes);
+            } else {
+                self.telemetry.crop_uploaded(d.key, d.bytes, stats, now);
+            }
         }
         if refused > 0 {
             self.telemetry.crops_refused_by_cloud(refused);
@@ -281,7 +310,14 @@ impl Uplink {
     /// those to send again first, then new ones.
     async fn fill(&mut self, eventloop: &mut EventLoop) {
         if std::mem::take(&mut self.subscribe_due) {
-            let sub = Subscribe::new(&self.receipts_topic, QoS::AtLeastOnce);
+            let mut topics = vec![self.verdicts_topic.clone()];
+            if self.deliveries.mode() == Delivery::Receipt {
+                topics.push(self.receipts_topic.clone());
+            }
+            let filters = topics
+                .into_iter()
+                .map(|t| SubscribeFilter::new(t, QoS::AtLeastOnce));
+            let sub = Subscribe::new_many(filters);
             eventloop.pending.push_back(Request::Subscribe(sub));
         }
         if self.status_due
@@ -337,7 +373,7 @@ impl Uplink {
             return;
         };
         self.deliveries
-            .sent(rec.key, &stored.message_id, payload.len());
+            .sent(rec.key, &stored.message_id, payload.len(), stored.word);
         let mut p = Publish::new(&self.crops_topic, QoS::AtLeastOnce, payload);
         p.pkid = pkid;
         eventloop.pending.push_back(Request::Publish(p));

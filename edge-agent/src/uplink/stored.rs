@@ -1,24 +1,36 @@
 //! How a crop is kept in a buffer record: its message id (receipts name it) and its encoded body.
 //!
-//! `[0xC2][id length u8][id][encoding u8][uncompressed size u32 le][body]`. Records written before
-//! receipts existed (`[encoding u8][size u32][body]`) are still read: their id comes from the body.
+//! `[0xC2][id length u8][id][encoding u8][uncompressed size u32 le][body]` for a crop;
+//! `[0xC3][id length u8][id][encoding u8][size u32 le][body]` for a word about a track (`seen`,
+//! `ended`: counted apart from crops). Records written before receipts existed
+//! (`[encoding u8][size u32][body]`) are still read: their id comes from the body.
 
-use cascade_shared::wire::{self, BodyEncoding, Compression, Crop, CropEnvelope, EncodedBody};
+use cascade_shared::wire::{
+    self, BodyEncoding, Compression, Crop, CropEnvelope, EncodedBody, TrackEvent,
+};
 use prost::Message;
 
 /// The format tag of records that carry their message id (no encoding byte is this large).
 const WITH_ID: u8 = 0xC2;
+/// The same for a word about a track.
+const WORD_WITH_ID: u8 = 0xC3;
 
 /// A buffered crop, ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub message_id: String,
     pub body: EncodedBody,
+    /// A word about a track (no picture), not a crop.
+    pub word: bool,
 }
 
 /// The record for `crop`, its body encoded with `compression`.
 pub fn store_crop(crop: &Crop, compression: Compression) -> Vec<u8> {
-    store_body(&crop.message_id, &crop.encode_body(compression))
+    let mut v = store_body(&crop.message_id, &crop.encode_body(compression));
+    if crop.track_event() != TrackEvent::Crop {
+        v[0] = WORD_WITH_ID;
+    }
+    v
 }
 
 /// The record for an encoded body and its message id (ids over 255 bytes are cut: the wire
@@ -38,12 +50,13 @@ pub fn store_body(message_id: &str, body: &EncodedBody) -> Vec<u8> {
 /// The inverse of [`store_body`] (and of the older format); `None` for a damaged record.
 pub fn load(stored: &[u8]) -> Option<Stored> {
     match stored.split_first()? {
-        (&WITH_ID, rest) => {
+        (&tag @ (WITH_ID | WORD_WITH_ID), rest) => {
             let (&len, rest) = rest.split_first()?;
             let (id, rest) = rest.split_at_checked(usize::from(len))?;
             Some(Stored {
                 message_id: String::from_utf8(id.to_vec()).ok()?,
                 body: load_body(rest)?,
+                word: tag == WORD_WITH_ID,
             })
         }
         _ => {
@@ -53,6 +66,7 @@ pub fn load(stored: &[u8]) -> Option<Stored> {
             Some(Stored {
                 message_id: crop.message_id,
                 body,
+                word: false,
             })
         }
     }
@@ -103,8 +117,22 @@ mod tests {
         for compression in [Compression::None, Compression::Zstd] {
             let body = crop().encode_body(compression);
             let s = load(&store_crop(&crop(), compression)).expect("loads");
+            assert!(!s.word);
             assert_eq!((s.message_id.as_str(), s.body), ("0190-abc", body));
         }
+    }
+
+    #[test]
+    fn words_are_told_apart_from_crops() {
+        let word = Crop {
+            event: TrackEvent::Ended as i32,
+            jpeg: Vec::new(),
+            crop_region: None,
+            ..crop()
+        };
+        let s = load(&store_crop(&word, Compression::None)).expect("loads");
+        assert!(s.word);
+        assert_eq!(s.body, word.encode_body(Compression::None));
     }
 
     #[test]

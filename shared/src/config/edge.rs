@@ -423,6 +423,12 @@ pub struct TrackerConfig {
     pub reupload_interval: Duration,
     /// Upload again when the score beats the last upload by this much.
     pub better_score: f32,
+    /// Until the cloud confirms a track, upload it again after this long; positive.
+    pub confirm_interval: Duration,
+    /// Most crops of a track sent at `confirm_interval` while unconfirmed, 1 to 100.
+    pub confirm_crops: u32,
+    /// An uploaded track in view says so after this long without any message; positive.
+    pub seen_interval: Duration,
 }
 
 /// `[crops]`: what is cut out around a detection and uploaded.

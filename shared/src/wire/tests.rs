@@ -29,6 +29,7 @@ pub(crate) fn sample_crop() -> Crop {
         model_version: "1".into(),
         track_id: 3,
         jpeg: vec![0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 0xFF, 0xD9],
+        event: TrackEvent::Crop as i32,
     }
 }
 
@@ -147,6 +148,66 @@ fn validation_names_the_field() {
     );
 }
 
+#[test]
+fn track_words_carry_no_picture_and_crops_need_one() {
+    let word = |event: TrackEvent| Crop {
+        event: event as i32,
+        jpeg: Vec::new(),
+        crop_region: None,
+        ..sample_crop()
+    };
+    for event in [TrackEvent::Seen, TrackEvent::Ended] {
+        let (_, back) = decode(&envelope_bytes(&word(event).encode_body(Compression::None)))
+            .expect("a track word is valid");
+        assert_eq!(back.track_event(), event);
+    }
+    let with_picture = Crop {
+        jpeg: vec![1, 2, 3],
+        ..word(TrackEvent::Ended)
+    };
+    let err = with_picture.validate().expect_err("a word with a picture");
+    assert!(
+        matches!(err, WireError::Field { field: "jpeg", .. }),
+        "{err}"
+    );
+    let no_region = Crop {
+        crop_region: None,
+        ..sample_crop()
+    };
+    let err = no_region.validate().expect_err("a crop without its region");
+    assert!(
+        matches!(
+            err,
+            WireError::Field {
+                field: "crop_region",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let unknown = Crop {
+        event: 9,
+        ..sample_crop()
+    };
+    let err = unknown.validate().expect_err("an unknown event");
+    assert!(
+        matches!(err, WireError::Field { field: "event", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        sample_crop().track_event(),
+        TrackEvent::Crop,
+        "absent is a crop"
+    );
+}
+
+prop_compose! {
+    fn arb_word()(crop in arb_crop(), ended in any::<bool>()) -> Crop {
+        let event = if ended { TrackEvent::Ended } else { TrackEvent::Seen };
+        Crop { event: event as i32, jpeg: Vec::new(), crop_region: None, ..crop }
+    }
+}
+
 prop_compose! {
     fn arb_crop()(seq in any::<u64>(), t in any::<i64>(), w in 1u32..4000, h in 1u32..4000,
                   fx in 0f32..0.5, fy in 0f32..0.5, score in 0f32..=1.0, track in any::<u64>(),
@@ -165,6 +226,12 @@ proptest! {
         let c = if zstd { Compression::Zstd } else { Compression::None };
         let (_, back) = decode(&envelope_bytes(&crop.encode_body(c))).expect("round trip");
         prop_assert_eq!(back, crop);
+    }
+
+    #[test]
+    fn any_valid_track_word_round_trips(word in arb_word()) {
+        let (_, back) = decode(&envelope_bytes(&word.encode_body(Compression::None))).expect("round trip");
+        prop_assert_eq!(back, word);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cascade_tests::{
     AnalyzerProcess, Certs, Received, eventually, free_port, http_get, make_certs, run_edge,
-    subscribe,
+    subscribe, visits,
 };
 
 struct Setup {
@@ -181,6 +181,9 @@ fn main() -> anyhow::Result<()> {
     // Let alerts end (cooldown 8 s) so the subscriber sees whole stories.
     std::thread::sleep(Duration::from_secs(10));
     let (mut capture_lat, mut upload_lat) = print_alerts(&alerts);
+    if s.realtime {
+        print_visits(&repo, &s.clip, &alerts, &log);
+    }
     let (_, devices) = http_get(api, "/api/devices")?;
     println!(
         "\nGET /api/devices -> {}",
@@ -233,6 +236,52 @@ fn print_alerts(alerts: &Received) -> (Vec<f64>, Vec<f64>) {
         );
     }
     (capture_lat, upload_lat)
+}
+
+/// Alerts against the clip's visits (`tests/fixtures/<clip>.visits`), when it has them.
+fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str) {
+    let Some(path) = visits::for_clip(&repo.join("tests/fixtures"), clip) else {
+        return;
+    };
+    let zero = edge_log
+        .lines()
+        .find_map(|l| field(l, "stream_zero_utc_us"));
+    let (visits, Some(zero)) = (visits::read(&path), zero) else {
+        return println!("\nvisits: the edge log gives no stream time 0");
+    };
+    let visits = match visits {
+        Ok(v) => v,
+        Err(e) => return println!("\nvisits: {e}"),
+    };
+    let events: Vec<serde_json::Value> = alerts
+        .messages()
+        .iter()
+        .filter_map(|(_, p)| serde_json::from_slice(p).ok())
+        .collect();
+    let report = visits::report(&visits, &events, zero as i64);
+    println!("\nvisits ({}):", path.display());
+    let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.1} s"));
+    for r in &report {
+        println!(
+            "  {:>6.1}-{:<6.1} s  alerts {}  in view -> alert {:>7}  left -> alert end {:>7}",
+            r.visit.start_s,
+            r.visit.end_s,
+            r.alerts,
+            secs(r.to_alert_s),
+            secs(r.end_lag_s)
+        );
+    }
+    let mut to_alert: Vec<f64> = report.iter().filter_map(|r| r.to_alert_s).collect();
+    let mut lag: Vec<f64> = report.iter().filter_map(|r| r.end_lag_s).collect();
+    let alerts: usize = report.iter().map(|r| r.alerts).sum();
+    println!(
+        "  visits alerted {} of {}, alerts per visit {:.2}",
+        to_alert.len(),
+        report.len(),
+        alerts as f64 / report.len().max(1) as f64
+    );
+    println!("  in view -> alert       {}", percentiles(&mut to_alert));
+    println!("  left -> alert end      {}", percentiles(&mut lag));
 }
 
 fn print_summary(summary: &str, edge_secs: f64, api: SocketAddr) {

@@ -40,6 +40,7 @@ pub fn good_crop(device: &str, id: &str) -> cascade_shared::wire::Crop {
         model_version: "1".into(),
         track_id: 7,
         jpeg: c.jpeg,
+        event: 0,
     }
 }
 
@@ -69,6 +70,7 @@ pub fn large_crop(device: &str, id: &str, side: u16) -> cascade_shared::wire::Cr
         r#box: Some(whole),
         crop_region: Some(whole),
         jpeg,
+        event: 0,
         ..good_crop(device, id)
     }
 }

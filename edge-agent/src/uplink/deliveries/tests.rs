@@ -17,7 +17,7 @@ fn receipt(stored: &[&str], rejected: &[&str]) -> Receipt {
 #[test]
 fn a_puback_alone_deletes_nothing_under_receipts() {
     let mut d = Deliveries::new(Delivery::Receipt, 4, T);
-    d.sent(1, "a", 10);
+    d.sent(1, "a", 10, false);
     assert_eq!(d.puback(1, 0), None);
     assert_eq!(d.awaiting(), 1);
     let done = d.receipt(&receipt(&["a"], &[]));
@@ -26,6 +26,7 @@ fn a_puback_alone_deletes_nothing_under_receipts() {
         vec![Done {
             key: 1,
             bytes: 10,
+            word: false,
             rejected: false
         }]
     );
@@ -40,7 +41,7 @@ fn a_puback_alone_deletes_nothing_under_receipts() {
 #[test]
 fn under_puback_the_puback_delivers() {
     let mut d = Deliveries::new(Delivery::Puback, 4, T);
-    d.sent(1, "a", 10);
+    d.sent(1, "a", 10, false);
     assert_eq!(d.puback(1, 0).map(|x| x.key), Some(1));
     assert_eq!(d.room(), 4);
 }
@@ -48,7 +49,7 @@ fn under_puback_the_puback_delivers() {
 #[test]
 fn a_receipt_before_the_puback_delivers_and_the_late_puback_is_ignored() {
     let mut d = Deliveries::new(Delivery::Receipt, 4, T);
-    d.sent(7, "x", 1);
+    d.sent(7, "x", 1, false);
     assert_eq!(d.receipt(&receipt(&[], &["x"])).len(), 1);
     assert_eq!(d.puback(7, 5), None);
     assert_eq!(d.next_deadline(), None);
@@ -57,8 +58,8 @@ fn a_receipt_before_the_puback_delivers_and_the_late_puback_is_ignored() {
 #[test]
 fn overdue_receipts_send_again_and_the_timeout_backs_off_until_a_receipt() {
     let mut d = Deliveries::new(Delivery::Receipt, 8, T);
-    d.sent(1, "a", 1);
-    d.sent(2, "b", 1);
+    d.sent(1, "a", 1, false);
+    d.sent(2, "b", 1, false);
     d.puback(1, 0);
     d.puback(2, 10);
     assert_eq!(d.next_deadline(), Some(T));
@@ -66,7 +67,7 @@ fn overdue_receipts_send_again_and_the_timeout_backs_off_until_a_receipt() {
     assert_eq!(d.expire(T), 1, "only a is overdue");
     assert_eq!(d.to_resend(8), vec![1]);
     assert_eq!(d.room(), 6, "a crop to send again still takes its place");
-    d.sent(1, "a", 1);
+    d.sent(1, "a", 1, false);
     d.puback(1, T);
     assert_eq!(d.next_deadline(), Some(T + 10), "b keeps its own deadline");
     assert_eq!(d.expire(T + 10), 1);
@@ -79,7 +80,7 @@ fn overdue_receipts_send_again_and_the_timeout_backs_off_until_a_receipt() {
         let at = d.next_deadline().expect("awaiting");
         d.expire(at);
         for k in d.to_resend(8) {
-            d.sent(k, if k == 1 { "a" } else { "b" }, 1);
+            d.sent(k, if k == 1 { "a" } else { "b" }, 1, false);
             d.puback(k, at);
         }
     }
@@ -91,8 +92,8 @@ fn overdue_receipts_send_again_and_the_timeout_backs_off_until_a_receipt() {
 #[test]
 fn the_window_bounds_what_is_on_its_way_and_reset_forgets_it() {
     let mut d = Deliveries::new(Delivery::Receipt, 2, T);
-    d.sent(1, "a", 1);
-    d.sent(2, "b", 1);
+    d.sent(1, "a", 1, false);
+    d.sent(2, "b", 1, false);
     assert_eq!(d.room(), 0);
     d.forget(1);
     assert_eq!(d.room(), 1);
@@ -129,7 +130,7 @@ proptest! {
                     keys.extend(buffer.range(cursor + 1..).take(d.room() - keys.len()));
                     for k in keys {
                         cursor = cursor.max(k);
-                        d.sent(k, &id(k), 1);
+                        d.sent(k, &id(k), 1, false);
                         wire.push(k);
                     }
                 }
@@ -175,7 +176,7 @@ proptest! {
             let keys: Vec<u64> = buffer.range(cursor + 1..).take(d.room()).copied().collect();
             for k in keys {
                 cursor = cursor.max(k);
-                d.sent(k, &id(k), 1);
+                d.sent(k, &id(k), 1, false);
                 d.puback(k, now);
                 let r = Receipt { stored: vec![id(k)], rejected: vec![] };
                 for done in d.receipt(&r) {

@@ -58,6 +58,19 @@ pub struct TrackerConfig {
     pub reupload_interval: Duration,
     /// Upload again when the score beats the last upload by this much. Default: 0.1.
     pub better_score: f32,
+    /// `confirm_interval_s`, in seconds: until the cloud confirms a track (its verdict), upload
+    /// it again after this long, so an alert does not wait for the re-upload interval when a
+    /// first crop (a person entering, partly in view) is not confirmed. Positive. Default: 1 s.
+    #[serde(rename = "confirm_interval_s", with = "crate::config::seconds")]
+    pub confirm_interval: Duration,
+    /// Most crops of a track sent at `confirm_interval_s` while the cloud has not confirmed it;
+    /// after that, `reupload_interval_s` applies. 1 to 100. Default: 5.
+    pub confirm_crops: u32,
+    /// `seen_interval_s`, in seconds: an uploaded track still in view says so (a small message
+    /// without a picture) after this long without any message, keeping its alert open; the cloud's
+    /// `alerts.cooldown_s` should be a few times longer. Positive. Default: 5 s.
+    #[serde(rename = "seen_interval_s", with = "crate::config::seconds")]
+    pub seen_interval: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -68,6 +81,9 @@ impl Default for TrackerConfig {
             max_missed: 5,
             reupload_interval: Duration::from_secs(10),
             better_score: 0.1,
+            confirm_interval: Duration::from_secs(1),
+            confirm_crops: 5,
+            seen_interval: Duration::from_secs(5),
         }
     }
 }
@@ -201,10 +217,23 @@ impl TrackerConfig {
             "tracker.confirm_hits",
             "must be at least 1",
         );
+        for (ok, field) in [
+            (
+                !self.reupload_interval.is_zero(),
+                "tracker.reupload_interval_s",
+            ),
+            (
+                !self.confirm_interval.is_zero(),
+                "tracker.confirm_interval_s",
+            ),
+            (!self.seen_interval.is_zero(), "tracker.seen_interval_s"),
+        ] {
+            p.check(ok, field, "must be positive");
+        }
         p.check(
-            !self.reupload_interval.is_zero(),
-            "tracker.reupload_interval_s",
-            "must be positive",
+            (1..=100).contains(&self.confirm_crops),
+            "tracker.confirm_crops",
+            "must be 1 to 100",
         );
         Some(super::TrackerConfig {
             iou_match: self.iou_match,
@@ -212,6 +241,9 @@ impl TrackerConfig {
             max_missed: self.max_missed,
             reupload_interval: self.reupload_interval,
             better_score: self.better_score,
+            confirm_interval: self.confirm_interval,
+            confirm_crops: self.confirm_crops,
+            seen_interval: self.seen_interval,
         })
     }
 }
