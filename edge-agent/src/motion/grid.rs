@@ -1,13 +1,13 @@
 //! The motion grid: the luma plane sampled down to cells of `factor` x `factor` pixels, its
 //! running-average background, and the bit mask of the cells that differ from it.
 //!
-//! Each cell is the mean of four pixels of its block. For cells of 6x6 and more, one row of each
+//! Each cell is the mean of four pixels of its block. For cells of 4x4 and more, one row of each
 //! band of `factor` rows is read (the middle one) and four pixels of each block in it, spread
-//! across its width: a 1080p frame costs 180 row reads instead of 1 080. Smaller cells take a 2x2
-//! lattice at a quarter and three quarters of the block (the whole block when it is 2x2). Four
-//! samples halve the sensor noise a single nearest-neighbour sample keeps. While a band is
-//! sampled, one byte of each cache line of the next band's rows is loaded, so those lines come
-//! from memory while this band is worked on rather than one after the other.
+//! across its width: a 1080p frame costs 180 row reads instead of 1 080, a 720p one 180 instead
+//! of 720. Smaller cells take a 2x2 lattice at a quarter and three quarters of the block (the
+//! whole block when it is 2x2). Four samples halve the sensor noise a single nearest-neighbour
+//! sample keeps. While a band is sampled, one byte of each cache line of the next band's rows is
+//! loaded, so those lines come from memory while this band is worked on, not one after the other.
 
 use super::rasterize_masks;
 use cascade_shared::config::edge::MotionConfig;
@@ -153,7 +153,7 @@ impl Grid {
 }
 
 /// Cells of this many pixels and more are sampled on one row of each band.
-const ONE_ROW_FROM: usize = 6;
+const ONE_ROW_FROM: usize = 4;
 
 /// The rows of a band of `f` that are read.
 #[derive(Clone, Copy)]
@@ -203,6 +203,7 @@ const fn taps4(f: usize) -> [usize; 4] {
 /// One row of cells from one sampled row (`w * f` pixels), four pixels of each block.
 fn sample_row(a: &[u8], out: &mut [u8], f: usize) {
     match f {
+        4 => sample_one_const::<4>(a, out),
         6 => sample_one_const::<6>(a, out),
         8 => sample_one_const::<8>(a, out),
         _ => {
@@ -228,8 +229,6 @@ fn sample_rows(a: &[u8], b: &[u8], out: &mut [u8], f: usize) {
         1 => sample_const::<1>(a, b, out),
         2 => sample_const::<2>(a, b, out),
         3 => sample_const::<3>(a, b, out),
-        4 => sample_const::<4>(a, b, out),
-        5 => sample_const::<5>(a, b, out),
         _ => {
             let (t0, t1) = taps(f);
             let blocks = a.chunks_exact(f).zip(b.chunks_exact(f));

@@ -117,7 +117,7 @@ fn bits_are_packed_in_order() {
 }
 
 /// Each cell against its definition: the rounded mean of four pixels of its block, on the middle
-/// row for cells of 6x6 and more (at the block's eighths 1, 3, 5, 7), else on a 2x2 lattice at a
+/// row for cells of 4x4 and more (at the block's eighths 1, 3, 5, 7), else on a 2x2 lattice at a
 /// quarter and three quarters.
 #[test]
 fn cells_are_the_mean_of_their_samples() {
@@ -135,7 +135,7 @@ fn cells_are_the_mean_of_their_samples() {
         let mut grid = grid::Grid::new(g, &MotionConfig::default());
         grid.sample(&f.y);
         let k = g.factor;
-        let (rows, cols) = if k >= 6 {
+        let (rows, cols) = if k >= 4 {
             (vec![k / 2; 4], [1, 3, 5, 7].map(|e| e * k / 8).to_vec())
         } else {
             (
