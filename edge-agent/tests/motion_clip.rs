@@ -6,7 +6,7 @@
 //!
 //! The visits are where the INT8 YOLOv8n person detector (score >= 0.5) sees a person, sampled
 //! every 5th frame (0.5 s) and joined across gaps shorter than 2 s; `design/motion.md` has the
-//! figures, before and after the sampled motion grid.
+//! figures, before and after one row per band.
 
 use std::path::{Path, PathBuf};
 
