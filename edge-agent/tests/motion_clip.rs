@@ -6,7 +6,7 @@
 //!
 //! The visits are where the INT8 YOLOv8n person detector (score >= 0.5) sees a person, sampled
 //! every 5th frame (0.5 s) and joined across gaps shorter than 2 s; `design/motion.md` has the
-//! figures, before and after the sampled motion grid.
+//! figures, before and after one row per band.
 
 use std::path::{Path, PathBuf};
 
@@ -82,8 +82,9 @@ fn person_visits_reach_the_detector() {
         eprintln!("SKIPPED: ../shared/samples/one-by-one-person-detection.mp4 is not present");
         return;
     };
-    // 768x432: cells of 2x2 pixels, all sampled; 1920x1080: cells of 6x6, four pixels sampled.
-    for size in [None, Some((1920, 1080))] {
+    // 768x432: cells of 2x2 pixels, all sampled; 1280x720: cells of 4x4; 1920x1080: cells of
+    // 6x6; four pixels of each sampled.
+    for size in [None, Some((1280, 720)), Some((1920, 1080))] {
         let (w, h) = size.unwrap_or((768, 432));
         eprintln!("{w}x{h}:");
         check_visits(&motion_per_frame(&clip, size));

@@ -116,6 +116,49 @@ fn bits_are_packed_in_order() {
     }
 }
 
+/// Each cell against its definition: the rounded mean of four pixels of its block, on the middle
+/// row for cells of 4x4 and more (at the block's eighths 1, 3, 5, 7), else on a 2x2 lattice at a
+/// quarter and three quarters.
+#[test]
+fn cells_are_the_mean_of_their_samples() {
+    let mut n = Noise(17);
+    for (w, h) in [
+        (640, 361),
+        (1280, 720),
+        (1925, 1083),
+        (2560, 1440),
+        (3840, 2160),
+    ] {
+        let mut f = Frame::filled(w, h, 0);
+        f.y.iter_mut().for_each(|p| *p = (128 + n.next(127)) as u8);
+        let g = grid::Geometry::new(w, h, 320);
+        let mut grid = grid::Grid::new(g, &MotionConfig::default());
+        grid.sample(&f.y);
+        let k = g.factor;
+        let (rows, cols) = if k >= 4 {
+            (vec![k / 2; 4], [1, 3, 5, 7].map(|e| e * k / 8).to_vec())
+        } else {
+            (
+                vec![k / 4, k / 4, 3 * k / 4, 3 * k / 4],
+                vec![k / 4, 3 * k / 4, k / 4, 3 * k / 4],
+            )
+        };
+        for (i, &got) in grid.cells().iter().enumerate() {
+            let (x, y) = (i % g.w * k, i / g.w * k);
+            let sum: u32 = rows
+                .iter()
+                .zip(&cols)
+                .map(|(r, c)| u32::from(f.y[(y + r) * w + x + c]))
+                .sum();
+            assert_eq!(
+                u32::from(got),
+                (sum + 2) / 4,
+                "{w}x{h}, factor {k}, cell {i}"
+            );
+        }
+    }
+}
+
 /// The reference: dilation and 8-connected flood fill cell by cell, as (x1, y1, x2, y2, cells),
 /// in the order of each component's first cell.
 fn reference_blobs(cells: &[bool], w: usize, h: usize) -> Vec<(usize, usize, usize, usize, usize)> {
