@@ -19,14 +19,12 @@ use crate::store::{Pending, Verdict};
 /// Records a crop's verdict and the alert changes it makes, publishes them, and names a confirmed
 /// crop's track to its device.
 pub(crate) async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
+    let mut engine = ctx.engine.lock().await;
     let now = ctx.clock.now_utc_us();
     let changes = if verdict.confirmed {
         let c = p.confirmed(verdict.cloud_score);
         let url = format!("{}/api/crops/{}.jpg", ctx.public_url, p.message_id);
-        ctx.engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .confirm(&c, now, url)
+        engine.confirm(&c, now, url)
     } else {
         Changes::default()
     };
@@ -100,16 +98,11 @@ pub(crate) async fn republish(ctx: Ctx) {
             publish_event(&ctx, seq, topic, payload).await;
         }
     }
-    let cameras: Vec<(String, String)> = {
-        let engine = ctx
-            .engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        engine
-            .active()
-            .map(|a| (a.best.device_id.clone(), a.best.camera_id.clone()))
-            .collect()
-    };
+    let engine = ctx.engine.lock().await;
+    let cameras: Vec<(String, String)> = engine
+        .active()
+        .map(|a| (a.best.device_id.clone(), a.best.camera_id.clone()))
+        .collect();
     for (d, c) in cameras {
         let _ = ctx
             .client
@@ -126,13 +119,11 @@ pub(crate) async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        let mut engine = ctx.engine.lock().await;
         let now = ctx.clock.now_utc_us();
-        let changes = ctx
-            .engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .expire(now);
+        let changes = engine.expire(now);
         commit(&ctx, changes).await;
+        drop(engine);
         ticks += 1;
         if ticks % 3600 == 1 {
             let store = ctx.store.clone();
@@ -145,15 +136,10 @@ pub(crate) async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
 /// A word of the edge about a track (`seen`, `ended`) at cloud time `now`: through the engine,
 /// committed, published. False when the store failed (the word stays unacknowledged).
 pub(crate) async fn word(ctx: &Ctx, w: Word, now: i64) -> bool {
-    let changes = {
-        let mut engine = ctx
-            .engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match w.event {
-            TrackEvent::Ended => engine.left(&w.device_id, &w.camera_id, w.track_id, now),
-            _ => engine.seen(&w.device_id, &w.camera_id, w.track_id, now),
-        }
+    let mut engine = ctx.engine.lock().await;
+    let changes = match w.event {
+        TrackEvent::Ended => engine.left(&w.device_id, &w.camera_id, w.track_id, now),
+        _ => engine.seen(&w.device_id, &w.camera_id, w.track_id, now),
     };
     ctx.telemetry.track_word(&w.camera_id, w.event);
     commit(ctx, changes).await

@@ -56,7 +56,10 @@ pub(crate) struct Ctx {
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) clock: SharedClock,
     pub(crate) client: AsyncClient,
-    pub(crate) engine: Arc<Mutex<AlertEngine>>,
+    /// The alert engine. Held from an engine step until its changes are handed to the broker, so
+    /// events and camera states go out in the order they were decided (an `OFF` never overtakes
+    /// the `ON` of a newer alert).
+    pub(crate) engine: Arc<tokio::sync::Mutex<AlertEngine>>,
     pub(crate) public_url: String,
     /// Crops now held, for the receipts task.
     pub(crate) receipts: mpsc::UnboundedSender<Receipted>,
@@ -192,7 +195,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
         telemetry: telemetry.clone(),
         clock,
         client: client.clone(),
-        engine: Arc::new(Mutex::new(AlertEngine::with_cooldown(
+        engine: Arc::new(tokio::sync::Mutex::new(AlertEngine::with_cooldown(
             cfg.alerts.cooldown,
             restored,
         ))),
