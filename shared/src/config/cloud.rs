@@ -389,7 +389,7 @@ mod tests {
         assert_eq!(cfg.batch.max_wait, Duration::from_millis(50));
         assert_eq!(
             (cfg.confirm.min_score, cfg.confirm.min_box_area),
-            (0.5, 0.05)
+            (0.5, 0.0)
         );
         assert_eq!(cfg.alerts.cooldown, Duration::from_secs(30));
         assert_eq!(cfg.store.retention, Duration::from_secs(30 * 86_400));

@@ -13,7 +13,9 @@ use crate::Problems;
 pub struct ConfirmConfig {
     /// Lowest cloud score that confirms a crop, 0 to 1. Default: 0.5.
     pub min_score: f32,
-    /// Smallest confirmed box, as a fraction (0 to below 1) of the crop's area. Default: 0.05.
+    /// Smallest confirmed box, as a fraction (0 to below 1) of the crop's area. Default: 0 (none:
+    /// a context crop is mostly surroundings, and the match with the edge's box bounds the size;
+    /// 0.05 before context crops).
     pub min_box_area: f32,
     /// A cloud person counts only when its box, in frame pixels, overlaps the edge's box by at
     /// least this IoU, 0 to 1 (0: any person anywhere in the crop, the rule before matching).
@@ -32,7 +34,7 @@ impl Default for ConfirmConfig {
     fn default() -> Self {
         Self {
             min_score: 0.5,
-            min_box_area: 0.05,
+            min_box_area: 0.0,
             match_iou: 0.3,
             strong_match_iou: 0.5,
             strong_min_score: 0.25,
