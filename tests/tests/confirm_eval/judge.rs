@@ -33,6 +33,27 @@ impl Seen {
     }
 }
 
+/// How close the negatives came: the highest score of a person overlapping the edge's box by
+/// at least `iou` on the context crops, and the sample's kind.
+pub fn closest_negative(
+    outcomes: &[Outcome],
+    class: u32,
+    iou: f32,
+) -> Option<(f32, f32, &'static str)> {
+    outcomes
+        .iter()
+        .filter(|o| o.group == Group::Negative)
+        .flat_map(|o| {
+            o.after
+                .dets
+                .iter()
+                .filter(|d| d.class_id == class)
+                .map(move |d| (d.score, o.after.place.iou(&d.bbox, o.after.size), o.kind))
+        })
+        .filter(|c| c.1 >= iou)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
 /// A sample's category and what the cloud saw before and after.
 pub struct Outcome {
     pub group: Group,

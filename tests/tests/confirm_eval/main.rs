@@ -127,6 +127,14 @@ fn evaluate(inp: &Inputs, samples: &[Sample], after_crop: CropConfig) -> Tally {
     );
     let tally = Tally::new(&outcomes, &judge::rules(&cfg, &old, class));
     tally.print();
+    for iou in [cfg.match_iou, cfg.strong_match_iou] {
+        match judge::closest_negative(&outcomes, class, iou) {
+            Some((score, i, kind)) => println!(
+                "negatives: best person with IoU >= {iou} on the edge's box scores {score:.2} (IoU {i:.2}, {kind})"
+            ),
+            None => println!("negatives: no person with IoU >= {iou} on the edge's box"),
+        }
+    }
     tally
 }
 

@@ -176,6 +176,6 @@ mod tests {
             },
         );
         assert_eq!((w.width, w.height), (32, 28));
-        assert_eq!(w.y[64 + 8], 200);
+        assert_eq!(w.y[w.width + 8], 200, "(40, 5) is (8, 1) in the window");
     }
 }

@@ -14,10 +14,10 @@ pub struct CropConfig {
     /// Padding around the box, as a fraction (0 to 2) of its width and height. Default: 0.15.
     pub padding: f32,
     /// Context: the crop spans at least this share of the frame's width and of its height, 0 to
-    /// 1 (0: no minimum). Default: 0.5.
+    /// 1 (0: no minimum). Default: 0.4.
     pub context_share: f32,
     /// Context: each side of the crop is at least this many frame pixels (at most the frame's
-    /// side), 0 to 4096 (0: no minimum). Default: 320.
+    /// side), 0 to 4096 (0: no minimum). Default: 256.
     pub context_px: u32,
     /// Longest side of the JPEG, 16 to 4096; larger crops are scaled down, smaller ones are never
     /// scaled up. Default: 640.
@@ -30,8 +30,8 @@ impl Default for CropConfig {
     fn default() -> Self {
         Self {
             padding: 0.15,
-            context_share: 0.5,
-            context_px: 320,
+            context_share: 0.4,
+            context_px: 256,
             max_side: 640,
             jpeg_quality: 80,
         }
@@ -92,7 +92,7 @@ mod tests {
     fn defaults_give_context_and_are_valid() {
         let c: CropConfig = toml::from_str("").expect("parses");
         assert_eq!(c, CropConfig::default());
-        assert_eq!((c.context_share, c.context_px), (0.5, 320));
+        assert_eq!((c.context_share, c.context_px), (0.4, 256));
         assert!(problems("").is_empty());
         let plain = c.without_context();
         assert_eq!((plain.context_share, plain.context_px), (0.0, 0));
