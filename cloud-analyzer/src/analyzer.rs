@@ -25,7 +25,7 @@ use crate::alerting;
 use crate::api::{self, ApiState};
 use crate::batch::Batcher;
 use crate::budget::Budgets;
-use crate::confirm::{Confirmer, OnnxConfirmer};
+use crate::confirm::{Confirmer, CropInput, OnnxConfirmer, Place};
 use crate::ingest::{self, Rejection};
 use crate::receipts::Receipted;
 use crate::store::{Inserted, Pending, Store, StoreError, Verdict};
@@ -520,7 +520,10 @@ async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pe
     let started = Instant::now();
     let judged = tokio::task::spawn_blocking(move || {
         let mut confirmer = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let verdicts = confirm_jpegs(&mut *confirmer, batch.iter().map(|p| p.jpeg.as_slice()));
+        let crops = batch
+            .iter()
+            .map(|p| (p.jpeg.as_slice(), Place::from_arrays(p.bbox, p.region)));
+        let verdicts = confirm_jpegs(&mut *confirmer, crops);
         (batch, verdicts)
     })
     .await;
@@ -538,15 +541,18 @@ async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pe
     }
 }
 
-/// Decodes and confirms a batch of JPEGs; one that does not decode is not confirmed.
+/// Decodes and confirms a batch of JPEGs, each with where it sits in its frame; one that does not
+/// decode is not confirmed.
 fn confirm_jpegs<'a>(
     confirmer: &mut dyn Confirmer,
-    jpegs: impl Iterator<Item = &'a [u8]>,
+    jpegs: impl Iterator<Item = (&'a [u8], Place)>,
 ) -> Result<Vec<Verdict>, InferError> {
-    let decoded: Vec<_> = jpegs.map(ingest::decode_jpeg).collect();
+    let decoded: Vec<_> = jpegs
+        .map(|(jpeg, place)| ingest::decode_jpeg(jpeg).map(|image| CropInput { image, place }))
+        .collect();
     let ok: Vec<bool> = decoded.iter().map(Result::is_ok).collect();
-    let images: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
-    let mut judged = confirmer.confirm(&images)?.into_iter();
+    let inputs: Vec<_> = decoded.into_iter().filter_map(Result::ok).collect();
+    let mut judged = confirmer.confirm(&inputs)?.into_iter();
     let rejected = Verdict {
         cloud_score: 0.0,
         confirmed: false,

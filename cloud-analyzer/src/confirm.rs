@@ -1,50 +1,28 @@
 //! Confirming crops with the large FP32 model. Pre-processing and output decoding are
-//! `cascade-infer`'s, shared with the edge agent.
+//! `cascade-infer`'s, shared with the edge agent; the crop is pasted into the model's input at
+//! its native scale (unless `[confirm] upscale`), and the [`Rule`] judges the people found against
+//! the edge's box in frame pixels.
 
-use cascade_infer::{Detection, Detector, InferError, RgbImage, RgbSource};
+mod rule;
+
+use cascade_infer::{Detector, InferError, RgbImage, RgbSource, Scaling};
 use cascade_shared::config::cloud::ConfirmConfig;
 
 use crate::store::Verdict;
 
+pub use rule::{Place, Rule};
+
+/// One crop to judge: its decoded JPEG and where that picture sits in the camera's frame.
+#[derive(Debug, Clone)]
+pub struct CropInput {
+    pub image: RgbImage,
+    pub place: Place,
+}
+
 /// Runs the confirm model on a batch of crops.
 pub trait Confirmer: Send {
-    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, InferError>;
+    fn confirm(&mut self, crops: &[CropInput]) -> Result<Vec<Verdict>, InferError>;
     fn model(&self) -> String;
-}
-
-/// The confirm rule: the person class, a minimum score and a minimum box area within the crop.
-#[derive(Debug, Clone, Copy)]
-pub struct Rule {
-    pub class_id: u32,
-    pub min_score: f32,
-    pub min_box_area: f32,
-}
-
-impl Rule {
-    pub fn new(cfg: &ConfirmConfig, class_id: u32) -> Self {
-        Self {
-            class_id,
-            min_score: cfg.min_score,
-            min_box_area: cfg.min_box_area,
-        }
-    }
-
-    /// The best qualifying person in a crop decides.
-    pub fn judge(&self, dets: &[Detection], crop: (usize, usize)) -> Verdict {
-        let area = (crop.0 * crop.1) as f32;
-        let best = dets
-            .iter()
-            .filter(|d| {
-                d.class_id == self.class_id
-                    && d.bbox.width() * d.bbox.height() >= self.min_box_area * area
-            })
-            .map(|d| d.score)
-            .fold(0.0f32, f32::max);
-        Verdict {
-            cloud_score: best,
-            confirmed: best >= self.min_score && best > 0.0,
-        }
-    }
 }
 
 pub struct OnnxConfirmer {
@@ -53,67 +31,46 @@ pub struct OnnxConfirmer {
 }
 
 impl OnnxConfirmer {
+    /// The rule of `cfg` over `detector`, which scales crops as `cfg.upscale` says.
     pub fn new(detector: Detector, cfg: &ConfirmConfig) -> Self {
         let rule = Rule::new(cfg, detector.manifest().person_class_id);
-        Self { detector, rule }
+        let scaling = if cfg.upscale {
+            Scaling::Fit
+        } else {
+            Scaling::Native
+        };
+        Self {
+            detector: detector.with_scaling(scaling),
+            rule,
+        }
+    }
+
+    /// The model's people in each crop, in the crop's pixels (for evaluations).
+    pub fn detect(
+        &mut self,
+        crops: &[CropInput],
+    ) -> Result<Vec<Vec<cascade_infer::Detection>>, InferError> {
+        let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
+        self.detector.detect_batch(&images)
+    }
+
+    pub fn rule(&self) -> &Rule {
+        &self.rule
     }
 }
 
 impl Confirmer for OnnxConfirmer {
-    fn confirm(&mut self, crops: &[RgbImage]) -> Result<Vec<Verdict>, InferError> {
-        let results = self.detector.detect_batch(crops)?;
+    fn confirm(&mut self, crops: &[CropInput]) -> Result<Vec<Verdict>, InferError> {
+        let results = self.detect(crops)?;
         Ok(results
             .iter()
             .zip(crops)
-            .map(|(dets, c)| self.rule.judge(dets, c.size()))
+            .map(|(dets, c)| self.rule.judge(dets, c.image.size(), &c.place))
             .collect())
     }
 
     fn model(&self) -> String {
         let m = self.detector.manifest();
         format!("{} {}", m.name, m.version)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use cascade_shared::wire::BoxPx;
-
-    use super::*;
-
-    fn det(class_id: u32, score: f32, side: f32) -> Detection {
-        Detection {
-            bbox: BoxPx {
-                x1: 0.0,
-                y1: 0.0,
-                x2: side,
-                y2: side,
-            },
-            score,
-            class_id,
-        }
-    }
-
-    #[test]
-    fn rule_needs_class_score_and_area() {
-        let r = Rule {
-            class_id: 0,
-            min_score: 0.5,
-            min_box_area: 0.1,
-        };
-        assert!(r.judge(&[det(0, 0.8, 50.0)], (100, 100)).confirmed);
-        assert!(
-            !r.judge(&[det(1, 0.9, 50.0)], (100, 100)).confirmed,
-            "wrong class"
-        );
-        assert!(
-            !r.judge(&[det(0, 0.4, 50.0)], (100, 100)).confirmed,
-            "low score"
-        );
-        assert!(
-            !r.judge(&[det(0, 0.9, 20.0)], (100, 100)).confirmed,
-            "box too small in the crop"
-        );
-        assert!(!r.judge(&[], (100, 100)).confirmed);
     }
 }

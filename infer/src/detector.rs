@@ -8,7 +8,7 @@ use cascade_shared::wire::BoxPx;
 use crate::backend::{Backend, BackendError, DType, InputData, InputTensor};
 use crate::image::RgbSource;
 use crate::postprocess::{self, Candidate, Filter, Tensor, decode, nms};
-use crate::preprocess::{self, Letterbox, Lut, letterbox_with};
+use crate::preprocess::{self, Letterbox, Lut, Scaling, letterbox_with};
 
 /// One detection in image pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +27,8 @@ pub struct DetectParams {
     pub min_box_area: f32,
     /// Keep only this class; `None` keeps all.
     pub class_id: Option<u32>,
+    /// How images are scaled onto the model's input. Default (as loaded): [`Scaling::Fit`].
+    pub scaling: Scaling,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,13 @@ impl Detector {
         &self.params
     }
 
+    /// The same detector scaling images onto its input with `scaling`.
+    #[must_use]
+    pub fn with_scaling(mut self, scaling: Scaling) -> Self {
+        self.params.scaling = scaling;
+        self
+    }
+
     /// The backend's description, e.g. `onnxruntime (cpu, 2 threads)`.
     pub fn backend_name(&self) -> &str {
         &self.backend.info().name
@@ -169,7 +178,7 @@ impl Detector {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let spec = &self.manifest.input;
+        let (spec, scaling) = (&self.manifest.input, self.params.scaling);
         let (w, h) = (spec.width as usize, spec.height as usize);
         let shape = match spec.layout {
             cascade_shared::manifest::Layout::Nchw => [n, 3, h, w],
@@ -178,13 +187,13 @@ impl Detector {
         let mut boxes = Vec::with_capacity(n);
         let data = match &mut self.scratch {
             Scratch::F32(lut, all, one) => {
-                InputData::F32(fill(imgs, spec, lut, all, one, &mut boxes))
+                InputData::F32(fill(imgs, (spec, scaling), lut, all, one, &mut boxes))
             }
             Scratch::U8(lut, all, one) => {
-                InputData::U8(fill(imgs, spec, lut, all, one, &mut boxes))
+                InputData::U8(fill(imgs, (spec, scaling), lut, all, one, &mut boxes))
             }
             Scratch::I8(lut, all, one) => {
-                InputData::I8(fill(imgs, spec, lut, all, one, &mut boxes))
+                InputData::I8(fill(imgs, (spec, scaling), lut, all, one, &mut boxes))
             }
         };
         let outputs = self.backend.run(InputTensor { shape, data })?;
@@ -237,19 +246,19 @@ impl Detector {
 /// Letterboxes every image into `all` (one after the other), recording each mapping.
 fn fill<'a, T: Copy + Default, I: RgbSource>(
     imgs: &[I],
-    spec: &cascade_shared::manifest::InputSpec,
+    (spec, scaling): (&cascade_shared::manifest::InputSpec, Scaling),
     lut: &Lut<T>,
     all: &'a mut Vec<T>,
     one: &mut Vec<T>,
     boxes: &mut Vec<Letterbox>,
 ) -> &'a [T] {
     if imgs.len() == 1 {
-        boxes.push(letterbox_with(&imgs[0], spec, lut, all));
+        boxes.push(letterbox_with(&imgs[0], spec, scaling, lut, all));
         return all;
     }
     all.clear();
     for img in imgs {
-        boxes.push(letterbox_with(img, spec, lut, one));
+        boxes.push(letterbox_with(img, spec, scaling, lut, one));
         all.extend_from_slice(one);
     }
     all

@@ -19,5 +19,5 @@ pub use backend::{
 pub use detector::{DetectParams, Detection, Detector, InferError};
 pub use image::{Frame, Region, RgbImage, RgbSource, yuv_to_rgb};
 pub use model::{Classes, LoadOptions, load_detector, load_ladder};
-pub use preprocess::{Letterbox, letterbox};
+pub use preprocess::{Letterbox, Scaling, letterbox};
 pub use regions::Look;

@@ -123,6 +123,7 @@ fn open_detector(
             Classes::Only(c) => Some(c),
             Classes::All => None,
         },
+        scaling: crate::preprocess::Scaling::Fit,
     };
     let backend = backend::open(model, &opts.backend).map_err(InferError::from)?;
     tracing::info!(

@@ -5,6 +5,18 @@ use cascade_shared::manifest::{ChannelOrder, InputSpec, Layout, Letterbox as Pla
 
 use crate::image::RgbSource;
 
+/// How an image is scaled onto the model's canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scaling {
+    /// Up or down to fill the canvas (the edge: frames and regions at least the input's size).
+    #[default]
+    Fit,
+    /// Down to fit, never up: a smaller image is pasted at its native scale and the rest of the
+    /// canvas is padding (the cloud's crops: a small crop stretched up loses the look the model
+    /// knows).
+    Native,
+}
+
 /// How an image was placed on the model's canvas; maps boxes back to image pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
@@ -15,9 +27,18 @@ pub struct Letterbox {
 
 impl Letterbox {
     pub fn new(src: (usize, usize), spec: &InputSpec) -> Self {
+        Self::scaled(src, spec, Scaling::Fit)
+    }
+
+    /// The placement of a `src`-sized image with `scaling`.
+    pub fn scaled(src: (usize, usize), spec: &InputSpec, scaling: Scaling) -> Self {
         let (sw, sh) = (src.0.max(1) as f32, src.1.max(1) as f32);
         let (dw, dh) = (spec.width as f32, spec.height as f32);
-        let scale = (dw / sw).min(dh / sh);
+        let fit = (dw / sw).min(dh / sh);
+        let scale = match scaling {
+            Scaling::Fit => fit,
+            Scaling::Native => fit.min(1.0),
+        };
         let (nw, nh) = ((sw * scale).round(), (sh * scale).round());
         let (pad_x, pad_y) = match spec.letterbox {
             Placement::Center => (((dw - nw) / 2.0).floor(), ((dh - nh) / 2.0).floor()),
@@ -39,7 +60,7 @@ impl Letterbox {
 /// Fills `out` with the model input for `img` as normalised `f32` (nearest-neighbour scaling) and
 /// returns the mapping.
 pub fn letterbox(img: &impl RgbSource, spec: &InputSpec, out: &mut Vec<f32>) -> Letterbox {
-    letterbox_with(img, spec, &f32_lut(spec), out)
+    letterbox_with(img, spec, Scaling::Fit, &f32_lut(spec), out)
 }
 
 /// Per-channel value tables, indexed by the 8-bit channel value in model channel order.
@@ -62,15 +83,17 @@ pub fn i8_lut() -> Lut<i8> {
     std::array::from_fn(|_| std::array::from_fn(|v| (v as i16 - 128) as i8))
 }
 
-/// Fills `out` with the model input for `img`, each channel value through `lut`, in the spec's
-/// layout and channel order (nearest-neighbour scaling), and returns the mapping.
+/// Fills `out` with the model input for `img` placed with `scaling`, each channel value through
+/// `lut`, in the spec's layout and channel order (nearest-neighbour scaling), and returns the
+/// mapping.
 pub fn letterbox_with<T: Copy + Default>(
     img: &impl RgbSource,
     spec: &InputSpec,
+    scaling: Scaling,
     lut: &Lut<T>,
     out: &mut Vec<T>,
 ) -> Letterbox {
-    let lb = Letterbox::new(img.size(), spec);
+    let lb = Letterbox::scaled(img.size(), spec, scaling);
     let (sw, sh) = img.size();
     let (dw, dh) = (spec.width as usize, spec.height as usize);
     let plane = dw * dh;
@@ -129,6 +152,41 @@ mod tests {
     }
 
     #[test]
+    fn native_scaling_pastes_a_small_image_unstretched() {
+        let s = spec(640, 640, Placement::Center);
+        let lb = Letterbox::scaled((200, 100), &s, Scaling::Native);
+        assert_eq!((lb.scale, lb.pad_x, lb.pad_y), (1.0, 220.0, 270.0));
+        let (x, y) = lb.unmap(220.0 + 50.0, 270.0 + 10.0);
+        assert!((x - 50.0).abs() < 1e-4 && (y - 10.0).abs() < 1e-4);
+        assert!((Letterbox::scaled((200, 100), &s, Scaling::Fit).scale - 3.2).abs() < 1e-6);
+        let big = Letterbox::scaled((1280, 720), &s, Scaling::Native);
+        assert!(
+            (big.scale - 0.5).abs() < 1e-6,
+            "a larger image is still scaled down"
+        );
+        let mut out = Vec::new();
+        let img = RgbImage {
+            width: 2,
+            height: 2,
+            data: vec![255; 12],
+        };
+        let lb = letterbox_with(
+            &img,
+            &spec(8, 8, Placement::Center),
+            Scaling::Native,
+            &u8_lut(),
+            &mut out,
+        );
+        assert_eq!((lb.pad_x, lb.pad_y), (3.0, 3.0));
+        let lit: Vec<usize> = (0..64).filter(|&i| out[i] == 255).collect();
+        assert_eq!(
+            lit,
+            vec![27, 28, 35, 36],
+            "a 2x2 image in the middle of the 8x8 canvas"
+        );
+    }
+
+    #[test]
     fn pads_with_fill_value_and_normalises() {
         let img = RgbImage {
             width: 4,
@@ -155,10 +213,10 @@ mod tests {
             ..spec(2, 2, Placement::Center)
         };
         let mut u = Vec::new();
-        letterbox_with(&img, &s, &u8_lut(), &mut u);
+        letterbox_with(&img, &s, Scaling::Fit, &u8_lut(), &mut u);
         assert_eq!(u, vec![200u8; 12]);
         let mut i = Vec::new();
-        letterbox_with(&img, &s, &i8_lut(), &mut i);
+        letterbox_with(&img, &s, Scaling::Fit, &i8_lut(), &mut i);
         assert_eq!(i, vec![72i8; 12]);
     }
 }

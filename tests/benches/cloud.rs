@@ -13,7 +13,7 @@ use cascade_shared::config::cloud::ConfirmConfig;
 use cascade_shared::config::edge::CropConfig;
 use cascade_shared::wire::{Compression, Crop, CropEnvelope};
 use cloud_analyzer::alert::{AlertEngine, Changes};
-use cloud_analyzer::confirm::{Confirmer, OnnxConfirmer};
+use cloud_analyzer::confirm::{Confirmer, CropInput, OnnxConfirmer, Place};
 use cloud_analyzer::ingest;
 use cloud_analyzer::store::{Inserted, Store};
 use edge_agent::decode::{H264Decoder, VideoDecoder};
@@ -104,14 +104,17 @@ fn throughput(
                 valid.push(v.into_pending());
             }
         }
-        let images: Vec<_> = valid
+        let inputs: Vec<_> = valid
             .iter()
-            .map(|p| ingest::decode_jpeg(&p.jpeg).expect("jpeg"))
+            .map(|p| CropInput {
+                image: ingest::decode_jpeg(&p.jpeg).expect("jpeg"),
+                place: Place::from_arrays(p.bbox, p.region),
+            })
             .collect();
-        let verdicts = confirmer.confirm(&images).expect("confirm");
-        for ((p, v), img) in valid.iter().zip(verdicts).zip(&images) {
+        let verdicts = confirmer.confirm(&inputs).expect("confirm");
+        for ((p, v), c) in valid.iter().zip(verdicts).zip(&inputs) {
             if !v.confirmed {
-                missed.push((p.edge_score, v.cloud_score, img.width, img.height));
+                missed.push((p.edge_score, v.cloud_score, c.image.width, c.image.height));
             }
             let changes = if v.confirmed {
                 confirmed += 1;

@@ -36,6 +36,7 @@ fn params() -> DetectParams {
         nms_iou: 0.45,
         min_box_area: 0.0,
         class_id: Some(0),
+        scaling: crate::preprocess::Scaling::Fit,
     }
 }
 

@@ -11,6 +11,7 @@
 //! Sections that need no conversion ([`BrokerConfig`], [`ConfirmConfig`], [`AlertConfig`],
 //! [`StoreConfig`], [`ApiConfig`]) are the same type in both layers.
 
+mod confirm;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::Problems;
+
+pub use confirm::ConfirmConfig;
 
 /// The analyzer's config, validated. Made by [`raw::CloudConfig::validated`].
 #[derive(Debug, Clone)]
@@ -215,25 +218,6 @@ pub struct BatchConfig {
     pub max_wait: Duration,
 }
 
-/// `[confirm]`: the confirm rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConfirmConfig {
-    /// Lowest cloud score that confirms a crop, 0 to 1. Default: 0.5.
-    pub min_score: f32,
-    /// Smallest confirmed box, as a fraction (0 to below 1) of the crop's area. Default: 0.05.
-    pub min_box_area: f32,
-}
-
-impl Default for ConfirmConfig {
-    fn default() -> Self {
-        Self {
-            min_score: 0.5,
-            min_box_area: 0.05,
-        }
-    }
-}
-
 /// `[alerts]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -405,7 +389,7 @@ mod tests {
         assert_eq!(cfg.batch.max_wait, Duration::from_millis(50));
         assert_eq!(
             (cfg.confirm.min_score, cfg.confirm.min_box_area),
-            (0.5, 0.05)
+            (0.5, 0.0)
         );
         assert_eq!(cfg.alerts.cooldown, Duration::from_secs(30));
         assert_eq!(cfg.store.retention, Duration::from_secs(30 * 86_400));

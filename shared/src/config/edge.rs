@@ -16,6 +16,7 @@
 //! [`SourceConfig::resolve_paths`] and [`SourceConfig::validate`], one arm in the agent's source
 //! opener and one in `edge-agent check`.
 
+mod crops;
 mod motion;
 pub mod raw;
 mod regions;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crops::CropConfig;
 pub use motion::{MotionConfig, MotionOverrides};
 pub use regions::RegionsConfig;
 
@@ -429,48 +431,6 @@ pub struct TrackerConfig {
     pub confirm_crops: u32,
     /// An uploaded track in view says so after this long without any message; positive.
     pub seen_interval: Duration,
-}
-
-/// `[crops]`: what is cut out around a detection and uploaded.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CropConfig {
-    /// Padding around the box, as a fraction (0 to 2) of its width and height. Default: 0.15.
-    pub padding: f32,
-    /// Longest side of the JPEG, 16 to 4096; larger crops are scaled down. Default: 640.
-    pub max_side: u32,
-    /// JPEG quality, 1 to 100. Default: 80.
-    pub jpeg_quality: u8,
-}
-
-impl Default for CropConfig {
-    fn default() -> Self {
-        Self {
-            padding: 0.15,
-            max_side: 640,
-            jpeg_quality: 80,
-        }
-    }
-}
-
-impl CropConfig {
-    fn validate(&self, p: &mut Problems) {
-        p.check(
-            (0.0..=2.0).contains(&self.padding),
-            "crops.padding",
-            "must be within 0..=2",
-        );
-        p.check(
-            (16..=4096).contains(&self.max_side),
-            "crops.max_side",
-            "must be 16..=4096",
-        );
-        p.check(
-            (1..=100).contains(&self.jpeg_quality),
-            "crops.jpeg_quality",
-            "must be 1..=100",
-        );
-    }
 }
 
 /// `[buffer]`: the durable store crops wait in until the broker acknowledges them.

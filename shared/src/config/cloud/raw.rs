@@ -160,7 +160,6 @@ impl CloudConfig {
             "must be at most 10000",
         );
 
-        let c = &self.confirm;
         p.check(
             i.device_crops_per_s.is_finite() && i.device_crops_per_s > 0.0,
             "ingest.device_crops_per_s",
@@ -171,16 +170,7 @@ impl CloudConfig {
             "ingest.device_bytes_per_s",
             "must be at least 65536",
         );
-        p.check(
-            (0.0..=1.0).contains(&c.min_score),
-            "confirm.min_score",
-            "must be within 0..=1",
-        );
-        p.check(
-            (0.0..1.0).contains(&c.min_box_area),
-            "confirm.min_box_area",
-            "must be within 0..1",
-        );
+        self.confirm.validate(&mut p);
         p.check(
             !self.alerts.cooldown.is_zero(),
             "alerts.cooldown_s",
