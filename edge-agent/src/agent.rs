@@ -200,6 +200,11 @@ pub async fn run(
     let b = buffer.clone();
     let _ = tokio::task::spawn_blocking(move || b.flush()).await;
     log_summary(&telemetry);
+    let left = buffer.stats().records;
+    tracing::info!(
+        crops_left_buffered = left,
+        "stopped; {left} messages left buffered (sent at the next start)"
+    );
     result
 }
 
@@ -442,21 +447,26 @@ fn log_summary(t: &Telemetry) {
         })
         .map_or(0, |kb| kb * 1024);
     tracing::info!(
-        frames = t.total("frames_decoded_total"),
-        motion_frames = t.total("motion_frames_total"),
-        detector_runs = t.total("detector_runs_total"),
-        detector_dropped = t.total("detector_dropped_frames_total"),
-        crops_buffered = t.total("crops_buffered_total"),
-        crops_uploaded = t.total("crops_uploaded_total"),
-        crops_resent = t.total("crops_resent_total"),
-        input_bytes = t.total("input_bytes_total"),
-        uploaded_bytes = t.total("uploaded_bytes_total"),
-        camera_reconnects = t.total("camera_reconnects_total"),
+        frames = count(t, "frames_decoded_total"),
+        motion_frames = count(t, "motion_frames_total"),
+        detector_runs = count(t, "detector_runs_total"),
+        detector_dropped = count(t, "detector_dropped_frames_total"),
+        crops_buffered = count(t, "crops_buffered_total"),
+        crops_uploaded = count(t, "crops_uploaded_total"),
+        crops_resent = count(t, "crops_resent_total"),
+        input_bytes = count(t, "input_bytes_total"),
+        uploaded_bytes = count(t, "uploaded_bytes_total"),
+        camera_reconnects = count(t, "camera_reconnects_total"),
         peak_rss_bytes,
         cpu_seconds = cpu_seconds().unwrap_or(0.0),
-        input_side_changes = t.total("detector_input_side_changes_total"),
+        input_side_changes = count(t, "detector_input_side_changes_total"),
         "summary"
     );
+}
+
+/// A counter's total as the whole number it is (the registry keeps floats).
+fn count(t: &Telemetry, name: &str) -> u64 {
+    t.total(name).max(0.0).round() as u64
 }
 
 /// CPU time (user + system) of this process so far, from `/proc/self/stat` (in USER_HZ = 100

@@ -393,7 +393,11 @@ impl Telemetry {
         err: &dyn std::fmt::Display,
         retry_in_s: f64,
     ) {
-        tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
+        if kind == "shutdown" {
+            tracing::info!("disconnected from the broker (shutting down)");
+        } else {
+            tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
+        }
         self.mqtt_connected.set(0);
         self.mqtt_up.store(false, Ordering::SeqCst);
         self.mqtt_disconnects.with_label_values(&[kind]).inc();

@@ -1,4 +1,6 @@
-//! A simple IoU tracker and the upload policy: one person walking by yields a handful of crops.
+//! A tracker (IoU with the last and the motion-predicted box, then nearness for people who moved
+//! further than their width between runs: `affinity`) and the upload policy: one person walking
+//! by yields a handful of crops.
 //!
 //! A track is uploaded when it is confirmed (`confirm_hits` detections in a row). Until the cloud
 //! says it saw a person in one of its crops (a verdict), it is uploaded again every
@@ -17,10 +19,17 @@ use cascade_shared::wire::{BoxPx, TrackEvent};
 
 use crate::detect::Detection;
 
+mod affinity;
+
+use affinity::{Motion, affinity};
+
 #[derive(Debug, Clone)]
 struct Track {
     id: u64,
     det: Detection,
+    /// When `det` was seen (us), and the box centre's velocity (pixels per second).
+    at: i64,
+    velocity: (f32, f32),
     hits: u32,
     missed: u32,
     /// Score and time (us) of the last crop uploaded.
@@ -84,12 +93,12 @@ impl Tracker {
 
     /// Feeds one detector run at `t_us`; returns the crops and words to send.
     pub fn update(&mut self, dets: &[Detection], t_us: i64) -> Vec<Upload> {
-        let matched = self.associate(dets);
+        let matched = self.associate(dets, t_us);
         let existing = self.tracks.len();
         let mut out = Vec::new();
         let mut seen = Vec::new();
         for (i, det) in dets.iter().enumerate() {
-            let idx = self.follow(matched[i], det);
+            let idx = self.follow(matched[i], det, t_us);
             seen.push(idx);
             if self.wants_upload(idx, t_us) {
                 let tr = &mut self.tracks[idx];
@@ -134,9 +143,13 @@ impl Tracker {
     }
 
     /// Continues the matched track with `det`, or starts a new one; returns its index.
-    fn follow(&mut self, matched: Option<usize>, det: &Detection) -> usize {
+    fn follow(&mut self, matched: Option<usize>, det: &Detection, t_us: i64) -> usize {
         if let Some(t) = matched {
             let tr = &mut self.tracks[t];
+            let m = tr.motion();
+            let dt_s = (t_us - tr.at) as f32 / 1e6;
+            tr.velocity = m.updated_velocity(&det.bbox, dt_s, tr.hits == 1);
+            tr.at = t_us;
             tr.det = *det;
             tr.hits += 1;
             tr.missed = 0;
@@ -145,6 +158,8 @@ impl Tracker {
         self.tracks.push(Track {
             id: self.next_id,
             det: *det,
+            at: t_us,
+            velocity: (0.0, 0.0),
             hits: 1,
             missed: 0,
             uploaded: None,
@@ -156,13 +171,15 @@ impl Tracker {
         self.tracks.len() - 1
     }
 
-    /// Greedy matching by IoU, best pairs first. `result[d]` is the track of detection `d`.
-    fn associate(&self, dets: &[Detection]) -> Vec<Option<usize>> {
+    /// Greedy matching by affinity (overlap with the last or predicted box, else nearness),
+    /// best pairs first. `result[d]` is the track of detection `d`.
+    fn associate(&self, dets: &[Detection], t_us: i64) -> Vec<Option<usize>> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (d, det) in dets.iter().enumerate() {
             for (t, tr) in self.tracks.iter().enumerate() {
-                let v = det.bbox.iou(&tr.det.bbox);
-                if v >= self.cfg.iou_match && det.class_id == tr.det.class_id {
+                let dt_s = (t_us - tr.at) as f32 / 1e6;
+                let a = affinity(&det.bbox, &tr.motion(), dt_s, self.cfg.iou_match);
+                if let Some(v) = a.filter(|_| det.class_id == tr.det.class_id) {
                     pairs.push((v, d, t));
                 }
             }
@@ -200,6 +217,15 @@ impl Tracker {
     fn still_here_due(&self, idx: usize, t_us: i64) -> bool {
         let tr = &self.tracks[idx];
         tr.uploaded.is_some() && t_us - tr.said >= micros(self.cfg.seen_interval)
+    }
+}
+
+impl Track {
+    fn motion(&self) -> Motion {
+        Motion {
+            last: self.det.bbox,
+            velocity: self.velocity,
+        }
     }
 }
 

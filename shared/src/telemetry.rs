@@ -23,5 +23,6 @@ pub fn metric_total(registry: &prometheus::Registry, full_name: &str) -> f64 {
                 .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
                 .collect::<Vec<_>>()
         })
-        .sum()
+        // Not `sum()`: a float sum of nothing is -0.0, which prints as "-0".
+        .fold(0.0, |a, b| a + b)
 }

@@ -69,6 +69,27 @@ fn a_visit_is_one_alert_that_ends_when_the_person_leaves() {
     };
     let log = run_edge(&write_edge_config(dir, port, &certs, &o)).expect("edge runs");
     let zero = stream_zero_us(&log);
+    // A clean run and exit warns about nothing, and its summary counts are whole numbers.
+    assert!(!log.contains(" WARN "), "warnings on a clean run:\n{log}");
+    let summary = log
+        .lines()
+        .find(|l| l.contains(" summary"))
+        .expect("summary");
+    for key in [
+        "frames",
+        "detector_runs",
+        "crops_uploaded",
+        "uploaded_bytes",
+    ] {
+        let value = summary
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")));
+        assert!(
+            value.is_some_and(|v| v.parse::<u64>().is_ok()),
+            "{key} is a whole number: {summary}"
+        );
+    }
+    assert!(log.contains("stopped; 0 messages left buffered"), "{log}");
     eventually(Duration::from_secs(20), || {
         alert_events(&sub).iter().any(|e| e["type"] == "end")
     })

@@ -169,3 +169,17 @@ fn two_people_get_two_tracks() {
     assert_eq!(ups.len(), 2);
     assert_ne!(ups[0].track_id, ups[1].track_id);
 }
+
+#[test]
+fn a_walker_seen_seldom_stays_one_track() {
+    // 30 px between runs of a 36 px wide walker (a busy detector at 2 Hz, 60 px/s): IoU 0.09.
+    let mut t = Tracker::new(cfg(), 1);
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        for u in t.update(&[det(30.0 * i as f32, 0.8)], i * 500_000) {
+            ids.insert(u.track_id);
+        }
+    }
+    assert_eq!(t.active(), 1);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}

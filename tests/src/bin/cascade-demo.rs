@@ -221,11 +221,13 @@ fn print_alerts(alerts: &Received) -> (Vec<f64>, Vec<f64>) {
             capture_lat.push((d - c) / 1e6);
             upload_lat.push((d - u) / 1e6);
         }
+        // A UUIDv7 starts with its time (the same for alerts of one minute): show its random end.
         let id = e["alert_id"].as_str().unwrap_or("?");
+        let short = &id[id.len().saturating_sub(8)..];
         println!(
             "  {:<6} alert {} {}/{} track {} edge {:.2} cloud {:.2} crops {} {}",
             e["type"].as_str().unwrap_or("?"),
-            &id[..8.min(id.len())],
+            short,
             e["device_id"].as_str().unwrap_or("?"),
             e["camera_id"].as_str().unwrap_or("?"),
             e["track_id"],
@@ -361,5 +363,5 @@ fn metric(api: SocketAddr, name: &str) -> f64 {
             l.starts_with(name) && (name.contains('{') || l[name.len()..].starts_with([' ', '{']))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
