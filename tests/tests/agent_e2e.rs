@@ -116,7 +116,9 @@ fn agent_publishes_crops_of_the_walker() {
             (b.y1 - 70.0).abs() <= 4.0 && (b.y2 - 166.0).abs() <= 4.0,
             "{b:?}"
         );
-        assert!((b.width() - 36.0).abs() <= 6.0, "{b:?}");
+        // Full width, or cut by the frame's edge as the walker enters or leaves.
+        let cut = b.x1 <= 1.0 || b.x2 >= 319.0;
+        assert!(cut || (b.width() - 36.0).abs() <= 6.0, "{b:?}");
         let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(&c.jpeg));
         d.decode().expect("the crop is a JPEG");
         assert_eq!(c.class_name, "person");

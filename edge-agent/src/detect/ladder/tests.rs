@@ -135,6 +135,21 @@ fn reasons(sim: &Sim) -> Vec<(u32, u32, &'static str)> {
     sim.changes.iter().map(|(_, c)| r(c)).collect()
 }
 
+/// Found by the overload property: a top size so slow that one run takes many minutes still
+/// reaches the cheapest size, given the time its runs take.
+#[test]
+fn a_very_slow_top_size_still_reaches_the_cheapest() {
+    let sizes = [1120, 992, 576, 192, 64];
+    let latency = by_pixels(64, 18.95 * BUDGET.as_secs_f64());
+    let mut sim = Sim::new(
+        cfg(&sizes),
+        World::steady(latency),
+        3_431_522_250_918_097_600,
+    );
+    sim.run((30 * MIN).max(deadline(latency, &sizes, 4) + 10 * MIN));
+    assert_eq!(sim.ladder.index(), 4, "{:?}", sim.changes);
+}
+
 #[test]
 fn a_ladder_of_one_size_never_changes() {
     let mut world = World::steady(|_| 1.0);
@@ -341,7 +356,8 @@ proptest! {
             world.forced_drops = Box::new(move |_, _| drops);
         }
         let mut sim = Sim::new(cfg(&sizes), world, seed);
-        sim.run(30 * MIN);
+        // Long enough to get there (a very slow top size takes minutes per run) and to stay.
+        sim.run((30 * MIN).max(deadline(latency, &sizes, steps) + 10 * MIN));
         prop_assert_eq!(sim.ladder.index(), steps);
         prop_assert_eq!(sim.changes.len(), steps, "{:?}", sim.changes);
         let last = sim.changes.last().map_or(0, |(t, _)| *t);
