@@ -189,10 +189,10 @@ impl PowerSpec {
             );
         }
         for (i, r) in self.rails.iter().enumerate() {
-            let ok = match (&r.power, &r.voltage, &r.current) {
-                (Some(_), None, None) | (None, Some(_), Some(_)) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (&r.power, &r.voltage, &r.current),
+                (Some(_), None, None) | (None, Some(_), Some(_))
+            );
             p.check(
                 ok,
                 field(&format!("rail[{i}]")),
@@ -238,6 +238,28 @@ mod tests {
             assert!(text.contains(want), "{want} in {text}");
         }
         assert!(!text.contains("power.high_mode"), "{text}");
+    }
+
+    #[test]
+    fn every_shipped_profile_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hardware-profiles");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).expect("profiles") {
+            let path = entry.expect("entry").path();
+            let profile = crate::profile::HardwareProfile::load(&path)
+                .unwrap_or_else(|p| panic!("{}: {p}", path.display()));
+            if profile.name.starts_with("jetson") {
+                assert!(
+                    profile
+                        .power
+                        .as_ref()
+                        .and_then(PowerSpec::nvpmodel_modes)
+                        .is_some()
+                );
+            }
+            n += 1;
+        }
+        assert!(n >= 9, "{n} profiles");
     }
 
     #[test]
