@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use cascade_infer::backend::BackendOptions;
@@ -12,6 +12,7 @@ use cascade_shared::clock::{SharedClock, SystemClock, micros};
 use cascade_shared::config::edge::{CameraConfig, DetectorConfig, EdgeConfig};
 use cascade_shared::config::effective::Effective;
 use cascade_shared::manifest::ModelManifest;
+use cascade_shared::profile::PowerSpec;
 use cascade_shared::shutdown::Shutdown;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -24,6 +25,9 @@ use crate::camera::{Camera, CameraError, Tracked};
 use crate::detect::ladder::LadderConfig;
 use crate::detect::service::{CameraSlot, DetectorService, Options as ServiceOptions};
 use crate::detect::{Detect, Detector};
+use crate::power::sensors::Sensors;
+use crate::power::task::PowerTask;
+use crate::power::{self, Activity, PolicyConfig, SystemIo};
 use crate::telemetry::{self, Telemetry};
 use crate::track::CloudConfirmed;
 use crate::uplink::Uplink;
@@ -49,10 +53,14 @@ pub enum AgentError {
 }
 
 /// Options of one run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Stop once every camera's input has ended and the buffer is empty (files, demos, tests).
     pub exit_when_done: bool,
+    /// The hardware profile's `[power]`, if any.
+    pub power: Option<PowerSpec>,
+    /// Power mode changes are only logged (`--power-dry-run`, or `power.dry_run`).
+    pub power_dry_run: bool,
 }
 
 /// The options to load the config's detector with the settings in force.
@@ -116,7 +124,7 @@ pub fn ladder_in_force(
 }
 
 /// The supervisor's policy from the config.
-fn policy(cfg: &EdgeConfig, opts: RunOptions) -> Policy {
+fn policy(cfg: &EdgeConfig, opts: &RunOptions) -> Policy {
     let s = &cfg.supervisor;
     Policy {
         backoff_min: s.restart_backoff_min,
@@ -160,12 +168,13 @@ pub async fn run(
         buffer.clone(),
         telemetry.clone(),
         clock.clone(),
-        throttled.clone(),
         shutdown.clone(),
     ));
+    let activity = Arc::new(Activity::default());
 
     let stages = Stages {
-        throttled,
+        throttled: throttled.clone(),
+        activity: activity.clone(),
         buffer: buffer.clone(),
         telemetry: telemetry.clone(),
         clock: clock.clone(),
@@ -173,8 +182,11 @@ pub async fn run(
         confirmed,
         shutdown: shutdown.clone(),
     };
-    let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, opts))?;
+    let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, &opts))?;
     let (mut supervisors, threads, slots) = started;
+    let power = tokio::spawn(
+        power_task(&cfg, &opts, activity, throttled, &telemetry, &clock).run(shutdown.clone()),
+    );
     let result = wait_cameras(&mut supervisors, &shutdown).await;
     if opts.exit_when_done && !shutdown.is_cancelled() {
         let stop = shutdown.clone();
@@ -190,6 +202,7 @@ pub async fn run(
     supervisors.shutdown().await;
     let _ = uplink_task.await;
     let _ = maintenance.await;
+    let _ = power.await;
     let _ = server.await;
     let _ = tokio::task::spawn_blocking(move || {
         for t in threads {
@@ -255,8 +268,10 @@ async fn start_telemetry(
 
 /// What every camera's stages share.
 struct Stages {
-    /// Set by the maintenance task from the thermal zones; read by the detector's ladder.
+    /// Set by the power task from the sensors; read by the detector's ladder.
     throttled: Arc<AtomicBool>,
+    /// Motion or tracked people, any camera: the pipelines write, the power task reads.
+    activity: Arc<Activity>,
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
@@ -379,6 +394,7 @@ fn start_cameras(
             max_rate_hz: cfg.max_rate_of(cam),
             motion_rate_hz: cfg.motion_rate_of(cam),
             tracked,
+            activity: s.activity.clone(),
             telemetry: s.telemetry.clone(),
             clock: s.clock.clone(),
             slot,
@@ -481,13 +497,40 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// The power task: the manager the profile and config choose, the sensors, the policy.
+fn power_task(
+    cfg: &EdgeConfig,
+    opts: &RunOptions,
+    activity: Arc<Activity>,
+    throttled: Arc<AtomicBool>,
+    telemetry: &Arc<Telemetry>,
+    clock: &SharedClock,
+) -> PowerTask {
+    let p = &cfg.power;
+    let spec = opts.power.as_ref();
+    PowerTask {
+        manager: power::choose(spec, p),
+        sensors: Sensors::from_spec(spec),
+        io: Arc::new(SystemIo::default()),
+        policy: PolicyConfig {
+            idle: p.idle,
+            min_dwell: p.min_dwell,
+        },
+        sensors_every: p.sensors,
+        dry_run: p.dry_run || opts.power_dry_run,
+        activity,
+        throttled,
+        telemetry: telemetry.clone(),
+        clock: clock.clone(),
+    }
+}
+
 /// Every 5 s: watches the buffer's disk (degraded mode in and out, the reserve); every minute:
 /// evicts expired crops.
 async fn maintain(
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
-    throttled: Arc<AtomicBool>,
     shutdown: Shutdown,
 ) {
     let mut degraded = false;
@@ -513,13 +556,6 @@ async fn maintain(
         }
         degraded = buffer.degraded();
         telemetry.buffer_stats(buffer.stats(), now);
-        let hot = tokio::task::spawn_blocking(|| {
-            crate::thermal::throttled(std::path::Path::new("/sys/class/thermal"))
-        });
-        let hot = hot.await.unwrap_or(false);
-        if hot != throttled.swap(hot, Ordering::Relaxed) {
-            telemetry.thermal(hot);
-        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}

@@ -35,6 +35,9 @@ pub enum Command {
         /// Exit once every input has ended and every crop is acknowledged (file inputs).
         #[arg(long)]
         exit_when_done: bool,
+        /// Power management only says what it would switch (as `power.dry_run = true`).
+        #[arg(long)]
+        power_dry_run: bool,
     },
     /// Check a config, its model, files, certificates and buffer folder; print every problem.
     Check {
@@ -65,9 +68,16 @@ pub struct Checked {
     pub effective: Effective,
     /// The input sides the detector will run, and the sizes in force the model has no file for.
     pub ladder: (Vec<u32>, Vec<u32>),
+    /// The hardware profile the config names.
+    pub profile: Option<HardwareProfile>,
 }
 
 impl Checked {
+    /// The power plan in force (`power manager = ...`, sensors, dry run).
+    pub fn power_report(&self, dry_run: bool) -> String {
+        crate::power::plan::describe(&self.config.power, self.profile.as_ref(), dry_run)
+    }
+
     /// The input-size ladder the detector will run: `detector ladder = [640, 416, 320]`, with the
     /// sizes in force that the model has no file for.
     pub fn ladder_report(&self) -> String {
@@ -156,6 +166,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             config,
             effective,
             ladder,
+            profile,
         }),
         (_, effective) => {
             if let Err(e) = effective {

@@ -13,6 +13,7 @@ pub mod crop;
 pub mod decode;
 pub mod detect;
 pub mod motion;
+pub mod power;
 pub mod record;
 pub mod source;
 pub mod telemetry;

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 println!("{}: ok", config.display());
                 print!("{}", checked.effective.report());
                 print!("{}", checked.ladder_report());
+                print!("{}", checked.power_report(false));
                 ExitCode::SUCCESS
             }
             Err(problems) => {
@@ -50,7 +51,8 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             exit_when_done,
-        } => match run(&config, exit_when_done) {
+            power_dry_run,
+        } => match run(&config, exit_when_done, power_dry_run) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("edge-agent: {e:#}");
@@ -60,15 +62,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &std::path::Path, exit_when_done: bool) -> anyhow::Result<()> {
+fn run(config: &std::path::Path, exit_when_done: bool, power_dry_run: bool) -> anyhow::Result<()> {
     let checked = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
+    let plan = checked.power_report(power_dry_run);
+    tracing::info!(plan = %plan.trim_end().replace('\n', "; "), "power plan");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let shutdown = cascade_shared::shutdown::Shutdown::new();
         tokio::spawn(cascade_shared::shutdown::on_signals(shutdown.clone()));
-        let opts = RunOptions { exit_when_done };
+        let opts = RunOptions {
+            exit_when_done,
+            power: checked.profile.and_then(|p| p.power),
+            power_dry_run,
+        };
         agent::run(checked.config, checked.effective, shutdown, opts).await
     })?;
     Ok(())

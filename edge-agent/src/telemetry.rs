@@ -18,6 +18,7 @@ use prometheus::{
 mod cameras;
 mod delivery;
 mod detector;
+mod power;
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
@@ -38,6 +39,7 @@ pub struct Telemetry {
     crops_buffered_bytes: IntCounterVec,
     delivery: delivery::DeliveryMetrics,
     detector: detector::DetectorMetrics,
+    power: power::PowerMetrics,
     evicted: IntCounterVec,
     buffer_bytes: IntGauge,
     buffer_records: IntGauge,
@@ -141,6 +143,7 @@ impl Telemetry {
             ),
             delivery: delivery::DeliveryMetrics::new(r),
             detector: detector::DetectorMetrics::new(r),
+            power: power::PowerMetrics::new(r),
             evicted: counter(
                 r,
                 "crops_evicted_total",

@@ -12,6 +12,8 @@ const MARGIN_MILLI_C: i64 = 5_000;
 /// One zone's temperature and trip points, millidegrees Celsius.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Zone {
+    /// Its `type` (`cpu-thermal`, `CPU-therm`), else its folder's name.
+    pub name: String,
     pub temp: i64,
     /// `(type, temperature)` of each trip point.
     pub trips: Vec<(String, i64)>,
@@ -38,8 +40,10 @@ pub fn zones(root: &Path) -> Vec<Zone> {
             .ok()
             .map(|s| s.trim().to_string())
     };
+    let mut entries: Vec<_> = dir.flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     let mut out = Vec::new();
-    for entry in dir.flatten() {
+    for entry in entries {
         let zone = entry.path();
         let is_zone = entry
             .file_name()
@@ -60,7 +64,10 @@ pub fn zones(root: &Path) -> Vec<Zone> {
                 Some((kind, t))
             })
             .collect();
-        out.push(Zone { temp, trips });
+        let name = read(&zone.join("type"))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| entry.file_name().to_string_lossy().into_owned());
+        out.push(Zone { name, temp, trips });
     }
     out
 }
@@ -100,12 +107,14 @@ mod tests {
         let near = Zone {
             temp: 96_000,
             trips: vec![("critical".into(), 100_000)],
+            ..Zone::default()
         };
         assert!(near.throttled(), "within 5 C of critical");
         assert!(
             !Zone {
                 temp: 90_000,
-                trips: vec![("active".into(), 50_000)]
+                trips: vec![("active".into(), 50_000)],
+                ..Zone::default()
             }
             .throttled()
         );

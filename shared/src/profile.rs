@@ -7,6 +7,12 @@ use serde::Deserialize;
 use crate::Problems;
 use crate::config::BackendKind;
 
+mod power;
+
+pub use power::{
+    DEFAULT_THERMAL_ZONES, Governors, ManagerKind, PowerMode, PowerSpec, Rail, thermal_zones,
+};
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HardwareProfile {
@@ -38,15 +44,6 @@ pub enum Accelerator {
     Cuda,
     EdgeTpu,
     Hailo,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PowerSpec {
-    /// `nvpmodel` on Jetson.
-    pub manager: String,
-    /// Mode ids from most to least power, e.g. nvpmodel `-m` values.
-    pub modes: Vec<u32>,
 }
 
 impl HardwareProfile {
@@ -82,6 +79,9 @@ impl HardwareProfile {
             format!("{at}: detector_input_sizes"),
             "must be non-empty, strictly decreasing multiples of 32",
         );
+        if let Some(power) = &profile.power {
+            power.validate(&at, &mut p);
+        }
         p.into_result(profile)
     }
 }

@@ -33,6 +33,8 @@ pub struct Camera {
     pub motion_rate_hz: f32,
     /// The people the post stage is tracking now (written there, read by the pipeline).
     pub tracked: Arc<Tracked>,
+    /// When any camera last saw motion or a tracked person (for power management).
+    pub activity: Arc<crate::power::Activity>,
     pub telemetry: Arc<Telemetry>,
     pub clock: SharedClock,
     pub slot: CameraSlot,

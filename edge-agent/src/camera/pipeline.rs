@@ -110,7 +110,8 @@ impl Dispatch<'_> {
     fn frames(&mut self, frames: &mut Vec<Frame>, beat: &Heartbeat, stop: &Shutdown) {
         let (cam, t) = (self.cam.id.as_str(), &self.cam.telemetry);
         for frame in frames.drain(..) {
-            beat.beat(self.cam.clock.monotonic_us());
+            let now = self.cam.clock.monotonic_us();
+            beat.beat(now);
             t.frame_decoded(cam, frame.pts_us);
             self.check_size(&frame);
             let (capture_us, clock) = self
@@ -125,6 +126,7 @@ impl Dispatch<'_> {
             if m.boxes.is_empty() && tracked.is_empty() {
                 continue;
             }
+            self.cam.activity.saw(now);
             let gap = if !m.boxes.is_empty() && !tracked.is_empty() {
                 self.track_gap_us
             } else {

@@ -18,6 +18,7 @@
 
 mod crops;
 mod motion;
+mod power;
 pub mod raw;
 mod regions;
 mod uplink;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 
 pub use crops::CropConfig;
 pub use motion::{MotionConfig, MotionOverrides};
+pub use power::PowerConfig;
 pub use regions::RegionsConfig;
 
 use super::BackendKind;
@@ -54,6 +56,7 @@ pub struct EdgeConfig {
     pub uplink: UplinkConfig,
     pub telemetry: TelemetryConfig,
     pub supervisor: SupervisorConfig,
+    pub power: PowerConfig,
 }
 
 impl EdgeConfig {

@@ -57,7 +57,7 @@ pub struct Effective {
     pub threads: Setting<u32>,
     /// Empty: the model's own input size.
     pub input_sizes: Setting<Vec<u32>>,
-    /// Power modes the agent may step between (nvpmodel ids), most power first; empty: none.
+    /// Power modes the agent steps between (nvpmodel ids: high, then low); empty: none.
     pub power_modes: Setting<Vec<u32>>,
 }
 
@@ -93,7 +93,10 @@ impl Effective {
             ),
             power_modes: pick(
                 None,
-                profile.and_then(|p| Some((p.name.as_str(), p.power.as_ref()?.modes.clone()))),
+                profile.and_then(|p| {
+                    let (high, low) = p.power.as_ref()?.nvpmodel_modes()?;
+                    Some((p.name.as_str(), vec![high, low]))
+                }),
                 Vec::new(),
             ),
         };
@@ -132,6 +135,14 @@ mod tests {
     use super::*;
     use crate::profile::{Accelerator, Arch, PowerSpec};
 
+    fn power() -> PowerSpec {
+        toml::from_str(
+            "manager = \"nvpmodel\"\nhigh_mode = 0\nlow_mode = 1\n\
+             mode = [{ id = 0, name = \"15W\", watts = 15.0 }, { id = 1, name = \"7W\", watts = 7.0 }]",
+        )
+        .expect("power spec")
+    }
+
     fn config(detector_extra: &str) -> DetectorConfig {
         toml::from_str(&format!("manifest = \"m.toml\"\n{detector_extra}")).expect("config")
     }
@@ -146,10 +157,7 @@ mod tests {
             memory_mib: 8000,
             detector_threads: 4,
             detector_input_sizes: vec![640, 416, 320],
-            power: Some(PowerSpec {
-                manager: "nvpmodel".into(),
-                modes: vec![0, 1],
-            }),
+            power: Some(power()),
         }
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{
     BufferConfig, CameraConfig, CropConfig, Delivery, DetectorConfig, DeviceConfig, MotionConfig,
-    MotionOverrides, SupervisorConfig, TelemetryConfig,
+    MotionOverrides, PowerConfig, SupervisorConfig, TelemetryConfig,
 };
 use crate::Problems;
 use crate::config::ConfigFile;
@@ -39,6 +39,8 @@ pub struct EdgeConfig {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub supervisor: SupervisorConfig,
+    #[serde(default)]
+    pub power: PowerConfig,
 }
 
 /// `[tracker]` as written: the IoU tracker and the upload policy.
@@ -385,6 +387,7 @@ impl EdgeConfig {
         self.motion.validate("motion", &mut p);
         self.detector.validate(&mut p);
         self.supervisor.validate(&mut p);
+        self.power.validate(&mut p);
         let tracker = self.tracker.convert(&mut p);
         self.crops.validate(&mut p);
         self.buffer.validate(&mut p);
@@ -403,6 +406,7 @@ impl EdgeConfig {
                 uplink,
                 telemetry: self.telemetry.clone(),
                 supervisor: self.supervisor.clone(),
+                power: self.power.clone(),
             }),
             _ => Err(p),
         }
