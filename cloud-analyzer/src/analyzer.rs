@@ -1,6 +1,6 @@
 //! Runs the analyzer: (embedded broker), store, confirm model, HTTP API, and three tasks joined by
-//! channels: the MQTT loop, intake (validate, store, then acknowledge), and the batcher (confirm,
-//! alert, publish). One shutdown token reaches them all.
+//! channels: the MQTT loop, intake (`intake.rs`: validate, store, then acknowledge), and the batcher
+//! (confirm; `alerting.rs`: alert, publish). One shutdown token reaches them all.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +13,6 @@ use cascade_infer::{Classes, InferError, LoadOptions};
 use cascade_shared::config::BackendKind;
 use cascade_shared::retry::Backoff;
 use cascade_shared::shutdown::Shutdown;
-use cascade_shared::status::DeviceStatus;
 use cascade_shared::topics;
 use rumqttc::{
     AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
@@ -26,9 +25,9 @@ use crate::api::{self, ApiState};
 use crate::batch::Batcher;
 use crate::budget::Budgets;
 use crate::confirm::{Confirmer, CropInput, OnnxConfirmer, Place};
-use crate::ingest::{self, Rejection};
+use crate::ingest;
 use crate::receipts::Receipted;
-use crate::store::{Inserted, Pending, Store, StoreError, Verdict};
+use crate::store::{Pending, Store, Verdict};
 use crate::telemetry::Telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +221,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             intake_tx,
             shutdown.clone(),
         )),
-        tokio::spawn(intake(ctx.clone(), intake_rx, batch_tx)),
+        tokio::spawn(crate::intake::intake(ctx.clone(), intake_rx, batch_tx)),
         tokio::spawn(batcher(
             ctx.clone(),
             confirmer,
@@ -270,7 +269,7 @@ pub const INFLIGHT_BUDGET_BYTES: usize = 64 << 20;
 const REQUEST_CAPACITY: usize = 4 * (INFLIGHT_BUDGET_BYTES / 1024) + 64;
 
 /// A message's share of the in-flight budget, returned when the message is decided or dropped.
-type Held = tokio::sync::OwnedSemaphorePermit;
+pub(crate) type Held = tokio::sync::OwnedSemaphorePermit;
 
 /// The budget in KiB permits (a semaphore counts at most `u32::MAX` at once).
 fn kib(bytes: usize) -> u32 {
@@ -336,143 +335,6 @@ async fn mqtt_loop(
             }
         }
     }
-}
-
-/// What intake did with one message.
-enum Outcome {
-    New(Pending),
-    /// Stored before: (device, message id).
-    Duplicate(String, String),
-    Rejected(Rejection),
-    Status(String, DeviceStatus),
-    /// A word about a track (no picture): applied to the alerts, never stored (applying it twice
-    /// changes nothing).
-    Word(ingest::Word),
-    Failed(StoreError),
-}
-
-fn intake_one(store: &Store, topic: &str, payload: &[u8], now_us: i64) -> Outcome {
-    let status_of = topic
-        .strip_prefix(&format!("{}/", topics::PREFIX))
-        .and_then(|t| t.strip_suffix("/status"));
-    if let Some(device) = status_of.filter(|d| topics::valid_device_id(d)) {
-        return device_status(store, topic, device, payload, now_us);
-    }
-    match ingest::validate(topic, payload) {
-        Ok(v) => match v.word() {
-            Some(word) => Outcome::Word(word),
-            None => match store.insert_crop(&v.crop, v.envelope.upload_time_us, now_us) {
-                Ok(Inserted::New) => Outcome::New(v.into_pending()),
-                Ok(Inserted::Duplicate) => Outcome::Duplicate(v.crop.device_id, v.crop.message_id),
-                Err(e) => Outcome::Failed(e),
-            },
-        },
-        Err(r) if r.parsed => match store.dead_letter(
-            now_us,
-            topic,
-            r.device_id.as_deref(),
-            r.reason,
-            &r.detail,
-            payload,
-        ) {
-            Ok(()) => Outcome::Rejected(r),
-            Err(e) => Outcome::Failed(e),
-        },
-        Err(r) => Outcome::Rejected(r),
-    }
-}
-
-/// A device's status message: stored, or dead-lettered when it cannot be read.
-fn device_status(store: &Store, topic: &str, device: &str, payload: &[u8], now_us: i64) -> Outcome {
-    match DeviceStatus::decode(payload) {
-        Ok(status) => match store.device_status(device, &status, now_us) {
-            Ok(()) => Outcome::Status(device.to_string(), status),
-            Err(e) => Outcome::Failed(e),
-        },
-        Err(e) => {
-            let r = Rejection {
-                parsed: true,
-                message_id: None,
-                device_id: Some(device.to_string()),
-                reason: "bad_status",
-                detail: e.to_string(),
-            };
-            match store.dead_letter(now_us, topic, Some(device), r.reason, &r.detail, payload) {
-                Ok(()) => Outcome::Rejected(r),
-                Err(e) => Outcome::Failed(e),
-            }
-        }
-    }
-}
-
-/// Validates and stores each message, then acknowledges it. A store failure leaves it
-/// unacknowledged: the broker delivers it again after a reconnect.
-async fn intake(
-    ctx: Ctx,
-    mut rx: mpsc::Receiver<(Publish, Held)>,
-    batch: mpsc::UnboundedSender<(Pending, Option<Held>)>,
-) {
-    while let Some((p, held)) = rx.recv().await {
-        let (store, now) = (ctx.store.clone(), ctx.clock.now_utc_us());
-        let (topic, payload) = (p.topic.clone(), p.payload.clone());
-        let outcome =
-            tokio::task::spawn_blocking(move || intake_one(&store, &topic, &payload, now)).await;
-        let ack = match outcome {
-            Ok(Outcome::New(pending)) => {
-                ctx.telemetry.received();
-                receipt(&ctx, &pending.device_id, &pending.message_id, false);
-                let _ = batch.send((pending, Some(held)));
-                true
-            }
-            Ok(Outcome::Duplicate(device, id)) => {
-                ctx.telemetry.received();
-                ctx.telemetry.duplicate(&id);
-                receipt(&ctx, &device, &id, false);
-                true
-            }
-            Ok(Outcome::Rejected(r)) => {
-                ctx.telemetry.received();
-                ctx.telemetry
-                    .rejected(r.device_id.as_deref(), r.reason, &r.detail);
-                if let (Some(device), Some(id)) = (&r.device_id, &r.message_id) {
-                    receipt(&ctx, device, id, true);
-                }
-                true
-            }
-            Ok(Outcome::Status(device, status)) => {
-                ctx.telemetry.device_status(&device, &status);
-                true
-            }
-            Ok(Outcome::Word(w)) => {
-                let (device, id) = (w.device_id.clone(), w.message_id.clone());
-                let applied = alerting::word(&ctx, w, now).await;
-                if applied {
-                    receipt(&ctx, &device, &id, false);
-                }
-                applied
-            }
-            Ok(Outcome::Failed(e)) => {
-                tracing::error!(error = %e, topic = %p.topic, "could not store a message; it stays unacknowledged");
-                false
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "intake task failed");
-                false
-            }
-        };
-        if ack {
-            let _ = ctx.client.ack(&p).await;
-        }
-    }
-}
-
-/// The crop `id` of `device` is held now (stored, or refused for good): its receipt is due.
-fn receipt(ctx: &Ctx, device: &str, id: &str, rejected: bool) {
-    let _ = ctx.receipts.send(Receipted {
-        device: device.to_string(),
-        message_id: id.to_string(),
-        rejected,
-    });
 }
 
 async fn batcher(
