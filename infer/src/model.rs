@@ -109,6 +109,19 @@ pub fn load_ladder(opts: &LoadOptions, sides: &[u32]) -> Result<Vec<Detector>, L
         .collect()
 }
 
+/// The backend options for a model: the manifest's backend wins over the configured one (a file
+/// runs on one runtime); the configured library path is for the configured runtime only.
+pub fn backend_for(manifest: &ModelManifest, configured: &BackendOptions) -> BackendOptions {
+    match manifest.backend {
+        Some(kind) if kind != configured.kind => BackendOptions {
+            kind,
+            library: None,
+            ..configured.clone()
+        },
+        _ => configured.clone(),
+    }
+}
+
 fn open_detector(
     manifest: ModelManifest,
     model: &Path,
@@ -125,7 +138,8 @@ fn open_detector(
         },
         scaling: crate::preprocess::Scaling::Fit,
     };
-    let backend = backend::open(model, &opts.backend).map_err(InferError::from)?;
+    let backend =
+        backend::open(model, &backend_for(&manifest, &opts.backend)).map_err(InferError::from)?;
     tracing::info!(
         model = %manifest.name,
         version = %manifest.version,
