@@ -149,3 +149,35 @@ fn open_detector(
     );
     Ok(Detector::new(manifest, backend, params)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_shared::config::BackendKind;
+
+    fn manifest(backend: Option<BackendKind>) -> ModelManifest {
+        let mut m: ModelManifest = toml::from_str(
+            "name = \"m\"\nversion = \"1\"\nfile = \"m.tflite\"\nsha256 = \"00\"\nlicence = \"x\"\n\
+             labels = [\"person\"]\nperson_class_id = 0\n[input]\nwidth = 32\nheight = 32\n\
+             [output]\nformat = \"yolov8\"\n",
+        )
+        .expect("manifest");
+        m.backend = backend;
+        m
+    }
+
+    #[test]
+    fn the_manifests_backend_wins_and_drops_the_other_runtimes_library() {
+        let configured = BackendOptions {
+            library: Some("/opt/ort/libonnxruntime.so".into()),
+            threads: 3,
+            ..LoadOptions::onnx_cpu("m.toml").backend
+        };
+        let lite = backend_for(&manifest(Some(BackendKind::Litert)), &configured);
+        assert_eq!(lite.kind, BackendKind::Litert);
+        assert_eq!((lite.library, lite.threads), (None, 3));
+        assert_eq!(backend_for(&manifest(None), &configured), configured);
+        let same = backend_for(&manifest(Some(BackendKind::Onnxruntime)), &configured);
+        assert_eq!(same, configured);
+    }
+}
