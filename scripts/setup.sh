@@ -4,6 +4,8 @@
 #    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests;
 #  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
 #    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git);
+#  - LiteRT: libLiteRt.so from the PyPI wheel ai-edge-litert==2.1.4 (the C API cascade-infer's
+#    `litert` backend binds; 2.3.0 is ABI-incompatible), sha256-pinned, into .cache/litert/;
 #  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
 #    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
 # Nothing else is downloaded, and nothing is downloaded at build time.
@@ -67,6 +69,38 @@ PY
   mv "$LIB.tmp" "$LIB"
   rm -f "$CACHE/$wheel"
   log "ONNX Runtime ${ORT_VERSION} ready at $LIB"
+fi
+
+# LiteRT (TFLite models): libLiteRt.so from the ai-edge-litert wheel (cp311 wheel; only the C
+# library is used, so the local Python version does not matter).
+LITERT_VERSION=2.1.4
+LITERT_CACHE=.cache/litert
+LITERT_LIB="$LITERT_CACHE/libLiteRt.so"
+if [ ! -f "$LITERT_LIB" ]; then
+  case "$(uname -m)" in
+    x86_64) plat=manylinux_2_27_x86_64; sha=1bed8ccd8dfc4f2ec388bc79cb90920c261a244995ce378d396fb8967b7db640 ;;
+    aarch64) plat=manylinux_2_27_aarch64; sha=f2f07d27211a6b64ed374733bcbdd78dcf0cdc70de5c5f7d0ce7f198d4890a23 ;;
+    *) log "no pinned ai-edge-litert wheel for $(uname -m) (the LiteRT backend will be unavailable)"; plat="" ;;
+  esac
+  if [ -n "$plat" ]; then
+    wheel="ai_edge_litert-${LITERT_VERSION}-cp311-cp311-${plat}.whl"
+    mkdir -p "$LITERT_CACHE"
+    if [ ! -f "$LITERT_CACHE/$wheel" ]; then
+      log "fetching $wheel from PyPI"
+      python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
+        --platform "$plat" "ai-edge-litert==${LITERT_VERSION}" -d "$LITERT_CACHE"
+    fi
+    echo "$sha  $LITERT_CACHE/$wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; rm -f "$LITERT_CACHE/$wheel"; exit 1; }
+    python3 - "$LITERT_CACHE/$wheel" "$LITERT_LIB" <<'PY'
+import sys, zipfile, shutil
+wheel, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open("ai_edge_litert/libLiteRt.so") as src, open(out + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    mv "$LITERT_LIB.tmp" "$LITERT_LIB"
+    rm -f "$LITERT_CACHE/$wheel"
+    log "LiteRT ${LITERT_VERSION} ready at $LITERT_LIB"
+  fi
 fi
 
 # scripts/quantize.py's venv (tests/tests/quantize.rs runs the script with it).

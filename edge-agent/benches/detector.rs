@@ -1,10 +1,13 @@
-//! Detector benchmarks: `cargo bench -p edge-agent --bench detector -- [models] [roi] [--threads N]`
-//! (both when none is named). Needs the real models (`scripts/fetch-models.sh`, or ../shared) and
+//! Detector benchmarks: `cargo bench -p edge-agent --bench detector -- [models] [backends] [roi]
+//! [--threads N] [--frames N]` (all when none is named). Needs the real models (`scripts/fetch-models.sh`, or ../shared) and
 //! the real sample clip (../shared/samples); says so and stops when they are absent.
 //! 1. `models`: detector latency p50/p99 per model and input size, FP32, dynamic INT8 and static
 //!    INT8 at 640/416/320, measured in interleaved rounds (every model once per round) on frames
 //!    of the sample clip, so machine noise hits them alike;
-//! 2. `roi`: on the motion frames of the sample clip (as the agent sends them: motion gate,
+//! 2. `backends`: the same network (YOLOv8n INT8) at the same input size (640) on ONNX Runtime
+//!    (static QDQ) and on LiteRT/XNNPACK (the full-integer TFLite export), with YOLO11n and YOLOv5n
+//!    on LiteRT beside them, interleaved the same way (`--frames`, default 120);
+//! 3. `roi`: on the motion frames of the sample clip (as the agent sends them: motion gate,
 //!    5 Hz), person recall and cost of whole-frame detection against regions of interest at each
 //!    size, taking what FP32 640 finds in the clip's frames as the people; once on the clip as it
 //!    is (768x432, people large) and once with the clip shrunk into a 1920x1080 wide view (people
@@ -66,6 +69,22 @@ fn bench_models(frames: &[Frame], threads: usize) {
         ("yolov8n-int8-static.toml", 416),
         ("yolov8n-int8-static.toml", 320),
     ];
+    latency(frames, threads, &specs, 60);
+}
+
+/// ONNX Runtime against LiteRT (the manifests name the backend) for YOLOv8n INT8 at 640.
+fn bench_backends(frames: &[Frame], threads: usize, picks: usize) {
+    let specs = [
+        ("yolov8n-int8-static.toml", 640),
+        ("yolov8n-int8-tflite.toml", 640),
+        ("yolo11n-int8-tflite.toml", 640),
+        ("yolov5n-int8-tflite.toml", 640),
+    ];
+    latency(frames, threads, &specs, picks);
+}
+
+/// Latency of each model in `specs` on `picks` frames spread over the clip, in interleaved rounds.
+fn latency(frames: &[Frame], threads: usize, specs: &[(&str, u32)], picks: usize) {
     let mut models: Vec<Model> = specs
         .iter()
         .filter_map(|(m, s)| load(m, *s, threads))
@@ -73,7 +92,11 @@ fn bench_models(frames: &[Frame], threads: usize) {
     if models.len() < specs.len() {
         println!("models: some models are missing (run scripts/fetch-models.sh)");
     }
-    let picks: Vec<&Frame> = frames.iter().step_by(frames.len().max(60) / 60).collect();
+    let picks: Vec<&Frame> = frames
+        .iter()
+        .step_by((frames.len() / picks.max(1)).max(1))
+        .take(picks)
+        .collect();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); models.len()];
     for m in &mut models {
         m.det.detect(picks[0]).expect("warm-up");
@@ -90,14 +113,15 @@ fn bench_models(frames: &[Frame], threads: usize) {
         picks.len()
     );
     println!(
-        "  {:<30} {:>8} {:>8} {:>8}",
-        "model", "p50 ms", "p90 ms", "p99 ms"
+        "  {:<30} {:<34} {:>8} {:>8} {:>8}",
+        "model", "backend", "p50 ms", "p90 ms", "p99 ms"
     );
     for (m, t) in models.iter().zip(&mut times) {
         t.sort_by(f64::total_cmp);
         println!(
-            "  {:<30} {:>8.1} {:>8.1} {:>8.1}",
+            "  {:<30} {:<34} {:>8.1} {:>8.1} {:>8.1}",
             m.label,
+            m.det.backend_name(),
             pct(t, 0.5),
             pct(t, 0.9),
             pct(t, 0.99)
@@ -279,10 +303,15 @@ fn main() {
         .position(|a| a == "--threads")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(1);
+    let picks = args
+        .iter()
+        .position(|a| a == "--frames")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(120);
     let named: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["models", "roi"].contains(a))
+        .filter(|a| ["models", "backends", "roi"].contains(a))
         .collect();
     let clip = repo().join("../shared/samples/one-by-one-person-detection.mp4");
     if !clip.is_file() || load("yolov8n-int8-static.toml", 320, 1).is_none() {
@@ -301,6 +330,9 @@ fn main() {
     );
     if named.is_empty() || named.contains(&"models") {
         bench_models(&frames, threads);
+    }
+    if named.is_empty() || named.contains(&"backends") {
+        bench_backends(&frames, threads, picks);
     }
     if named.is_empty() || named.contains(&"roi") {
         bench_roi(&frames, threads, Scene::Native, 1);

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cascade_shared::config::ConfigFile;
 use cascade_shared::config::edge::{DetectorConfig, EdgeConfig, SourceConfig, raw};
 use cascade_shared::config::effective::{Effective, Origin};
+use cascade_shared::config::{BackendKind, ConfigFile};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
@@ -122,8 +122,10 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         }
     }
     let mut ladder = (Vec::new(), Vec::new());
+    let mut manifest_backend = None;
     match ModelManifest::load(&file.detector.manifest) {
         Ok((m, model)) => {
+            manifest_backend = m.backend;
             if let Err(e) = m.verify_file(&model) {
                 p.push("detector.manifest", e);
             }
@@ -134,14 +136,27 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         Err(e) => p.extend(e),
     }
     if let Ok(eff) = &effective {
-        let backend = cascade_infer::backend::BackendOptions {
+        let configured = cascade_infer::backend::BackendOptions {
             kind: eff.backend.value,
             library: file.detector.onnxruntime.clone(),
             threads: 1,
             spin: false,
         };
+        // A manifest that names its backend (a .tflite model: litert) wins over the config's.
+        let backend = match manifest_backend {
+            Some(kind) if kind != configured.kind => cascade_infer::backend::BackendOptions {
+                kind,
+                library: None,
+                ..configured
+            },
+            _ => configured,
+        };
         if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
-            p.push("detector.onnxruntime", e.reason);
+            let field = match backend.kind {
+                BackendKind::Onnxruntime => "detector.onnxruntime",
+                BackendKind::Litert => "detector.manifest (backend = \"litert\")",
+            };
+            p.push(field, e.reason);
         }
     }
     let u = &file.uplink;

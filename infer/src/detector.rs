@@ -5,7 +5,7 @@
 use cascade_shared::manifest::{ModelManifest, OutputFormat};
 use cascade_shared::wire::BoxPx;
 
-use crate::backend::{Backend, BackendError, DType, InputData, InputTensor};
+use crate::backend::{Backend, BackendError, DType, InputData, InputTensor, Quantization};
 use crate::image::RgbSource;
 use crate::postprocess::{self, Candidate, Filter, Tensor, decode, nms};
 use crate::preprocess::{self, Letterbox, Lut, Scaling, letterbox_with};
@@ -110,10 +110,14 @@ impl Detector {
         } else {
             vec![0]
         };
-        let scratch = match info.dtype {
-            DType::F32 => Scratch::F32(preprocess::f32_lut(&manifest.input), vec![], vec![]),
-            DType::U8 => Scratch::U8(preprocess::u8_lut(), vec![], vec![]),
-            DType::I8 => Scratch::I8(preprocess::i8_lut(), vec![], vec![]),
+        let quant = input_quantization(&manifest.input, info).map_err(model_err)?;
+        let spec = &manifest.input;
+        let scratch = match (info.dtype, quant) {
+            (DType::F32, _) => Scratch::F32(preprocess::f32_lut(spec), vec![], vec![]),
+            (DType::U8, None) => Scratch::U8(preprocess::u8_lut(), vec![], vec![]),
+            (DType::U8, Some(q)) => Scratch::U8(preprocess::quant_lut(spec, q), vec![], vec![]),
+            (DType::I8, None) => Scratch::I8(preprocess::i8_lut(), vec![], vec![]),
+            (DType::I8, Some(q)) => Scratch::I8(preprocess::quant_lut(spec, q), vec![], vec![]),
         };
         Ok(Self {
             manifest,
@@ -240,6 +244,42 @@ impl Detector {
             results.push(finish(cands, lb, img.size(), &self.params));
         }
         Ok(results)
+    }
+}
+
+/// The input's quantisation: the model file's, else the manifest's, after checking that the two
+/// (and the manifest's `input.dtype`) agree with the file.
+fn input_quantization(
+    spec: &cascade_shared::manifest::InputSpec,
+    info: &crate::backend::BackendInfo,
+) -> Result<Option<Quantization>, String> {
+    use cascade_shared::manifest::InputDType;
+    let file = match info.dtype {
+        DType::F32 => InputDType::Float32,
+        DType::U8 => InputDType::Uint8,
+        DType::I8 => InputDType::Int8,
+    };
+    if let Some(d) = spec.dtype
+        && d != file
+    {
+        return Err(format!(
+            "input.dtype: the manifest says {d:?}, the model file takes {file:?}"
+        ));
+    }
+    let manifest = spec.quantization.map(|q| Quantization {
+        scale: q.scale,
+        zero_point: q.zero_point,
+    });
+    match (info.input_quant, manifest) {
+        (Some(f), Some(m))
+            if f.zero_point != m.zero_point || (f.scale - m.scale).abs() > f.scale * 1e-3 =>
+        {
+            Err(format!(
+                "input.quantization: the manifest says scale {} zero point {}, the model file {} and {}",
+                m.scale, m.zero_point, f.scale, f.zero_point
+            ))
+        }
+        (f, m) => Ok(f.or(m)),
     }
 }
 

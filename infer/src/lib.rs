@@ -3,7 +3,7 @@
 //! generic [`Detector`] that owns pre- and post-processing.
 //!
 //! Backends sit behind cargo features, one file each under `backend/`: ONNX Runtime (`onnx`,
-//! default). A new backend implements [`Backend`] and adds one arm to [`backend::open`].
+//! default) and LiteRT for TFLite models (`litert`, default; the library is loaded at run time). A new backend implements [`Backend`] and adds one arm to [`backend::open`].
 
 pub mod backend;
 pub mod detector;
@@ -14,7 +14,7 @@ pub mod preprocess;
 pub mod regions;
 
 pub use backend::{
-    Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor,
+    Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor, Quantization,
 };
 pub use detector::{DetectParams, Detection, Detector, InferError};
 pub use image::{Frame, Region, RgbImage, RgbSource, yuv_to_rgb};

@@ -109,6 +109,19 @@ pub fn load_ladder(opts: &LoadOptions, sides: &[u32]) -> Result<Vec<Detector>, L
         .collect()
 }
 
+/// The backend options for a model: the manifest's backend wins over the configured one (a file
+/// runs on one runtime); the configured library path is for the configured runtime only.
+pub fn backend_for(manifest: &ModelManifest, configured: &BackendOptions) -> BackendOptions {
+    match manifest.backend {
+        Some(kind) if kind != configured.kind => BackendOptions {
+            kind,
+            library: None,
+            ..configured.clone()
+        },
+        _ => configured.clone(),
+    }
+}
+
 fn open_detector(
     manifest: ModelManifest,
     model: &Path,
@@ -125,7 +138,8 @@ fn open_detector(
         },
         scaling: crate::preprocess::Scaling::Fit,
     };
-    let backend = backend::open(model, &opts.backend).map_err(InferError::from)?;
+    let backend =
+        backend::open(model, &backend_for(&manifest, &opts.backend)).map_err(InferError::from)?;
     tracing::info!(
         model = %manifest.name,
         version = %manifest.version,
@@ -134,4 +148,36 @@ fn open_detector(
         "model loaded"
     );
     Ok(Detector::new(manifest, backend, params)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cascade_shared::config::BackendKind;
+
+    fn manifest(backend: Option<BackendKind>) -> ModelManifest {
+        let mut m: ModelManifest = toml::from_str(
+            "name = \"m\"\nversion = \"1\"\nfile = \"m.tflite\"\nsha256 = \"00\"\nlicence = \"x\"\n\
+             labels = [\"person\"]\nperson_class_id = 0\n[input]\nwidth = 32\nheight = 32\n\
+             [output]\nformat = \"yolov8\"\n",
+        )
+        .expect("manifest");
+        m.backend = backend;
+        m
+    }
+
+    #[test]
+    fn the_manifests_backend_wins_and_drops_the_other_runtimes_library() {
+        let configured = BackendOptions {
+            library: Some("/opt/ort/libonnxruntime.so".into()),
+            threads: 3,
+            ..LoadOptions::onnx_cpu("m.toml").backend
+        };
+        let lite = backend_for(&manifest(Some(BackendKind::Litert)), &configured);
+        assert_eq!(lite.kind, BackendKind::Litert);
+        assert_eq!((lite.library, lite.threads), (None, 3));
+        assert_eq!(backend_for(&manifest(None), &configured), configured);
+        let same = backend_for(&manifest(Some(BackendKind::Onnxruntime)), &configured);
+        assert_eq!(same, configured);
+    }
 }

@@ -83,6 +83,35 @@ pub fn i8_lut() -> Lut<i8> {
     std::array::from_fn(|_| std::array::from_fn(|v| (v as i16 - 128) as i8))
 }
 
+/// The manifest's normalisation, then affine quantisation: `clamp(round(x / scale) + zero_point)`
+/// into `T`'s range (uint8 or int8 inputs of a quantised model).
+pub fn quant_lut<T: QuantBounds>(spec: &InputSpec, q: crate::backend::Quantization) -> Lut<T> {
+    let f = f32_lut(spec);
+    std::array::from_fn(|c| {
+        std::array::from_fn(|v| {
+            let x = (f[c][v] / q.scale).round() as i64 + i64::from(q.zero_point);
+            T::saturate(x)
+        })
+    })
+}
+
+/// The integer types a quantised input takes.
+pub trait QuantBounds: Sized + Copy {
+    fn saturate(x: i64) -> Self;
+}
+
+impl QuantBounds for u8 {
+    fn saturate(x: i64) -> Self {
+        x.clamp(0, 255) as u8
+    }
+}
+
+impl QuantBounds for i8 {
+    fn saturate(x: i64) -> Self {
+        x.clamp(-128, 127) as i8
+    }
+}
+
 /// Fills `out` with the model input for `img` placed with `scaling`, each channel value through
 /// `lut`, in the spec's layout and channel order (nearest-neighbour scaling), and returns the
 /// mapping.
@@ -135,6 +164,26 @@ pub fn letterbox_with<T: Copy + Default>(
 mod tests {
     use super::*;
     use crate::image::RgbImage;
+
+    #[test]
+    fn the_quantising_table_matches_the_shifted_bytes_at_scale_one_255th() {
+        let sp = spec(8, 8, Placement::Center);
+        let q = |zero_point| crate::backend::Quantization {
+            scale: 1.0 / 255.0,
+            zero_point,
+        };
+        assert_eq!(quant_lut::<i8>(&sp, q(-128)), i8_lut());
+        assert_eq!(quant_lut::<u8>(&sp, q(0)), u8_lut());
+        // A coarser scale saturates instead of wrapping.
+        let coarse = quant_lut::<i8>(
+            &sp,
+            crate::backend::Quantization {
+                scale: 0.5 / 255.0,
+                zero_point: 0,
+            },
+        );
+        assert_eq!((coarse[0][0], coarse[0][63], coarse[0][255]), (0, 126, 127));
+    }
 
     fn spec(w: u32, h: u32, letterbox: Placement) -> InputSpec {
         toml::from_str::<InputSpec>(&format!("width = {w}\nheight = {h}"))

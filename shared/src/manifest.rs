@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::Problems;
+use crate::config::BackendKind;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,10 @@ pub struct ModelManifest {
     pub download_url: Option<String>,
     #[serde(default = "default_precision")]
     pub precision: Precision,
+    /// The runtime this model file is for (`onnxruntime` when absent; a `.tflite` file needs
+    /// `litert`). It wins over the config's `detector.backend`: a file runs on one runtime.
+    #[serde(default)]
+    pub backend: Option<BackendKind>,
     pub input: InputSpec,
     pub output: OutputSpec,
     pub labels: Vec<String>,
@@ -74,6 +79,29 @@ pub struct InputSpec {
     pub letterbox: Letterbox,
     #[serde(default = "default_pad")]
     pub pad_value: u8,
+    /// The input tensor's element type, checked against the model file when given.
+    #[serde(default)]
+    pub dtype: Option<InputDType>,
+    /// uint8/int8 inputs: the normalised value `x` is fed as `round(x / scale) + zero_point`.
+    /// Read from the model file when it has it (and checked against this); needed when it has not.
+    #[serde(default)]
+    pub quantization: Option<Quantization>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InputDType {
+    Float32,
+    Uint8,
+    Int8,
+}
+
+/// A per-tensor affine quantisation: `real = (q - zero_point) * scale`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Quantization {
+    pub scale: f32,
+    pub zero_point: i32,
 }
 
 fn default_layout() -> Layout {
@@ -192,6 +220,13 @@ impl ModelManifest {
             f("person_class_id"),
             "must index into labels",
         );
+        self.check_input_type(&f, &mut p);
+        let tflite = self.file.extension().is_some_and(|e| e == "tflite");
+        p.check(
+            tflite == (self.backend == Some(BackendKind::Litert)),
+            f("backend"),
+            "a .tflite file runs on \"litert\", and only a .tflite file does",
+        );
         for (i, v) in self.sizes.iter().enumerate() {
             p.check(
                 is_sha256(&v.sha256),
@@ -216,6 +251,36 @@ impl ModelManifest {
             "YOLOX inputs must be multiples of 32",
         );
         p
+    }
+
+    fn check_input_type(&self, f: &impl Fn(&str) -> String, p: &mut Problems) {
+        let Some(q) = self.input.quantization else {
+            return;
+        };
+        p.check(
+            q.scale.is_finite() && q.scale > 0.0,
+            f("input.quantization.scale"),
+            "must be a positive number",
+        );
+        let range = match self.input.dtype {
+            Some(InputDType::Uint8) => 0..=255,
+            Some(InputDType::Int8) => -128..=127,
+            _ => {
+                p.push(
+                    f("input.quantization"),
+                    "needs input.dtype = \"uint8\" or \"int8\"",
+                );
+                return;
+            }
+        };
+        p.check(
+            range.contains(&q.zero_point),
+            f("input.quantization.zero_point"),
+            format!(
+                "must be in {range:?} for input.dtype {:?}",
+                self.input.dtype
+            ),
+        );
     }
 
     /// Every input side this manifest has a model file for: the main one first (square inputs
@@ -367,5 +432,59 @@ format = "yolov8"
         ] {
             assert!(err.contains(want), "{want:?} not in {err}");
         }
+    }
+
+    #[test]
+    fn backend_dtype_and_quantisation_are_read_and_checked_by_field() {
+        let tflite = BASE.replace("m640.onnx", "m.tflite").replace(
+            "[input]",
+            "backend = \"litert\"\n[input]\ndtype = \"int8\"\nquantization = { scale = 0.0039, zero_point = -128 }",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, &tflite).expect("write");
+        let (m, _) = ModelManifest::load(&path).expect("valid");
+        assert_eq!(m.backend, Some(BackendKind::Litert));
+        assert_eq!(m.input.dtype, Some(InputDType::Int8));
+        assert_eq!(m.input.quantization.map(|q| q.zero_point), Some(-128));
+        for (from, to, field) in [
+            (
+                "backend = \"litert\"\n",
+                "",
+                "backend: a .tflite file runs on",
+            ),
+            (
+                "zero_point = -128",
+                "zero_point = 200",
+                "input.quantization.zero_point",
+            ),
+            ("scale = 0.0039", "scale = 0.0", "input.quantization.scale"),
+            (
+                "dtype = \"int8\"",
+                "dtype = \"float32\"",
+                "input.quantization: needs",
+            ),
+            // Serde's error shows the line of the field.
+            ("dtype = \"int8\"", "dtype = \"int4\"", "dtype = \"int4\""),
+            (
+                "zero_point = -128 }",
+                "zero_point = -128, bits = 8 }",
+                "bits",
+            ),
+        ] {
+            std::fs::write(&path, tflite.replace(from, to)).expect("write");
+            let err = ModelManifest::load(&path).expect_err(field).to_string();
+            assert!(err.contains(field), "{field:?} not in {err}");
+        }
+        // An ONNX file on LiteRT is refused too; existing manifests (no backend) stay valid.
+        std::fs::write(
+            &path,
+            BASE.replace("[input]", "backend = \"litert\"\n[input]"),
+        )
+        .expect("write");
+        let err = ModelManifest::load(&path)
+            .expect_err("onnx on litert")
+            .to_string();
+        assert!(err.contains("backend: a .tflite file runs on"), "{err}");
     }
 }

@@ -1,6 +1,10 @@
 //! Inference backends: input tensor in, output tensors out. Each backend is one file behind a cargo
 //! feature; [`open`] is the one place that picks a backend by name.
 
+#[cfg(feature = "litert")]
+pub mod litert;
+#[cfg(feature = "litert")]
+pub mod litert_runtime;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "onnx")]
@@ -15,20 +19,30 @@ use cascade_shared::config::BackendKind;
 pub enum DType {
     /// Normalised per the manifest (`scale`, `mean`, `std`).
     F32,
-    /// Raw 0-255 bytes (quantised input, zero point 0).
+    /// Quantised bytes: with [`BackendInfo::input_quant`] (or the manifest's), `q = round(x / scale)
+    /// + zero_point` of the normalised value `x`; without, raw 0-255 bytes.
     U8,
-    /// Bytes shifted by -128 (quantised input, zero point -128).
+    /// Quantised signed bytes, as `U8`; without a scale, bytes shifted by -128.
     I8,
 }
 
+/// A per-tensor affine quantisation: `real = (q - zero_point) * scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantization {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
 /// What a loaded model wants and gives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackendInfo {
     /// `onnxruntime (cpu)` and the like, for logs and metrics.
     pub name: String,
     pub dtype: DType,
     /// Input `(width, height)` the model was built for, when it says so.
     pub input_size: Option<(u32, u32)>,
+    /// The input's quantisation, when the model file says (int8/uint8 inputs).
+    pub input_quant: Option<Quantization>,
     /// Several images can run as one tensor (a dynamic batch dimension).
     pub dynamic_batch: bool,
     /// Output names, in the model's order.
@@ -96,6 +110,14 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
         )?)),
         #[cfg(not(feature = "onnx"))]
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),
+        #[cfg(feature = "litert")]
+        BackendKind::Litert => Ok(Box::new(litert::LiteRtBackend::load(
+            model,
+            opts.library.as_deref(),
+            opts.threads,
+        )?)),
+        #[cfg(not(feature = "litert"))]
+        BackendKind::Litert => Err(not_built("litert", "litert")),
     }
 }
 
@@ -111,13 +133,45 @@ pub fn locate_runtime(opts: &BackendOptions) -> Result<PathBuf, BackendError> {
         }
         #[cfg(not(feature = "onnx"))]
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),
+        #[cfg(feature = "litert")]
+        BackendKind::Litert => {
+            litert_runtime::locate(opts.library.as_deref()).map_err(|reason| BackendError {
+                backend: "litert",
+                reason,
+            })
+        }
+        #[cfg(not(feature = "litert"))]
+        BackendKind::Litert => Err(not_built("litert", "litert")),
     }
 }
 
-#[cfg(not(feature = "onnx"))]
+/// `(width, height)` of a 4-D image input, NCHW or NHWC, when both are fixed.
+pub(crate) fn spatial_size(shape: &[i64]) -> Option<(u32, u32)> {
+    let dims = match shape {
+        [_, 3, h, w] => (*w, *h),
+        [_, h, w, 3] => (*w, *h),
+        _ => return None,
+    };
+    Some((u32::try_from(dims.0).ok()?, u32::try_from(dims.1).ok()?))
+}
+
+#[cfg(any(not(feature = "onnx"), not(feature = "litert")))]
 fn not_built(backend: &'static str, feature: &str) -> BackendError {
     BackendError {
         backend,
         reason: format!("not in this build (cargo feature `{feature}` of cascade-infer)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spatial_size_reads_both_layouts() {
+        assert_eq!(spatial_size(&[1, 3, 416, 640]), Some((640, 416)));
+        assert_eq!(spatial_size(&[-1, 320, 320, 3]), Some((320, 320)));
+        assert_eq!(spatial_size(&[1, 3, -1, -1]), None);
+        assert_eq!(spatial_size(&[1, 84, 8400]), None);
     }
 }

@@ -9,7 +9,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorElementType;
 use ort::value::TensorRef;
 
-use super::{Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor};
+use super::{
+    Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor, spatial_size,
+};
 
 const NAME: &str = "onnxruntime";
 
@@ -76,21 +78,12 @@ impl OnnxBackend {
                 name: format!("{NAME} (cpu, {threads} threads)"),
                 dtype,
                 input_size,
+                input_quant: None,
                 dynamic_batch,
                 outputs,
             },
         })
     }
-}
-
-/// `(width, height)` of a 4-D image input, NCHW or NHWC, when both are fixed.
-fn spatial_size(shape: &[i64]) -> Option<(u32, u32)> {
-    let dims = match shape {
-        [_, 3, h, w] => (*w, *h),
-        [_, h, w, 3] => (*w, *h),
-        _ => return None,
-    };
-    Some((u32::try_from(dims.0).ok()?, u32::try_from(dims.1).ok()?))
 }
 
 impl Backend for OnnxBackend {
@@ -124,18 +117,5 @@ impl Backend for OnnxBackend {
             });
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spatial_size_reads_both_layouts() {
-        assert_eq!(spatial_size(&[1, 3, 416, 640]), Some((640, 416)));
-        assert_eq!(spatial_size(&[-1, 320, 320, 3]), Some((320, 320)));
-        assert_eq!(spatial_size(&[1, 3, -1, -1]), None);
-        assert_eq!(spatial_size(&[1, 84, 8400]), None);
     }
 }

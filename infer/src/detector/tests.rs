@@ -56,6 +56,7 @@ impl Fake {
             name: "fake".into(),
             dtype,
             input_size: Some((8, 8)),
+            input_quant: None,
             dynamic_batch,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
         };

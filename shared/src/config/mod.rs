@@ -17,12 +17,15 @@ use crate::Problems;
 pub enum BackendKind {
     /// ONNX Runtime (`libonnxruntime.so`), CPU execution provider.
     Onnxruntime,
+    /// LiteRT (`libLiteRt.so`, TFLite models), CPU accelerator (XNNPACK).
+    Litert,
 }
 
 impl BackendKind {
     pub fn label(self) -> &'static str {
         match self {
             Self::Onnxruntime => "onnxruntime",
+            Self::Litert => "litert",
         }
     }
 }

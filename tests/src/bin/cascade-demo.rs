@@ -3,7 +3,7 @@
 //! Uses the real models and clip when present (models/downloads/, ../shared/samples/), else the
 //! generated test models and clip, and says which.
 //!
-//! Usage: cascade-demo [--clip FILE] [--realtime]
+//! Usage: cascade-demo [--clip FILE] [--realtime] [--edge-manifest FILE]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,14 @@ fn setup(repo: &Path) -> Setup {
         )
     };
     let realtime = args.iter().any(|a| a == "--realtime") || clip.ends_with("walker.mp4");
+    // Another edge model (e.g. models/yolov8n-int8-tflite.toml on LiteRT).
+    let (edge, models_what) = match args.iter().position(|a| a == "--edge-manifest") {
+        Some(i) => match args.get(i + 1) {
+            Some(m) => (PathBuf::from(m), format!("{models_what}, edge model {m}")),
+            None => (edge, models_what.to_string()),
+        },
+        None => (edge, models_what.to_string()),
+    };
     Setup {
         clip,
         edge_manifest: edge,
