@@ -25,11 +25,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the analyzer.
+    ///
+    /// Example: cloud-analyzer run --config /etc/cascade/cloud-analyzer.toml
     Run {
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Check a config, its model, certificates and store folder; print every problem.
+    ///
+    /// Example: cloud-analyzer check --config /etc/cascade/cloud-analyzer.toml
     Check {
         #[arg(long, short)]
         config: PathBuf,
@@ -48,6 +52,8 @@ pub enum Command {
     },
     /// The fleet's certificates: a CA, device, analyzer, alert-consumer and broker certificates
     /// (the CN is the identity `deploy/mosquitto.acl` knows), and revocation through a CRL.
+    ///
+    /// Example: cloud-analyzer pki init --dir /etc/cascade/pki
     Pki {
         #[command(subcommand)]
         command: PkiCommand,

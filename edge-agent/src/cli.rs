@@ -29,6 +29,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the agent.
+    ///
+    /// Example: edge-agent run --config /etc/cascade/edge-agent.toml
     Run {
         #[arg(long, short)]
         config: PathBuf,
@@ -40,12 +42,17 @@ pub enum Command {
         power_dry_run: bool,
     },
     /// Check a config, its model, files, certificates and buffer folder; print every problem.
+    ///
+    /// Example: edge-agent check --config /etc/cascade/edge-agent.toml
     Check {
         #[arg(long, short)]
         config: PathBuf,
     },
     /// Ask a camera what it offers and print it: an RTSP camera (DESCRIBE only) or a V4L2
     /// device (its driver, formats, sizes and frame rates).
+    ///
+    /// Example: edge-agent probe rtsp://192.168.1.20:554/stream1 --username admin --password-env
+    /// CAM_PASSWORD (the password in $CAM_PASSWORD), or: edge-agent probe /dev/video0
     Probe {
         /// `rtsp://host:port/path`, or a V4L2 device such as `/dev/video0`.
         #[arg(value_name = "URL|DEVICE")]
