@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 
 use libloading::Library;
 
+use super::library::RuntimeLibrary;
+
 /// Every LiteRT handle (`LiteRtEnvironment`, `LiteRtModel`, ...) is an opaque pointer.
 pub type Handle = *mut c_void;
 pub type Status = c_uint;
@@ -135,34 +137,23 @@ pub struct Runtime {
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
-/// Where to look for the library when the config names none: `$LITERT_LIB_PATH`, then the
-/// project's `.cache/litert/` next to (or above) the executable and the working directory.
+/// Where the library is looked for when the config names none: `$LITERT_LIB_PATH`, then the project's
+/// `.cache/litert/` next to (or above) the executable and the working directory.
+const LIBRARY: RuntimeLibrary = RuntimeLibrary {
+    name: "libLiteRt.so",
+    env: "LITERT_LIB_PATH",
+    rel: ".cache/litert/libLiteRt.so",
+    hint: "set LITERT_LIB_PATH",
+};
+
+/// The paths tried for the library, in order.
 pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(p) = configured {
-        return vec![p.to_path_buf()];
-    }
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("LITERT_LIB_PATH") {
-        out.push(PathBuf::from(p));
-    }
-    let rel = Path::new(".cache/litert/libLiteRt.so");
-    if let Ok(exe) = std::env::current_exe() {
-        out.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(rel)));
-    }
-    out.push(rel.to_path_buf());
-    out
+    LIBRARY.candidates(configured)
 }
 
 /// The first candidate that exists.
 pub fn locate(configured: Option<&Path>) -> Result<PathBuf, String> {
-    let tried = candidates(configured);
-    tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "libLiteRt.so not found (tried {}); run scripts/setup.sh or set LITERT_LIB_PATH",
-            list.join(", ")
-        )
-    })
+    LIBRARY.locate(configured)
 }
 
 /// The process-wide runtime, loading the library on first use (later calls get the same one).

@@ -2,6 +2,8 @@
 //! feature; [`open`] is the one place that picks a backend by name.
 
 #[cfg(feature = "litert")]
+#[cfg(any(feature = "onnx", feature = "litert"))]
+mod library;
 pub mod litert;
 #[cfg(feature = "litert")]
 pub mod litert_runtime;

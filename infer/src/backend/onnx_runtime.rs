@@ -6,36 +6,27 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 
+use super::library::RuntimeLibrary;
+
 static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-/// Where to look for the library when the config names none: `$ORT_DYLIB_PATH`, then the project's
+/// Where the library is looked for when the config names none: `$ORT_DYLIB_PATH`, then the project's
 /// `.cache/onnxruntime/` next to (or above) the executable and the working directory.
+const LIBRARY: RuntimeLibrary = RuntimeLibrary {
+    name: "libonnxruntime.so",
+    env: "ORT_DYLIB_PATH",
+    rel: ".cache/onnxruntime/libonnxruntime.so",
+    hint: "set detector.onnxruntime",
+};
+
+/// The paths tried for the library, in order.
 pub fn candidates(configured: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(p) = configured {
-        return vec![p.to_path_buf()];
-    }
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        out.push(PathBuf::from(p));
-    }
-    let rel = Path::new(".cache/onnxruntime/libonnxruntime.so");
-    if let Ok(exe) = std::env::current_exe() {
-        out.extend(exe.ancestors().skip(1).take(4).map(|d| d.join(rel)));
-    }
-    out.push(rel.to_path_buf());
-    out
+    LIBRARY.candidates(configured)
 }
 
 /// The first candidate that exists.
 pub fn locate(configured: Option<&Path>) -> Result<PathBuf, String> {
-    let tried = candidates(configured);
-    tried.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "libonnxruntime.so not found (tried {}); run scripts/setup.sh or set detector.onnxruntime",
-            list.join(", ")
-        )
-    })
+    LIBRARY.locate(configured)
 }
 
 /// The process-wide ONNX Runtime environment, loading the library on first use.
