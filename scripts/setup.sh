@@ -46,60 +46,56 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
-if [ ! -f "$LIB" ]; then
-  case "$(uname -m)" in
-    x86_64) plat=x86_64; sha=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f ;;
-    aarch64) plat=aarch64; sha=da05378364c44d4407e463982d2bf8d5e4cfea873283757e48beeb41df97b7f3 ;;
-    *) log "no pinned ONNX Runtime wheel for $(uname -m)"; exit 1 ;;
-  esac
-  wheel="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_${plat}.whl"
-  mkdir -p "$CACHE"
-  if [ ! -f "$CACHE/$wheel" ]; then
+# lib_from_wheel PACKAGE VERSION PLATFORM SHA256 MEMBER OUT: downloads one pinned cp311 wheel from
+# PyPI (only its C library is used, so the local Python version does not matter), checks its
+# sha256 and extracts MEMBER to OUT.
+lib_from_wheel() {
+  local pkg=$1 ver=$2 plat=$3 sha=$4 member=$5 out=$6
+  local dir; dir=$(dirname "$out")
+  local wheel="${pkg//-/_}-${ver}-cp311-cp311-${plat}.whl"
+  mkdir -p "$dir"
+  if [ ! -f "$dir/$wheel" ]; then
     log "fetching $wheel from PyPI"
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
-      --platform "manylinux_2_28_${plat}" "onnxruntime==${ORT_VERSION}" -d "$CACHE"
+      --platform "$plat" "${pkg}==${ver}" -d "$dir"
   fi
-  echo "$sha  $CACHE/$wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; rm -f "$CACHE/$wheel"; exit 1; }
-  python3 - "$CACHE/$wheel" "$LIB" "$ORT_VERSION" <<'PY'
+  echo "$sha  $dir/$wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; rm -f "$dir/$wheel"; exit 1; }
+  python3 - "$dir/$wheel" "$member" "$out" <<'PY'
 import sys, zipfile, shutil
-wheel, out, ver = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(f"onnxruntime/capi/libonnxruntime.so.{ver}") as src, open(out + ".tmp", "wb") as dst:
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out + ".tmp", "wb") as dst:
     shutil.copyfileobj(src, dst)
 PY
-  mv "$LIB.tmp" "$LIB"
-  rm -f "$CACHE/$wheel"
+  mv "$out.tmp" "$out"
+  rm -f "$dir/$wheel"
+}
+
+if [ ! -f "$LIB" ]; then
+  case "$(uname -m)" in
+    x86_64) sha=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f ;;
+    aarch64) sha=da05378364c44d4407e463982d2bf8d5e4cfea873283757e48beeb41df97b7f3 ;;
+    *) log "no pinned ONNX Runtime wheel for $(uname -m)"; exit 1 ;;
+  esac
+  lib_from_wheel onnxruntime "$ORT_VERSION" "manylinux_2_28_$(uname -m)" "$sha" \
+    "onnxruntime/capi/libonnxruntime.so.${ORT_VERSION}" "$LIB"
   log "ONNX Runtime ${ORT_VERSION} ready at $LIB"
 fi
 
-# LiteRT (TFLite models): libLiteRt.so from the ai-edge-litert wheel (cp311 wheel; only the C
-# library is used, so the local Python version does not matter).
+# LiteRT (TFLite models): libLiteRt.so from the ai-edge-litert wheel.
 LITERT_VERSION=2.1.4
-LITERT_CACHE=.cache/litert
-LITERT_LIB="$LITERT_CACHE/libLiteRt.so"
+LITERT_LIB=.cache/litert/libLiteRt.so
 if [ ! -f "$LITERT_LIB" ]; then
   case "$(uname -m)" in
-    x86_64) plat=manylinux_2_27_x86_64; sha=1bed8ccd8dfc4f2ec388bc79cb90920c261a244995ce378d396fb8967b7db640 ;;
-    aarch64) plat=manylinux_2_27_aarch64; sha=f2f07d27211a6b64ed374733bcbdd78dcf0cdc70de5c5f7d0ce7f198d4890a23 ;;
-    *) log "no pinned ai-edge-litert wheel for $(uname -m) (the LiteRT backend will be unavailable)"; plat="" ;;
+    x86_64) sha=1bed8ccd8dfc4f2ec388bc79cb90920c261a244995ce378d396fb8967b7db640 ;;
+    aarch64) sha=f2f07d27211a6b64ed374733bcbdd78dcf0cdc70de5c5f7d0ce7f198d4890a23 ;;
+    *) sha="" ;;
   esac
-  if [ -n "$plat" ]; then
-    wheel="ai_edge_litert-${LITERT_VERSION}-cp311-cp311-${plat}.whl"
-    mkdir -p "$LITERT_CACHE"
-    if [ ! -f "$LITERT_CACHE/$wheel" ]; then
-      log "fetching $wheel from PyPI"
-      python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
-        --platform "$plat" "ai-edge-litert==${LITERT_VERSION}" -d "$LITERT_CACHE"
-    fi
-    echo "$sha  $LITERT_CACHE/$wheel" | sha256sum -c --quiet - || { log "sha256 mismatch for $wheel"; rm -f "$LITERT_CACHE/$wheel"; exit 1; }
-    python3 - "$LITERT_CACHE/$wheel" "$LITERT_LIB" <<'PY'
-import sys, zipfile, shutil
-wheel, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open("ai_edge_litert/libLiteRt.so") as src, open(out + ".tmp", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-    mv "$LITERT_LIB.tmp" "$LITERT_LIB"
-    rm -f "$LITERT_CACHE/$wheel"
+  if [ -n "$sha" ]; then
+    lib_from_wheel ai-edge-litert "$LITERT_VERSION" "manylinux_2_27_$(uname -m)" "$sha" \
+      ai_edge_litert/libLiteRt.so "$LITERT_LIB"
     log "LiteRT ${LITERT_VERSION} ready at $LITERT_LIB"
+  else
+    log "no pinned ai-edge-litert wheel for $(uname -m) (the LiteRT backend will be unavailable)"
   fi
 fi
 
