@@ -396,11 +396,17 @@ impl Telemetry {
         err: &dyn std::fmt::Display,
         retry_in_s: f64,
     ) {
-        if kind == "shutdown" {
-            tracing::info!("disconnected from the broker (shutting down)");
-        } else {
-            tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
-        }
+        tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
+        self.mqtt_down(kind);
+    }
+
+    /// The uplink closed its connection on shutdown: nothing needs a person.
+    pub fn mqtt_closed(&self) {
+        tracing::info!("disconnected from the broker (shutting down)");
+        self.mqtt_down("shutdown");
+    }
+
+    fn mqtt_down(&self, kind: &'static str) {
         self.mqtt_connected.set(0);
         self.mqtt_up.store(false, Ordering::SeqCst);
         self.mqtt_disconnects.with_label_values(&[kind]).inc();

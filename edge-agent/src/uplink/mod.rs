@@ -403,7 +403,6 @@ impl Uplink {
                 },
             }
         }
-        self.telemetry
-            .mqtt_disconnected("shutdown", &"clean shutdown", 0.0);
+        self.telemetry.mqtt_closed();
     }
 }
