@@ -2,7 +2,7 @@
 # The main job on embedded defaults: the cloud analyzer with its embedded broker (TLS), the edge
 # agent on a clip, an MQTT subscriber printing the alerts, and a summary. Uses the real models and
 # clip when present (scripts/fetch-models.sh, ../shared/samples), else generated ones, and says so.
-# Extra arguments go to cascade-demo: --clip FILE, --realtime
+# Extra arguments go to cascade-demo: --clip FILE, --realtime or --skim
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

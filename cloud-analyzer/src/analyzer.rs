@@ -88,6 +88,7 @@ pub fn backend_options(model: &ModelConfig) -> BackendOptions {
         threads: model.threads.get(),
         // One session on a box of its own: spinning buys latency and costs nobody.
         spin: true,
+        edge_tpu: None,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use cascade_infer::backend::BackendOptions;
+use cascade_infer::backend::{BackendOptions, EdgeTpuOptions};
 use cascade_shared::clock::{SharedClock, SystemClock, micros};
 use cascade_shared::config::edge::{CameraConfig, DetectorConfig, EdgeConfig};
 use cascade_shared::config::effective::Effective;
@@ -72,12 +72,21 @@ fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions
             library: d.onnxruntime.clone(),
             threads: eff.threads.value as usize,
             spin: false,
+            edge_tpu: edge_tpu_options(d, eff),
         },
         score_threshold: d.score_threshold,
         nms_iou: d.nms_iou,
         min_box_area: d.min_box_area,
         classes: cascade_infer::Classes::Person,
     }
+}
+
+/// The Edge TPU to use, when the settings in force say so.
+pub fn edge_tpu_options(d: &DetectorConfig, eff: &Effective) -> Option<EdgeTpuOptions> {
+    eff.edge_tpu.then(|| EdgeTpuOptions {
+        library: d.edgetpu.library.clone(),
+        device: d.edgetpu.device(),
+    })
 }
 
 /// Loads the detector a config names with the settings in force, checking the model against its

@@ -10,6 +10,8 @@ use cascade_shared::profile::{Arch, HardwareProfile};
 use cascade_shared::{Problems, checks};
 use clap::{Parser, Subcommand};
 
+pub mod machine;
+
 use crate::source::rtsp::StreamInfo;
 use crate::source::v4l2::caps::Choice;
 use crate::source::v4l2::{self, DeviceInfo, V4l2Settings};
@@ -85,6 +87,15 @@ impl Checked {
         crate::power::plan::describe(&self.config.power, self.profile.as_ref(), dry_run)
     }
 
+    /// This machine against the profile: `machine = x86_64, 2 cores, ...` and notes.
+    pub fn machine_report(&self) -> String {
+        machine::report(
+            &machine::Machine::this(),
+            self.profile.as_ref(),
+            Path::new("/"),
+        )
+    }
+
     /// The input-size ladder the detector will run: `detector ladder = [640, 416, 320]`, with the
     /// sizes in force that the model has no file for.
     pub fn ladder_report(&self) -> String {
@@ -148,6 +159,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             library: file.detector.onnxruntime.clone(),
             threads: 1,
             spin: false,
+            edge_tpu: crate::agent::edge_tpu_options(&file.detector, eff),
         };
         // A manifest that names its backend (a .tflite model: litert) wins over the config's.
         let backend = match manifest_backend {
@@ -159,9 +171,10 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             _ => configured,
         };
         if let Err(e) = cascade_infer::backend::locate_runtime(&backend) {
-            let field = match backend.kind {
-                BackendKind::Onnxruntime => "detector.onnxruntime",
-                BackendKind::Litert => "detector.manifest (backend = \"litert\")",
+            let field = match (backend.kind, e.backend) {
+                (_, "edgetpu") => "detector.edgetpu (profile accelerator = \"edge_tpu\")",
+                (BackendKind::Onnxruntime, _) => "detector.onnxruntime",
+                (BackendKind::Litert, _) => "detector.manifest (backend = \"litert\")",
             };
             p.push(field, e.reason);
         }

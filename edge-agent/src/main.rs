@@ -35,6 +35,7 @@ fn main() -> ExitCode {
                 print!("{}", checked.effective.report());
                 print!("{}", checked.ladder_report());
                 print!("{}", checked.power_report(false));
+                print!("{}", checked.machine_report());
                 ExitCode::SUCCESS
             }
             Err(problems) => {
@@ -66,6 +67,9 @@ fn run(config: &std::path::Path, exit_when_done: bool, power_dry_run: bool) -> a
     let checked = cli::check(config).map_err(|p| anyhow::anyhow!(p.report(config)))?;
     let plan = checked.power_report(power_dry_run);
     tracing::info!(plan = %plan.trim_end().replace('\n', "; "), "power plan");
+    for note in checked.machine_report().lines().skip(1) {
+        tracing::warn!(note = %note.trim_start_matches("note: "), "the machine does not match its profile");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

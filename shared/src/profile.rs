@@ -108,7 +108,9 @@ impl Accelerator {
         match self {
             // ONNX Runtime's CPU provider; its CUDA/TensorRT providers come with the Jetson work.
             Self::Cpu | Self::Cuda => Ok(BackendKind::Onnxruntime),
-            Self::EdgeTpu | Self::Hailo => Err(format!(
+            // LiteRT with the libedgetpu delegate.
+            Self::EdgeTpu => Ok(BackendKind::Litert),
+            Self::Hailo => Err(format!(
                 "no backend for the {} accelerator in this build; set detector.backend = \"onnxruntime\" to run on the CPU",
                 self.label()
             )),

@@ -2,8 +2,8 @@
 //! Frames with motion, or while people are tracked, go to the shared detector with the motion and
 //! track boxes (where to look): at most `max_rate_hz` (by stream time) while a tracked person
 //! moves, `motion_rate_hz` otherwise. A live
-//! source never waits for the detector (the frame is dropped and counted), a file played as fast as
-//! possible does (results then do not depend on CPU speed).
+//! source never waits for the detector (the frame is dropped and counted), nor does a skimmed
+//! file; a file played as fast as possible does (results then do not depend on CPU speed).
 
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ pub fn run_once(
     let mut dispatch = Dispatch {
         cam,
         run,
-        live,
+        waits: src.waits_for_detector(),
         stamper: Stamper::new(src.time_base(), live, cam.clock.now_utc_us()),
         size: None,
         track_gap_us: (1e6 / f64::from(cam.max_rate_hz)) as i64,
@@ -81,7 +81,8 @@ pub fn run_once(
 struct Dispatch<'a> {
     cam: &'a Camera,
     run: u64,
-    live: bool,
+    /// Frames wait for a busy detector rather than being dropped.
+    waits: bool,
     stamper: Stamper,
     /// The picture size of this run's frames so far.
     size: Option<(usize, usize)>,
@@ -145,14 +146,14 @@ impl Dispatch<'_> {
                 run: self.run,
                 boxes,
             };
-            let sent = if self.live {
+            let sent = if self.waits {
+                self.cam.slot.submit_wait(job, stop)
+            } else {
                 let sent = self.cam.slot.try_submit(job).is_ok();
                 if !sent {
                     t.detector_dropped(cam, "busy");
                 }
                 sent
-            } else {
-                self.cam.slot.submit_wait(job, stop)
             };
             if sent {
                 self.last_sent = pts;

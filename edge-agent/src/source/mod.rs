@@ -132,6 +132,11 @@ pub trait Source: Send {
     fn next(&mut self, stop: &Shutdown) -> Result<Option<Packet>, SourceError>;
     /// Pictures arrive in real time: a busy detector means dropping, never waiting.
     fn is_live(&self) -> bool;
+    /// Frames wait for a busy detector (files played as fast as possible, so that what they find
+    /// does not depend on the CPU); otherwise a frame the detector cannot take is dropped.
+    fn waits_for_detector(&self) -> bool {
+        !self.is_live()
+    }
     /// What maps this source's stream time to UTC, when the source itself knows (RTSP cameras
     /// with RTCP sender reports); otherwise the wall clock is used.
     fn time_base(&self) -> Option<Arc<TimeBase>> {
@@ -152,12 +157,14 @@ pub fn open(
             path,
             realtime,
             looped,
+            skim,
             fps,
         } => Ok(Box::new(FileSource::open(
             path,
             Playback {
                 realtime: *realtime,
                 looped: *looped,
+                skim: *skim,
                 fps: *fps,
             },
             clock.clone(),

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use super::litert_runtime::{self as rt, Api, Handle, PerTensorQuantization, RankedTensorType};
 use super::{
-    Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor, Quantization,
+    Backend, BackendError, BackendInfo, DType, EdgeTpuOptions, InputData, InputTensor,
+    OutputTensor, Quantization,
 };
 
 const NAME: &str = "litert";
@@ -105,11 +106,13 @@ pub struct LiteRtBackend {
 unsafe impl Send for LiteRtBackend {}
 
 impl LiteRtBackend {
-    /// Loads the `.tflite` file at `model` on the CPU accelerator (XNNPACK) with `threads` threads.
+    /// Loads the `.tflite` file at `model` on the CPU accelerator (XNNPACK) with `threads` threads,
+    /// its Edge TPU ops on the Edge TPU `edge_tpu` names.
     pub fn load(
         model: &Path,
         library: Option<&Path>,
         threads: usize,
+        edge_tpu: Option<&EdgeTpuOptions>,
     ) -> Result<Self, BackendError> {
         let runtime = rt::runtime(library).map_err(err)?;
         let api = &runtime.api;
@@ -138,16 +141,29 @@ impl LiteRtBackend {
         }
         let (inputs, outputs) = signature(api, h.model).map_err(|e| err(at(&e.reason)))?;
         h.options = cpu_options(api, threads)?;
-        // SAFETY: as above.
-        unsafe {
-            check(
-                &at("compiling for the CPU (XNNPACK)"),
-                (api.create_compiled_model)(h.env, h.model, h.options, &mut h.compiled),
-            )?;
+        let tpu = edge_tpu
+            .map(|o| super::edgetpu::attach(api, h.env, o))
+            .transpose()?;
+        if tpu.is_some() && !is_edgetpu_file(model) {
+            tracing::warn!(model = %model.display(), "not compiled for the Edge TPU (edgetpu_compiler writes *_edgetpu.tflite): it runs on the CPU");
         }
+        // SAFETY: as above.
+        let status =
+            unsafe { (api.create_compiled_model)(h.env, h.model, h.options, &mut h.compiled) };
+        let what = match &tpu {
+            Some(d) => format!("compiling for the Edge TPU ({d}) and the CPU (XNNPACK)"),
+            None => "compiling for the CPU (XNNPACK)".to_string(),
+        };
+        if let (true, Some(why)) = (status != rt::STATUS_OK, super::edgetpu::take_failure()) {
+            return Err(err(at(&format!("{what}: {why}"))));
+        }
+        check(&at(&what), status)?;
         h.inputs = buffers(api, &h, &inputs, api.input_requirements)?;
         h.outputs = buffers(api, &h, &outputs, api.output_requirements)?;
-        let info = describe(&inputs, &outputs, threads).map_err(|r| err(at(&r)))?;
+        let mut info = describe(&inputs, &outputs, threads).map_err(|r| err(at(&r)))?;
+        if let Some(d) = &tpu {
+            info.name = format!("{NAME} (edge tpu {d}, cpu {threads} threads)");
+        }
         let mut full = false;
         // SAFETY: `compiled` is live; `full` is a valid out-pointer.
         let status = unsafe { (api.fully_accelerated)(h.compiled, &mut full) };
@@ -159,6 +175,13 @@ impl LiteRtBackend {
             info,
         })
     }
+}
+
+/// `edgetpu_compiler` names what it writes `<name>_edgetpu.tflite`.
+fn is_edgetpu_file(p: &Path) -> bool {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s.ends_with("_edgetpu"))
 }
 
 fn c_path(p: &Path) -> Result<CString, BackendError> {

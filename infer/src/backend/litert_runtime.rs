@@ -75,6 +75,29 @@ const _: () = assert!(std::mem::size_of::<PerTensorQuantization>() == 16);
 
 pub type Deleter = Option<unsafe extern "C" fn(*mut c_void)>;
 
+/// `LiteRtApiVersion`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiVersion {
+    pub major: c_int,
+    pub minor: c_int,
+    pub patch: c_int,
+}
+
+/// `kLiteRtHwAcceleratorNpu`, a bit of `LiteRtHwAcceleratorSet` (an `int`).
+pub const HW_ACCELERATOR_NPU: c_int = 4;
+
+// An accelerator's callbacks (litert/c/internal/litert_accelerator_registration.h, 2.1.4): the
+// accelerator handle is passed back; the runtime context is opaque here.
+pub type GetNameFn = unsafe extern "C" fn(Handle, *mut *const c_char) -> Status;
+pub type GetVersionFn = unsafe extern "C" fn(Handle, *mut ApiVersion) -> Status;
+pub type GetHardwareFn = unsafe extern "C" fn(Handle, *mut c_int) -> Status;
+/// `(runtime_context, environment, accelerator, options, *delegate_wrapper)`.
+pub type CreateDelegateFn =
+    unsafe extern "C" fn(*mut c_void, Handle, Handle, Handle, *mut Handle) -> Status;
+/// `(runtime_context, delegate_wrapper)`.
+pub type DestroyDelegateFn = unsafe extern "C" fn(*mut c_void, Handle);
+
 macro_rules! api {
     ($($field:ident = $sym:literal: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
         /// The bound C functions.
@@ -126,6 +149,15 @@ api! {
     buffer_size = "LiteRtGetTensorBufferSize": fn(Handle, *mut usize) -> Status;
     lock_buffer = "LiteRtLockTensorBuffer": fn(Handle, *mut *mut c_void, c_uint) -> Status;
     unlock_buffer = "LiteRtUnlockTensorBuffer": fn(Handle) -> Status;
+    create_accelerator = "LiteRtCreateAccelerator": fn(*mut Handle) -> Status;
+    destroy_accelerator = "LiteRtDestroyAccelerator": fn(Handle) -> Status;
+    register_accelerator = "LiteRtRegisterAccelerator": fn(Handle, Handle, *mut c_void, Deleter) -> Status;
+    set_accelerator_name = "LiteRtSetAcceleratorGetName": fn(Handle, GetNameFn) -> Status;
+    set_accelerator_version = "LiteRtSetAcceleratorGetVersion": fn(Handle, GetVersionFn) -> Status;
+    set_accelerator_hardware = "LiteRtSetAcceleratorGetHardwareSupport": fn(Handle, GetHardwareFn) -> Status;
+    set_delegate_function = "LiteRtSetDelegateFunction": fn(Handle, CreateDelegateFn, DestroyDelegateFn) -> Status;
+    wrap_delegate = "LiteRtWrapDelegate": fn(*mut c_void, *mut Handle) -> Status;
+    unwrap_delegate = "LiteRtUnwrapDelegate": fn(Handle, *mut *mut c_void) -> Status;
 }
 
 /// The loaded library and its functions (never unloaded).
@@ -179,6 +211,11 @@ pub fn runtime(configured: Option<&Path>) -> Result<&'static Runtime, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// The runtime, when already loaded (for callbacks LiteRT makes into this crate).
+pub fn loaded() -> Option<&'static Runtime> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok())
 }
 
 /// A status as text: LiteRT's name for it where known.

@@ -2,8 +2,10 @@
 //! feature; [`open`] is the one place that picks a backend by name.
 
 #[cfg(feature = "litert")]
+pub mod edgetpu;
 #[cfg(any(feature = "onnx", feature = "litert"))]
 mod library;
+#[cfg(feature = "litert")]
 pub mod litert;
 #[cfg(feature = "litert")]
 pub mod litert_runtime;
@@ -15,6 +17,7 @@ pub mod onnx_runtime;
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::BackendKind;
+use cascade_shared::config::edge::EdgeTpuDevice;
 
 /// The element type a model's input takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +101,17 @@ pub struct BackendOptions {
     /// Let idle intra-op threads spin waiting for the next run (lower latency, but the spinning
     /// burns CPU that other sessions, cameras and the rest of the box need: off on the edge).
     pub spin: bool,
+    /// Run LiteRT models' Edge TPU ops on an Edge TPU (`None`: the CPU only).
+    pub edge_tpu: Option<EdgeTpuOptions>,
+}
+
+/// Which Edge TPU, through which runtime library.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeTpuOptions {
+    /// `libedgetpu.so.1`, when not in its default places.
+    pub library: Option<PathBuf>,
+    /// `None`: the first found.
+    pub device: Option<EdgeTpuDevice>,
 }
 
 /// Opens `model` on the backend `opts` names: the one `match` on backend kinds.
@@ -117,6 +131,7 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
             model,
             opts.library.as_deref(),
             opts.threads,
+            opts.edge_tpu.as_ref(),
         )?)),
         #[cfg(not(feature = "litert"))]
         BackendKind::Litert => Err(not_built("litert", "litert")),
@@ -137,10 +152,18 @@ pub fn locate_runtime(opts: &BackendOptions) -> Result<PathBuf, BackendError> {
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),
         #[cfg(feature = "litert")]
         BackendKind::Litert => {
-            litert_runtime::locate(opts.library.as_deref()).map_err(|reason| BackendError {
-                backend: "litert",
-                reason,
-            })
+            let lib =
+                litert_runtime::locate(opts.library.as_deref()).map_err(|reason| BackendError {
+                    backend: "litert",
+                    reason,
+                })?;
+            if let Some(tpu) = &opts.edge_tpu {
+                edgetpu::probe(tpu).map_err(|reason| BackendError {
+                    backend: "edgetpu",
+                    reason,
+                })?;
+            }
+            Ok(lib)
         }
         #[cfg(not(feature = "litert"))]
         BackendKind::Litert => Err(not_built("litert", "litert")),

@@ -17,6 +17,7 @@
 //! opener and one in `edge-agent check`.
 
 mod crops;
+mod edgetpu;
 mod motion;
 mod power;
 pub mod raw;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use crops::CropConfig;
+pub use edgetpu::{EdgeTpuConfig, EdgeTpuDevice};
 pub use motion::{MotionConfig, MotionOverrides};
 pub use power::PowerConfig;
 pub use regions::RegionsConfig;
@@ -178,6 +180,12 @@ pub enum SourceConfig {
         /// `loop`: start again at the end (a stand-in for a live camera). Default: false.
         #[serde(default, rename = "loop")]
         looped: bool,
+        /// Played as fast as possible (`realtime = false`), do not wait for a busy detector: it
+        /// runs on the newest frame whenever it is free, as on a live camera. A quick look through
+        /// long recordings; what is found then depends on the CPU's speed. Default: false (every
+        /// frame the detector's rate allows is detected, the same result on any machine).
+        #[serde(default)]
+        skim: bool,
         /// Frame rate for Annex-B files, which carry no timestamps; in (0, 240]. Default: 25.
         #[serde(default = "default_fps")]
         fps: f64,
@@ -253,11 +261,23 @@ impl SourceConfig {
     /// Range and consistency problems, named under `field` (e.g. `camera[0].source`).
     pub fn validate(&self, field: &str, p: &mut Problems) {
         match self {
-            Self::File { fps, .. } => p.check(
-                *fps > 0.0 && *fps <= 240.0,
-                format!("{field}.fps"),
-                "must be in (0, 240]",
-            ),
+            Self::File {
+                fps,
+                realtime,
+                skim,
+                ..
+            } => {
+                p.check(
+                    *fps > 0.0 && *fps <= 240.0,
+                    format!("{field}.fps"),
+                    "must be in (0, 240]",
+                );
+                p.check(
+                    !(*skim && *realtime),
+                    format!("{field}.skim"),
+                    "skims a file played as fast as possible: remove it or set realtime = false",
+                );
+            }
             Self::Rtsp {
                 url,
                 password,
@@ -318,6 +338,10 @@ pub struct DetectorConfig {
     /// a camera's `max_rate_hz`. Default: 2.
     #[serde(default = "default_motion_rate")]
     pub motion_rate_hz: f32,
+    /// `[detector.edgetpu]`: the Edge TPU runtime and device (profiles with `accelerator =
+    /// "edge_tpu"`).
+    #[serde(default)]
+    pub edgetpu: EdgeTpuConfig,
     /// `[detector.regions]`: run on squares around the motion instead of the whole frame.
     #[serde(default)]
     pub regions: RegionsConfig,
@@ -378,6 +402,7 @@ impl DetectorConfig {
             "must be in (0, max_rate_hz]",
         );
         self.regions.validate(p);
+        self.edgetpu.validate(p);
         p.check(
             (0.0..=1.0).contains(&self.score_threshold),
             "detector.score_threshold",
@@ -532,6 +557,7 @@ mod tests {
             realtime,
             looped,
             fps,
+            ..
         } = source
         else {
             panic!("not a file source: {source:?}");
@@ -566,6 +592,20 @@ mod tests {
         );
         let err = toml::from_str::<raw::EdgeConfig>(&unknown).expect_err("unknown field");
         assert!(err.to_string().contains("treshold"), "{err}");
+    }
+
+    #[test]
+    fn skim_is_for_files_played_as_fast_as_possible() {
+        let with =
+            |src: &str| MINIMAL.replace("source = { kind = \"file\", path = \"clip.mp4\" }", src);
+        validated(&with(
+            "source = { kind = \"file\", path = \"clip.mp4\", skim = true }",
+        ))
+        .expect("valid");
+        let bad =
+            with("source = { kind = \"file\", path = \"clip.mp4\", skim = true, realtime = true }");
+        let problems = validated(&bad).expect_err("invalid").to_string();
+        assert!(problems.contains("camera[0].source.skim"), "{problems}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use super::BackendKind;
 use super::edge::DetectorConfig;
 use crate::Problems;
-use crate::profile::HardwareProfile;
+use crate::profile::{Accelerator, HardwareProfile};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,9 @@ pub struct Effective {
     pub input_sizes: Setting<Vec<u32>>,
     /// Power modes the agent steps between (nvpmodel ids: high, then low); empty: none.
     pub power_modes: Setting<Vec<u32>>,
+    /// The Edge TPU runs the model (LiteRT with the `libedgetpu` delegate): the profile's
+    /// accelerator is `edge_tpu` and the backend in force is LiteRT.
+    pub edge_tpu: bool,
 }
 
 impl Effective {
@@ -79,8 +82,12 @@ impl Effective {
             }
             _ => None,
         };
+        let backend = pick(d.backend, profile_backend, BackendKind::Onnxruntime);
+        let edge_tpu = backend.value == BackendKind::Litert
+            && profile.is_some_and(|p| p.accelerator == Accelerator::EdgeTpu);
         let effective = Self {
-            backend: pick(d.backend, profile_backend, BackendKind::Onnxruntime),
+            backend,
+            edge_tpu,
             threads: pick(
                 d.threads,
                 profile.map(|p| (p.name.as_str(), p.detector_threads)),
@@ -112,8 +119,13 @@ impl Effective {
                 format!("{v:?}")
             }
         };
+        let delegate = if self.edge_tpu {
+            " with the Edge TPU delegate"
+        } else {
+            ""
+        };
         format!(
-            "detector.backend = {} ({})\ndetector.threads = {} ({})\ndetector.input_sizes = {} ({})\npower modes = {} ({})\n",
+            "detector.backend = {}{delegate} ({})\ndetector.threads = {} ({})\ndetector.input_sizes = {} ({})\npower modes = {} ({})\n",
             self.backend.value.label(),
             self.backend.from,
             self.threads.value,
@@ -133,7 +145,7 @@ impl Effective {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Accelerator, Arch, PowerSpec};
+    use crate::profile::{Arch, PowerSpec};
 
     fn power() -> PowerSpec {
         toml::from_str(
@@ -196,11 +208,15 @@ mod tests {
     }
 
     #[test]
-    fn an_accelerator_without_a_backend_needs_one_named() {
-        let err = Effective::resolve(&config(""), Some(&profile(Accelerator::EdgeTpu)))
-            .expect_err("no Edge TPU backend in this build");
-        assert!(err.to_string().contains("edge_tpu"), "{err}");
+    fn an_edge_tpu_profile_runs_litert_with_the_delegate_unless_the_config_says_otherwise() {
+        let e = Effective::resolve(&config(""), Some(&profile(Accelerator::EdgeTpu))).expect("ok");
+        assert_eq!(e.backend.value, BackendKind::Litert);
+        assert!(e.edge_tpu);
+        assert!(e.report().contains("Edge TPU"), "{}", e.report());
         let cfg = config("backend = \"onnxruntime\"");
-        assert!(Effective::resolve(&cfg, Some(&profile(Accelerator::EdgeTpu))).is_ok());
+        let e = Effective::resolve(&cfg, Some(&profile(Accelerator::EdgeTpu))).expect("ok");
+        assert!(!e.edge_tpu, "the CPU on the config's word");
+        let e = Effective::resolve(&config(""), Some(&profile(Accelerator::Cuda))).expect("ok");
+        assert!(!e.edge_tpu);
     }
 }

@@ -3,7 +3,10 @@
 //! Uses the real models and clip when present (models/downloads/, ../shared/samples/), else the
 //! generated test models and clip, and says which.
 //!
-//! Usage: cascade-demo [--clip FILE] [--realtime] [--edge-manifest FILE]
+//! Usage: cascade-demo [--clip FILE] [--realtime | --skim] [--edge-manifest FILE]
+//!
+//! `--skim` plays the clip as fast as possible without waiting for a busy detector (the file
+//! source's `skim = true`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ struct Setup {
     edge_manifest: PathBuf,
     cloud_manifest: PathBuf,
     realtime: bool,
+    /// As fast as possible, the detector never waited for.
+    skim: bool,
     what: String,
 }
 
@@ -61,6 +66,7 @@ fn setup(repo: &Path) -> Setup {
         )
     };
     let realtime = args.iter().any(|a| a == "--realtime") || clip.ends_with("walker.mp4");
+    let skim = !realtime && args.iter().any(|a| a == "--skim");
     // Another edge model (e.g. models/yolov8n-int8-tflite.toml on LiteRT).
     let (edge, models_what) = match args.iter().position(|a| a == "--edge-manifest") {
         Some(i) => match args.get(i + 1) {
@@ -74,6 +80,7 @@ fn setup(repo: &Path) -> Setup {
         edge_manifest: edge,
         cloud_manifest: cloud,
         realtime,
+        skim,
         what: format!("{clip_what}, {models_what}"),
     }
 }
@@ -119,7 +126,12 @@ fn edge_toml(
     Ok(starter
         .replace(
             "\"../tests/fixtures/walker.mp4\", realtime = false",
-            &format!("{}, realtime = {}", quote(&s.clip), s.realtime),
+            &format!(
+                "{}, realtime = {}, skim = {}",
+                quote(&s.clip),
+                s.realtime,
+                s.skim
+            ),
         )
         .replace(
             "\"../models/blob-yolov8-int8.toml\"",
@@ -152,6 +164,8 @@ fn main() -> anyhow::Result<()> {
         s.clip.display(),
         if s.realtime {
             "real time"
+        } else if s.skim {
+            "as fast as possible, skimmed: the detector is never waited for"
         } else {
             "as fast as possible"
         }
@@ -189,9 +203,7 @@ fn main() -> anyhow::Result<()> {
     // Let alerts end (cooldown 8 s) so the subscriber sees whole stories.
     std::thread::sleep(Duration::from_secs(10));
     let (mut capture_lat, mut upload_lat) = print_alerts(&alerts);
-    if s.realtime {
-        print_visits(&repo, &s.clip, &alerts, &log);
-    }
+    print_visits(&repo, &s.clip, &alerts, &log, s.realtime);
     let (_, devices) = http_get(api, "/api/devices")?;
     println!(
         "\nGET /api/devices -> {}",
@@ -249,7 +261,8 @@ fn print_alerts(alerts: &Received) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Alerts against the clip's visits (`tests/fixtures/<clip>.visits`), when it has them.
-fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str) {
+/// Which of the clip's visits were alerted; their latencies when played in real time.
+fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str, timed: bool) {
     let Some(path) = visits::for_clip(&repo.join("tests/fixtures"), clip) else {
         return;
     };
@@ -270,7 +283,12 @@ fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str) {
         .collect();
     let report = visits::report(&visits, &events, zero as i64);
     println!("\nvisits ({}):", path.display());
-    let secs = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.1} s"));
+    // Played faster than real time, stream seconds and wall seconds differ: no latencies.
+    let secs = |v: Option<f64>| match v {
+        Some(s) if timed => format!("{s:.1} s"),
+        Some(_) => "n/a".to_string(),
+        None => "-".to_string(),
+    };
     for r in &report {
         println!(
             "  {:>6.1}-{:<6.1} s  alerts {}  in view -> alert {:>7}  left -> alert end {:>7}",
@@ -290,8 +308,10 @@ fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str) {
         report.len(),
         alerts as f64 / report.len().max(1) as f64
     );
-    println!("  in view -> alert       {}", percentiles(&mut to_alert));
-    println!("  left -> alert end      {}", percentiles(&mut lag));
+    if timed {
+        println!("  in view -> alert       {}", percentiles(&mut to_alert));
+        println!("  left -> alert end      {}", percentiles(&mut lag));
+    }
 }
 
 fn print_summary(summary: &str, edge_secs: f64, api: SocketAddr) {

@@ -47,6 +47,8 @@ pub struct Playback {
     pub realtime: bool,
     /// Start again at the end.
     pub looped: bool,
+    /// As fast as possible without waiting for a busy detector (see the config's `skim`).
+    pub skim: bool,
     /// Frame rate for Annex-B files, which carry no timestamps.
     pub fps: f64,
 }
@@ -135,6 +137,10 @@ impl Source for FileSource {
     fn is_live(&self) -> bool {
         self.playback.realtime
     }
+
+    fn waits_for_detector(&self) -> bool {
+        !self.playback.realtime && !self.playback.skim
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +171,7 @@ mod tests {
             Playback {
                 realtime: false,
                 looped: false,
+                skim: false,
                 fps: 10.0,
             },
             clock.clone(),
@@ -177,6 +184,7 @@ mod tests {
             Playback {
                 realtime: false,
                 looped: true,
+                skim: false,
                 fps: 10.0,
             },
             clock,
@@ -188,6 +196,31 @@ mod tests {
     }
 
     #[test]
+    fn only_a_file_played_as_fast_as_possible_unskimmed_waits_for_the_detector() {
+        let open = |realtime, skim| {
+            let playback = Playback {
+                realtime,
+                looped: false,
+                skim,
+                fps: 10.0,
+            };
+            FileSource::open(&walker(), playback, ManualClock::new(0)).expect("opens")
+        };
+        assert!(
+            open(false, false).waits_for_detector(),
+            "the same result on any CPU"
+        );
+        assert!(
+            !open(false, true).waits_for_detector(),
+            "skimmed: drops when busy"
+        );
+        assert!(
+            !open(true, false).waits_for_detector(),
+            "real time: drops when busy"
+        );
+    }
+
+    #[test]
     fn realtime_playback_waits_on_the_injected_clock() {
         let clock = ManualClock::new(0);
         let mut src = FileSource::open(
@@ -195,6 +228,7 @@ mod tests {
             Playback {
                 realtime: true,
                 looped: false,
+                skim: false,
                 fps: 10.0,
             },
             clock.clone(),
@@ -217,6 +251,7 @@ mod tests {
             Playback {
                 realtime: false,
                 looped: true,
+                skim: false,
                 fps: 10.0,
             },
             ManualClock::new(0),

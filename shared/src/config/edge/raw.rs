@@ -426,7 +426,13 @@ impl ConfigFile for EdgeConfig {
             }
         }
         self.detector.manifest = resolve(base, &self.detector.manifest);
-        if let Some(p) = &mut self.detector.onnxruntime {
+        for p in [
+            &mut self.detector.onnxruntime,
+            &mut self.detector.edgetpu.library,
+        ]
+        .into_iter()
+        .flatten()
+        {
             *p = resolve(base, p);
         }
         self.buffer.dir = resolve(base, &self.buffer.dir);
