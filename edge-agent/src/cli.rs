@@ -162,6 +162,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             let field = match backend.kind {
                 BackendKind::Onnxruntime => "detector.onnxruntime",
                 BackendKind::Litert => "detector.manifest (backend = \"litert\")",
+                BackendKind::Hailo => "detector.manifest (backend = \"hailo\")",
             };
             p.push(field, e.reason);
         }

@@ -108,7 +108,9 @@ impl Accelerator {
         match self {
             // ONNX Runtime's CPU provider; its CUDA/TensorRT providers come with the Jetson work.
             Self::Cpu | Self::Cuda => Ok(BackendKind::Onnxruntime),
-            Self::EdgeTpu | Self::Hailo => Err(format!(
+            // HailoRT (cascade-infer's `hailo` feature; `not_built` says so when it is off).
+            Self::Hailo => Ok(BackendKind::Hailo),
+            Self::EdgeTpu => Err(format!(
                 "no backend for the {} accelerator in this build; set detector.backend = \"onnxruntime\" to run on the CPU",
                 self.label()
             )),
