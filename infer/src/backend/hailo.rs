@@ -250,7 +250,8 @@ fn describe(
     (output, format, out_frame): (&VStreamInfo, Format, usize),
 ) -> Result<Shapes, String> {
     let [height, width, features, _] = input.shape.map(|d| d as usize);
-    if features != 3 || height * width * 3 != in_frame {
+    let bytes = height.checked_mul(width).and_then(|n| n.checked_mul(3));
+    if features != 3 || bytes != Some(in_frame) {
         return Err(format!(
             "input {} is {height}x{width}x{features} in {in_frame} bytes; an RGB image (uint8, NHWC) is supported",
             input.name()
@@ -267,13 +268,15 @@ fn describe(
         ));
     }
     let [classes, max_boxes, ..] = output.shape.map(|d| d as usize);
-    let per_class = 1 + 5 * max_boxes;
-    if classes == 0 || classes * per_class * 4 != out_frame {
+    // The device says these: checked arithmetic, so a garbled info is an error, not an overflow.
+    let per_class = max_boxes.checked_mul(5).and_then(|n| n.checked_add(1));
+    let frame = per_class.and_then(|p| p.checked_mul(classes)?.checked_mul(4));
+    let (Some(per_class), true) = (per_class, classes > 0 && frame == Some(out_frame)) else {
         return Err(format!(
             "output {}: {classes} classes of at most {max_boxes} boxes do not make its {out_frame}-byte frame",
             output.name()
         ));
-    }
+    };
     Ok(Shapes {
         input: [1, height, width, 3],
         output: [1, classes as i64, per_class as i64],
@@ -391,6 +394,16 @@ mod tests {
         assert!(e.contains("input gray is 640x640x1"), "{e}");
         let e = describe((&input, 640 * 640 * 3), (&output, NMS, frame + 4)).expect_err("size");
         assert!(e.contains("80 classes of at most 100 boxes"), "{e}");
+        let huge = info("out", [u32::MAX, u32::MAX, 0, 0]);
+        assert!(
+            describe((&input, 640 * 640 * 3), (&huge, NMS, frame)).is_err(),
+            "no overflow"
+        );
+        let huge = info("in", [u32::MAX, u32::MAX, 3, 0]);
+        assert!(
+            describe((&huge, 640 * 640 * 3), (&output, NMS, frame)).is_err(),
+            "no overflow"
+        );
         let uint16 = Format { kind: 2, ..NMS };
         assert!(describe((&input, 640 * 640 * 3), (&output, uint16, frame)).is_err());
     }
