@@ -69,7 +69,7 @@ fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions
         model_file: None,
         backend: BackendOptions {
             kind: eff.backend.value,
-            library: d.onnxruntime.clone(),
+            library: onnxruntime_library(d, eff),
             threads: eff.threads.value as usize,
             spin: false,
             edge_tpu: edge_tpu_options(d, eff),
@@ -79,6 +79,14 @@ fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions
         min_box_area: d.min_box_area,
         classes: cascade_infer::Classes::Person,
     }
+}
+
+/// `detector.onnxruntime` names ONNX Runtime's library: for another backend in force the
+/// runtime's own default places are searched.
+pub fn onnxruntime_library(d: &DetectorConfig, eff: &Effective) -> Option<std::path::PathBuf> {
+    (eff.backend.value == cascade_shared::config::BackendKind::Onnxruntime)
+        .then(|| d.onnxruntime.clone())
+        .flatten()
 }
 
 /// The Edge TPU to use, when the settings in force say so.

@@ -156,7 +156,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
     if let Ok(eff) = &effective {
         let configured = cascade_infer::backend::BackendOptions {
             kind: eff.backend.value,
-            library: file.detector.onnxruntime.clone(),
+            library: crate::agent::onnxruntime_library(&file.detector, eff),
             threads: 1,
             spin: false,
             edge_tpu: crate::agent::edge_tpu_options(&file.detector, eff),
@@ -175,6 +175,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
                 (_, "edgetpu") => "detector.edgetpu (profile accelerator = \"edge_tpu\")",
                 (BackendKind::Onnxruntime, _) => "detector.onnxruntime",
                 (BackendKind::Litert, _) => "detector.manifest (backend = \"litert\")",
+                (BackendKind::Hailo, _) => "detector.manifest (backend = \"hailo\")",
             };
             p.push(field, e.reason);
         }

@@ -3,7 +3,9 @@
 //! generic [`Detector`] that owns pre- and post-processing.
 //!
 //! Backends sit behind cargo features, one file each under `backend/`: ONNX Runtime (`onnx`,
-//! default) and LiteRT for TFLite models (`litert`, default; the library is loaded at run time). A new backend implements [`Backend`] and adds one arm to [`backend::open`].
+//! default), LiteRT for TFLite models (`litert`, default) and HailoRT for HEF models on a Hailo-8L
+//! (`hailo`); each runtime's library is loaded at run time. A new backend implements [`Backend`]
+//! and adds one arm to [`backend::open`].
 
 pub mod backend;
 pub mod detector;

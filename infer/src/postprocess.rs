@@ -1,7 +1,10 @@
-//! Output decoders for the detector families people run, and non-maximum suppression.
+//! Output decoders for the detector families people run (and HailoRT's NMS on chip, `hailo_nms`),
+//! and non-maximum suppression.
 //! Decoders work in model-input pixels; the caller maps boxes back through the letterbox.
 
 use cascade_shared::manifest::{OutputFormat, OutputSpec};
+
+mod hailo_nms;
 
 /// A candidate in model-input pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,6 +158,7 @@ pub fn decode(
                 .collect())
         }
         OutputFormat::Ssd => decode_ssd(outputs, input, filter).map_err(err),
+        OutputFormat::HailoNms => hailo_nms::decode(first, input, filter).map_err(err),
     }
 }
 

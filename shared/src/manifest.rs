@@ -23,7 +23,7 @@ pub struct ModelManifest {
     #[serde(default = "default_precision")]
     pub precision: Precision,
     /// The runtime this model file is for (`onnxruntime` when absent; a `.tflite` file needs
-    /// `litert`). It wins over the config's `detector.backend`: a file runs on one runtime.
+    /// `litert`, a `.hef` file `hailo`). It wins over the config's `detector.backend`: a file runs on one runtime.
     #[serde(default)]
     pub backend: Option<BackendKind>,
     pub input: InputSpec,
@@ -172,6 +172,10 @@ pub enum OutputFormat {
     Yolox,
     /// Three outputs: boxes `[1, N, 4]` (ymin, xmin, ymax, xmax, 0-1), classes `[1, N]`, scores `[1, N]`.
     Ssd,
+    /// HailoRT's NMS on chip (`HAILO_FORMAT_ORDER_HAILO_NMS_BY_CLASS`, float32), one output
+    /// `[1, classes, 1 + 5 * max_boxes]`: per class a box count, then that many boxes (ymin, xmin,
+    /// ymax, xmax, score; 0-1 of the input), packed. Only from `backend = "hailo"`.
+    HailoNms,
 }
 
 impl ModelManifest {
@@ -221,12 +225,7 @@ impl ModelManifest {
             "must index into labels",
         );
         self.check_input_type(&f, &mut p);
-        let tflite = self.file.extension().is_some_and(|e| e == "tflite");
-        p.check(
-            tflite == (self.backend == Some(BackendKind::Litert)),
-            f("backend"),
-            "a .tflite file runs on \"litert\", and only a .tflite file does",
-        );
+        self.check_backend(&f, &mut p);
         for (i, v) in self.sizes.iter().enumerate() {
             p.check(
                 is_sha256(&v.sha256),
@@ -251,6 +250,40 @@ impl ModelManifest {
             "YOLOX inputs must be multiples of 32",
         );
         p
+    }
+
+    /// A model file runs on one runtime: `.tflite` on LiteRT, `.hef` on HailoRT (NHWC uint8 in,
+    /// NMS on chip out).
+    fn check_backend(&self, f: &impl Fn(&str) -> String, p: &mut Problems) {
+        let ext = |e: &str| self.file.extension().is_some_and(|x| x == e);
+        p.check(
+            ext("tflite") == (self.backend == Some(BackendKind::Litert)),
+            f("backend"),
+            "a .tflite file runs on \"litert\", and only a .tflite file does",
+        );
+        let hailo = self.backend == Some(BackendKind::Hailo);
+        p.check(
+            ext("hef") == hailo,
+            f("backend"),
+            "a .hef file runs on \"hailo\", and only a .hef file does",
+        );
+        p.check(
+            (self.output.format == OutputFormat::HailoNms) == hailo,
+            f("output.format"),
+            "\"hailo_nms\" is what a HEF with NMS on chip gives (backend = \"hailo\"), and the only output the hailo backend reads",
+        );
+        if hailo {
+            p.check(
+                self.input.layout == Layout::Nhwc,
+                f("input.layout"),
+                "a HEF takes \"nhwc\" input",
+            );
+            p.check(
+                matches!(self.input.dtype, None | Some(InputDType::Uint8)),
+                f("input.dtype"),
+                "a HEF takes \"uint8\" input (it normalises on chip)",
+            );
+        }
     }
 
     fn check_input_type(&self, f: &impl Fn(&str) -> String, p: &mut Problems) {
@@ -364,127 +397,4 @@ mod sha2_lite {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const BASE: &str = r#"
-name = "m"
-version = "1"
-file = "downloads/m640.onnx"
-sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-licence = "x"
-labels = ["person"]
-person_class_id = 0
-[input]
-width = 640
-height = 640
-[output]
-format = "yolov8"
-"#;
-
-    fn write(extra: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.toml");
-        std::fs::write(&path, format!("{BASE}{extra}")).expect("write");
-        (dir, path)
-    }
-
-    #[test]
-    fn a_manifest_names_its_sizes_and_each_one_is_its_own_file() {
-        let sha = "ab".repeat(32);
-        let (_d, path) = write(&format!(
-            "[[sizes]]\nside = 416\nfile = \"downloads/m416.onnx\"\nsha256 = \"{sha}\"\n"
-        ));
-        let (m, file) = ModelManifest::load(&path).expect("valid");
-        assert!(file.ends_with("downloads/m640.onnx"));
-        assert_eq!(m.sides().collect::<Vec<_>>(), [640, 416]);
-        let small = m.at_side(416).expect("416");
-        assert_eq!((small.input.width, small.input.height), (416, 416));
-        assert_eq!(small.file, Path::new("downloads/m416.onnx"));
-        assert_eq!(small.sha256, sha);
-        assert!(small.sizes.is_empty());
-        assert_eq!(m.at_side(640).expect("main"), m);
-        assert!(m.at_side(320).is_none());
-        assert_eq!(
-            m.ladder(&[640, 480, 416, 320]),
-            (vec![640, 416], vec![480, 320])
-        );
-        assert_eq!(m.ladder(&[416]), (vec![416], vec![]));
-        assert_eq!(m.ladder(&[]), (vec![640], vec![]));
-        assert_eq!(
-            m.ladder(&[256]),
-            (vec![640], vec![256]),
-            "none: its own size"
-        );
-    }
-
-    #[test]
-    fn bad_sizes_are_reported_by_field() {
-        let (_d, path) = write(
-            "[[sizes]]\nside = 640\nfile = \"a\"\nsha256 = \"nope\"\n[[sizes]]\nside = 100\nfile = \"b\"\nsha256 = \"nope\"\n",
-        );
-        let err = ModelManifest::load(&path).expect_err("invalid").to_string();
-        for want in [
-            "sizes[0].sha256",
-            "sizes[0].side: names a side the manifest already has",
-            "sizes[1].side: must be a multiple of 32",
-            "sizes[1].sha256",
-        ] {
-            assert!(err.contains(want), "{want:?} not in {err}");
-        }
-    }
-
-    #[test]
-    fn backend_dtype_and_quantisation_are_read_and_checked_by_field() {
-        let tflite = BASE.replace("m640.onnx", "m.tflite").replace(
-            "[input]",
-            "backend = \"litert\"\n[input]\ndtype = \"int8\"\nquantization = { scale = 0.0039, zero_point = -128 }",
-        );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("m.toml");
-        std::fs::write(&path, &tflite).expect("write");
-        let (m, _) = ModelManifest::load(&path).expect("valid");
-        assert_eq!(m.backend, Some(BackendKind::Litert));
-        assert_eq!(m.input.dtype, Some(InputDType::Int8));
-        assert_eq!(m.input.quantization.map(|q| q.zero_point), Some(-128));
-        for (from, to, field) in [
-            (
-                "backend = \"litert\"\n",
-                "",
-                "backend: a .tflite file runs on",
-            ),
-            (
-                "zero_point = -128",
-                "zero_point = 200",
-                "input.quantization.zero_point",
-            ),
-            ("scale = 0.0039", "scale = 0.0", "input.quantization.scale"),
-            (
-                "dtype = \"int8\"",
-                "dtype = \"float32\"",
-                "input.quantization: needs",
-            ),
-            // Serde's error shows the line of the field.
-            ("dtype = \"int8\"", "dtype = \"int4\"", "dtype = \"int4\""),
-            (
-                "zero_point = -128 }",
-                "zero_point = -128, bits = 8 }",
-                "bits",
-            ),
-        ] {
-            std::fs::write(&path, tflite.replace(from, to)).expect("write");
-            let err = ModelManifest::load(&path).expect_err(field).to_string();
-            assert!(err.contains(field), "{field:?} not in {err}");
-        }
-        // An ONNX file on LiteRT is refused too; existing manifests (no backend) stay valid.
-        std::fs::write(
-            &path,
-            BASE.replace("[input]", "backend = \"litert\"\n[input]"),
-        )
-        .expect("write");
-        let err = ModelManifest::load(&path)
-            .expect_err("onnx on litert")
-            .to_string();
-        assert!(err.contains("backend: a .tflite file runs on"), "{err}");
-    }
-}
+mod tests;

@@ -110,10 +110,8 @@ impl Accelerator {
             Self::Cpu | Self::Cuda => Ok(BackendKind::Onnxruntime),
             // LiteRT with the libedgetpu delegate.
             Self::EdgeTpu => Ok(BackendKind::Litert),
-            Self::Hailo => Err(format!(
-                "no backend for the {} accelerator in this build; set detector.backend = \"onnxruntime\" to run on the CPU",
-                self.label()
-            )),
+            // HailoRT (cascade-infer's `hailo` feature; `not_built` says so when it is off).
+            Self::Hailo => Ok(BackendKind::Hailo),
         }
     }
 }

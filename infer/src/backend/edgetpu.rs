@@ -217,7 +217,11 @@ pub fn probe(opts: &EdgeTpuOptions) -> Result<String, String> {
 
 /// Registers the Edge TPU delegate with the LiteRT environment `env`: the model compiled there
 /// afterwards runs its Edge TPU ops on the device. Returns a description for logs.
-pub(super) fn attach(api: &Api, env: Handle, opts: &EdgeTpuOptions) -> Result<String, BackendError> {
+pub(super) fn attach(
+    api: &Api,
+    env: Handle,
+    opts: &EdgeTpuOptions,
+) -> Result<String, BackendError> {
     let lib = load(opts.library.as_deref()).map_err(err)?;
     let device = choose(&devices(lib), opts.device.as_ref()).map_err(err)?;
     let path = CString::new(device.path.clone()).map_err(|_| err("a device path with a NUL"))?;

@@ -1,8 +1,12 @@
 //! Inference backends: input tensor in, output tensors out. Each backend is one file behind a cargo
-//! feature; [`open`] is the one place that picks a backend by name.
+//! feature (`onnx`, `litert`, `hailo`); [`open`] is the one place that picks a backend by name.
 
 #[cfg(feature = "litert")]
 pub mod edgetpu;
+#[cfg(feature = "hailo")]
+pub mod hailo;
+#[cfg(feature = "hailo")]
+pub mod hailo_runtime;
 #[cfg(any(feature = "onnx", feature = "litert"))]
 mod library;
 #[cfg(feature = "litert")]
@@ -115,6 +119,10 @@ pub struct EdgeTpuOptions {
 }
 
 /// Opens `model` on the backend `opts` names: the one `match` on backend kinds.
+#[cfg_attr(
+    not(any(feature = "onnx", feature = "litert", feature = "hailo")),
+    allow(unused_variables)
+)]
 pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
     match opts.kind {
         #[cfg(feature = "onnx")]
@@ -135,6 +143,13 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
         )?)),
         #[cfg(not(feature = "litert"))]
         BackendKind::Litert => Err(not_built("litert", "litert")),
+        #[cfg(feature = "hailo")]
+        BackendKind::Hailo => Ok(Box::new(hailo::HailoBackend::load(
+            model,
+            opts.library.as_deref(),
+        )?)),
+        #[cfg(not(feature = "hailo"))]
+        BackendKind::Hailo => Err(not_built("hailo", "hailo")),
     }
 }
 
@@ -167,10 +182,21 @@ pub fn locate_runtime(opts: &BackendOptions) -> Result<PathBuf, BackendError> {
         }
         #[cfg(not(feature = "litert"))]
         BackendKind::Litert => Err(not_built("litert", "litert")),
+        // The library, then the device node (`/dev/hailo0`).
+        #[cfg(feature = "hailo")]
+        BackendKind::Hailo => {
+            hailo_runtime::locate(opts.library.as_deref()).map_err(|reason| BackendError {
+                backend: "hailo",
+                reason,
+            })
+        }
+        #[cfg(not(feature = "hailo"))]
+        BackendKind::Hailo => Err(not_built("hailo", "hailo")),
     }
 }
 
 /// `(width, height)` of a 4-D image input, NCHW or NHWC, when both are fixed.
+#[cfg_attr(not(any(feature = "onnx", feature = "litert")), allow(dead_code))]
 pub(crate) fn spatial_size(shape: &[i64]) -> Option<(u32, u32)> {
     let dims = match shape {
         [_, 3, h, w] => (*w, *h),
@@ -180,7 +206,7 @@ pub(crate) fn spatial_size(shape: &[i64]) -> Option<(u32, u32)> {
     Some((u32::try_from(dims.0).ok()?, u32::try_from(dims.1).ok()?))
 }
 
-#[cfg(any(not(feature = "onnx"), not(feature = "litert")))]
+#[cfg(any(not(feature = "onnx"), not(feature = "litert"), not(feature = "hailo")))]
 fn not_built(backend: &'static str, feature: &str) -> BackendError {
     BackendError {
         backend,

@@ -161,3 +161,54 @@ fn a_model_that_does_not_fit_its_manifest_is_refused() {
     let err = Detector::new(m, b, params()).expect_err("size differs");
     assert!(err.to_string().contains("16x8"), "{err}");
 }
+
+/// A HEF with NMS on chip, as the Hailo backend hands it over: uint8 NHWC in, one
+/// `[1, classes, 1 + 5 * max_boxes]` float32 buffer out (2 classes, at most 2 boxes each).
+struct HailoFake(BackendInfo, Seen);
+
+impl Backend for HailoFake {
+    fn info(&self) -> &BackendInfo {
+        &self.0
+    }
+
+    fn run(&mut self, input: InputTensor<'_>) -> Result<Vec<OutputTensor>, BackendError> {
+        self.1.lock().expect("lock").push((input.shape, 0.0));
+        // A person at 0.25..0.75 of the input both ways, then one box of the other class.
+        let mut data = vec![1.0, 0.25, 0.25, 0.75, 0.75, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0];
+        data.extend([1.0, 0.0, 0.0, 1.0, 1.0, 0.8]);
+        data.resize(22, 0.0);
+        Ok(vec![OutputTensor {
+            name: "yolov8n/yolov8_nms_postprocess".into(),
+            shape: vec![1, 2, 11],
+            data,
+        }])
+    }
+}
+
+#[test]
+fn nms_on_chip_boxes_map_back_through_the_letterbox() {
+    let seen = Seen::default();
+    let info = BackendInfo {
+        name: "hailo fake".into(),
+        dtype: DType::U8,
+        input_size: Some((8, 8)),
+        input_quant: None,
+        dynamic_batch: false,
+        outputs: vec!["yolov8n/yolov8_nms_postprocess".into()],
+    };
+    let b = Box::new(HailoFake(info, seen.clone()));
+    let m = manifest("layout = \"nhwc\"\ndtype = \"uint8\"", "hailo_nms");
+    let mut d = Detector::new(m, b, params()).expect("fits");
+    // 16x8 into 8x8: half size, 2 rows of padding above and below.
+    let wide = RgbImage {
+        width: 16,
+        height: 8,
+        data: vec![90; 16 * 8 * 3],
+    };
+    let found = d.detect(&wide).expect("runs");
+    assert_eq!(seen.lock().expect("lock")[0].0, [1, 8, 8, 3], "NHWC");
+    assert_eq!(found.len(), 1, "the person only: {found:?}");
+    let bb = found[0].bbox;
+    assert_eq!((bb.x1, bb.y1, bb.x2, bb.y2), (4.0, 0.0, 12.0, 8.0));
+    assert_eq!((found[0].class_id, found[0].score), (0, 0.9));
+}

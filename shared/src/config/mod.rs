@@ -19,6 +19,8 @@ pub enum BackendKind {
     Onnxruntime,
     /// LiteRT (`libLiteRt.so`, TFLite models), CPU accelerator (XNNPACK).
     Litert,
+    /// HailoRT (`libhailort.so`, HEF models) on a Hailo-8/8L (`/dev/hailo0`).
+    Hailo,
 }
 
 impl BackendKind {
@@ -26,6 +28,7 @@ impl BackendKind {
         match self {
             Self::Onnxruntime => "onnxruntime",
             Self::Litert => "litert",
+            Self::Hailo => "hailo",
         }
     }
 }
