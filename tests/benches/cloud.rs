@@ -1,8 +1,10 @@
 //! Cloud benchmarks: `cargo bench -p cascade-tests --bench cloud` prints the figures (here, beside
 //! the harness, because real crops are cut by the edge agent's decoder and cropper).
-//! 1. crops/s through validation + store + FP32 confirm + alert, batch 1 against batch 8 (in process);
+//! 1. crops/s through validation + store + FP32 confirm + alert at max_batch 1, 4, 8 and 16 (in
+//!    process), on the dynamic-batch FP32 model (one run per batch) when present;
 //! 2. end-to-end latency capture -> alert through the real binary and its embedded broker on
-//!    loopback, and the analyzer's peak RSS.
+//!    loopback at 10 crops/s, with `[batch] max_wait_ms` 0, 20 and 100 (what waiting for a fuller
+//!    batch costs), and the analyzer's peak RSS.
 //!    Uses ../shared (real clip and models) when present, else the generated ones.
 
 use std::path::{Path, PathBuf};
@@ -145,8 +147,8 @@ fn main() {
             shared.join("samples/one-by-one-person-detection.mp4"),
             repo().join("models/yolov8n-int8.toml"),
             Some(shared.join("models/yolov8n_int8.onnx")),
-            repo().join("models/yolov8n-fp32.toml"),
-            Some(shared.join("models/yolov8n_fp32_dequant.onnx")),
+            repo().join("models/yolov8n-fp32-dynbatch.toml"),
+            Some(shared.join("models/yolov8n_fp32_dynbatch.onnx")),
         )
     } else {
         (
@@ -160,7 +162,7 @@ fn main() {
     let mut edge = detector(&edge_manifest, edge_model, 0.5);
     let payloads = crops(&clip, &mut edge, 48);
     println!("{} crops from {}", payloads.len(), clip.display());
-    for batch in [1, 8] {
+    for batch in [1, 4, 8, 16] {
         let (rate, confirmed, missed) =
             throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
         println!(
@@ -181,13 +183,15 @@ fn main() {
         bytes as f64 / payloads.len().max(1) as f64
     );
     if std::env::var("CASCADE_BENCH_CROP").is_err() {
-        loopback(&payloads, &cloud_manifest);
+        for max_wait_ms in [0, 20, 100] {
+            loopback(&payloads, &cloud_manifest, max_wait_ms);
+        }
     }
 }
 
 /// Publishes crops (capture time = now) to the real analyzer binary at a steady pace; reports
 /// capture -> alert latency percentiles and the analyzer's peak RSS.
-fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
+fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path, max_wait_ms: u32) {
     use cascade_tests::*;
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = make_certs(dir.path()).expect("certs");
@@ -196,7 +200,8 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
         std::net::SocketAddr::from(([127, 0, 0, 1], free_port())),
     );
     let broker = embedded_broker_toml(port, &certs);
-    let mut cfg = analyzer_config(dir.path(), &repo(), &broker, api, 60.0);
+    let mut cfg = analyzer_config(dir.path(), &repo(), &broker, api, 60.0)
+        .replace("max_wait_ms = 20", &format!("max_wait_ms = {max_wait_ms}"));
     cfg = cfg.replace(
         &repo()
             .join("models/blob-yolov8-fp32.toml")
@@ -244,7 +249,7 @@ fn loopback(payloads: &[Vec<u8>], cloud_manifest: &Path) {
     if !lat.is_empty() {
         let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
         println!(
-            "loopback capture -> alert ({} alerts, 10 crops/s): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            "loopback capture -> alert ({} alerts, 10 crops/s, max_wait_ms {max_wait_ms}): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
             lat.len(),
             p(0.5),
             p(0.9),
