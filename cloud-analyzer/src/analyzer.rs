@@ -88,6 +88,8 @@ pub fn backend_options(model: &ModelConfig) -> BackendOptions {
         threads: model.threads.get(),
         // One session on a box of its own: spinning buys latency and costs nobody.
         spin: true,
+        // The analyzer's GPU is not wired yet: ONNX Runtime's CPU provider.
+        gpu: None,
     }
 }
 

@@ -246,6 +246,7 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         library: file.model.onnxruntime.clone(),
         threads: 1,
         spin: false,
+        gpu: None,
     };
     if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
         p.push("model.onnxruntime", e.reason);

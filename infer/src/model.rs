@@ -56,6 +56,7 @@ impl LoadOptions {
                 library: None,
                 threads: 1,
                 spin: false,
+                gpu: None,
             },
             score_threshold: 0.5,
             nms_iou: 0.45,

@@ -24,6 +24,7 @@ fn litert(threads: usize) -> BackendOptions {
         library: None,
         threads,
         spin: false,
+        gpu: None,
     }
 }
 

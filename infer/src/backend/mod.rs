@@ -10,11 +10,16 @@ pub mod litert_runtime;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "onnx")]
+mod onnx_providers;
+#[cfg(feature = "onnx")]
 pub mod onnx_runtime;
+pub mod providers;
 
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::BackendKind;
+
+pub use providers::{Fallback, GpuOptions, Provider, ProviderKind};
 
 /// The element type a model's input takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +54,10 @@ pub struct BackendInfo {
     pub dynamic_batch: bool,
     /// Output names, in the model's order.
     pub outputs: Vec<String>,
+    /// The execution provider the model runs on (`cpu` for LiteRT's XNNPACK too).
+    pub provider: ProviderKind,
+    /// Providers of the chain that were skipped, in order, and why (each also logged as a warning).
+    pub fallbacks: Vec<Fallback>,
 }
 
 /// The input of one run: `shape` is `[n, 3, h, w]` (NCHW) or `[n, h, w, 3]` (NHWC).
@@ -98,6 +107,9 @@ pub struct BackendOptions {
     /// Let idle intra-op threads spin waiting for the next run (lower latency, but the spinning
     /// burns CPU that other sessions, cameras and the rest of the box need: off on the edge).
     pub spin: bool,
+    /// ONNX Runtime's GPU execution providers to try before the CPU (the hardware profile's
+    /// `[gpu]` and the engine cache folder); None: the CPU alone. Other backends ignore it.
+    pub gpu: Option<GpuOptions>,
 }
 
 /// Opens `model` on the backend `opts` names: the one `match` on backend kinds.
@@ -109,6 +121,7 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
             opts.library.as_deref(),
             opts.threads,
             opts.spin,
+            opts.gpu.as_ref(),
         )?)),
         #[cfg(not(feature = "onnx"))]
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),

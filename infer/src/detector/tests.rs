@@ -59,6 +59,8 @@ impl Fake {
             input_quant: None,
             dynamic_batch,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            provider: crate::backend::ProviderKind::Cpu,
+            fallbacks: Vec::new(),
         };
         (
             Box::new(Self {
