@@ -391,6 +391,8 @@ impl EdgeConfig {
         let tracker = self.tracker.convert(&mut p);
         self.crops.validate(&mut p);
         self.buffer.validate(&mut p);
+        self.detector
+            .validate_engine_cache(&self.buffer.dir, &mut p);
         let uplink = self.uplink.convert(&mut p);
 
         // Each `None` above recorded its problem, so no problem means every section is there.
@@ -426,7 +428,13 @@ impl ConfigFile for EdgeConfig {
             }
         }
         self.detector.manifest = resolve(base, &self.detector.manifest);
-        if let Some(p) = &mut self.detector.onnxruntime {
+        for p in [
+            &mut self.detector.onnxruntime,
+            &mut self.detector.engine_cache,
+        ]
+        .into_iter()
+        .flatten()
+        {
             *p = resolve(base, p);
         }
         self.buffer.dir = resolve(base, &self.buffer.dir);
