@@ -89,6 +89,8 @@ pub fn backend_options(model: &ModelConfig) -> BackendOptions {
         // One session on a box of its own: spinning buys latency and costs nobody.
         spin: true,
         edge_tpu: None,
+        // The analyzer's GPU is not wired yet: ONNX Runtime's CPU provider.
+        gpu: None,
     }
 }
 

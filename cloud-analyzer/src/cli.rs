@@ -247,6 +247,7 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         threads: 1,
         spin: false,
         edge_tpu: None,
+        gpu: None,
     };
     if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
         p.push("model.onnxruntime", e.reason);

@@ -3,11 +3,12 @@
 //! One shutdown token reaches every task and thread.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use cascade_infer::backend::{BackendOptions, EdgeTpuOptions};
+use cascade_infer::backend::{BackendOptions, EdgeTpuOptions, GpuOptions};
 use cascade_shared::clock::{SharedClock, SystemClock, micros};
 use cascade_shared::config::edge::{CameraConfig, DetectorConfig, EdgeConfig};
 use cascade_shared::config::effective::Effective;
@@ -61,6 +62,15 @@ pub struct RunOptions {
     pub power_dry_run: bool,
 }
 
+/// ONNX Runtime's GPU providers in force: the profile's `[gpu]` and the engine cache folder
+/// (`detector.engine_cache`, else beside the buffer). None: the CPU alone.
+pub fn gpu_options(d: &DetectorConfig, buffer_dir: &Path, eff: &Effective) -> Option<GpuOptions> {
+    eff.gpu.value.clone().map(|spec| GpuOptions {
+        spec,
+        engine_cache: d.engine_cache_dir(buffer_dir),
+    })
+}
+
 /// The options to load the config's detector with the settings in force.
 fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions {
     let d = &cfg.detector;
@@ -73,6 +83,7 @@ fn load_options(cfg: &EdgeConfig, eff: &Effective) -> cascade_infer::LoadOptions
             threads: eff.threads.value as usize,
             spin: false,
             edge_tpu: edge_tpu_options(d, eff),
+            gpu: gpu_options(d, &cfg.buffer.dir, eff),
         },
         score_threshold: d.score_threshold,
         nms_iou: d.nms_iou,

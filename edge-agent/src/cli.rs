@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cascade_infer::backend::providers::{self, GpuOptions, Provider};
 use cascade_shared::config::edge::{DetectorConfig, EdgeConfig, SourceConfig, raw};
 use cascade_shared::config::effective::{Effective, Origin};
 use cascade_shared::config::{BackendKind, ConfigFile};
@@ -79,6 +80,8 @@ pub struct Checked {
     pub ladder: (Vec<u32>, Vec<u32>),
     /// The hardware profile the config names.
     pub profile: Option<HardwareProfile>,
+    /// The execution providers ONNX Runtime will try, in order; None: another backend.
+    pub providers: Option<Vec<Provider>>,
 }
 
 impl Checked {
@@ -94,6 +97,12 @@ impl Checked {
             self.profile.as_ref(),
             Path::new("/"),
         )
+    }
+
+    /// The execution providers the detector will try: `detector providers = tensorrt (fp16,
+    /// engine cache /var/lib/cascade/trt-cache) -> cuda -> cpu`.
+    pub fn providers_report(&self) -> String {
+        providers_report(self.providers.as_deref())
     }
 
     /// The input-size ladder the detector will run: `detector ladder = [640, 416, 320]`, with the
@@ -140,6 +149,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         }
     }
     let mut ladder = (Vec::new(), Vec::new());
+    let mut providers = None;
     let mut manifest_backend = None;
     match ModelManifest::load(&file.detector.manifest) {
         Ok((m, model)) => {
@@ -160,6 +170,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             threads: 1,
             spin: false,
             edge_tpu: crate::agent::edge_tpu_options(&file.detector, eff),
+            gpu: crate::agent::gpu_options(&file.detector, &file.buffer.dir, eff),
         };
         // A manifest that names its backend (a .tflite model: litert) wins over the config's.
         let backend = match manifest_backend {
@@ -178,6 +189,9 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
                 (BackendKind::Hailo, _) => "detector.manifest (backend = \"hailo\")",
             };
             p.push(field, e.reason);
+        }
+        if backend.kind == BackendKind::Onnxruntime {
+            providers = Some(check_providers(backend.gpu.as_ref(), &mut p));
         }
     }
     let u = &file.uplink;
@@ -203,6 +217,7 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             effective,
             ladder,
             profile,
+            providers,
         }),
         (_, effective) => {
             if let Err(e) = effective {
@@ -211,6 +226,30 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
             Err(p)
         }
     }
+}
+
+/// `detector providers = ...`: ONNX Runtime's chain (None: LiteRT).
+fn providers_report(chain: Option<&[Provider]>) -> String {
+    match chain {
+        Some(chain) if chain.len() > 1 => format!(
+            "detector providers = {} (tried in this order at start; one that is missing falls \
+             back to the next with a warning)\n",
+            providers::describe(chain)
+        ),
+        Some(chain) => format!("detector providers = {}\n", providers::describe(chain)),
+        None => "detector providers = cpu (litert: xnnpack)\n".to_string(),
+    }
+}
+
+/// The ONNX Runtime provider chain in force; TensorRT's engine cache must be writable.
+fn check_providers(gpu: Option<&GpuOptions>, p: &mut Problems) -> Vec<Provider> {
+    let chain = providers::chain(gpu);
+    for provider in &chain {
+        if let Provider::TensorRt { engine_cache, .. } = provider {
+            checks::writable_dir("detector.engine_cache", engine_cache, p);
+        }
+    }
+    chain
 }
 
 /// The input sizes in force must be ones the model has a file for when the config names them
@@ -387,6 +426,41 @@ mod tests {
 
     use super::*;
     use crate::source::v4l2::caps::{FormatCaps, Interval, PixelFormat, Rates, SizeCaps, Sizes};
+
+    fn jetson_gpu(engine_cache: &Path) -> GpuOptions {
+        GpuOptions {
+            spec: toml::from_str("providers = [\"tensorrt\", \"cuda\"]\nfp16 = true").expect("gpu"),
+            engine_cache: engine_cache.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn check_prints_the_provider_chain_and_needs_a_writable_engine_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = dir.path().join("trt-cache");
+        let mut p = Problems::new();
+        let chain = check_providers(Some(&jetson_gpu(&cache)), &mut p);
+        assert!(p.is_empty(), "{p}");
+        assert!(cache.is_dir());
+        let report = providers_report(Some(&chain));
+        let want = format!(
+            "detector providers = tensorrt (fp16, engine cache {}) -> cuda -> cpu (tried",
+            cache.display()
+        );
+        assert!(report.starts_with(&want), "{report}");
+        assert_eq!(
+            providers_report(Some(&check_providers(None, &mut p))),
+            "detector providers = cpu\n"
+        );
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        check_providers(Some(&jetson_gpu(&file.join("trt"))), &mut p);
+        assert_eq!(p.len(), 1, "{p}");
+        assert!(
+            p.iter().all(|l| l.starts_with("detector.engine_cache: ")),
+            "{p}"
+        );
+    }
 
     #[test]
     fn check_asks_each_v4l2_device_and_names_a_missing_one() {

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 println!("{}: ok", config.display());
                 print!("{}", checked.effective.report());
                 print!("{}", checked.ladder_report());
+                print!("{}", checked.providers_report());
                 print!("{}", checked.power_report(false));
                 print!("{}", checked.machine_report());
                 ExitCode::SUCCESS

@@ -57,6 +57,7 @@ impl LoadOptions {
                 threads: 1,
                 spin: false,
                 edge_tpu: None,
+                gpu: None,
             },
             score_threshold: 0.5,
             nms_iou: 0.45,

@@ -31,6 +31,7 @@ fn options(library: &Path) -> BackendOptions {
             library: Some(library.to_path_buf()),
             device: None,
         }),
+        gpu: None,
     }
 }
 

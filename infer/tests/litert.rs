@@ -25,6 +25,7 @@ fn litert(threads: usize) -> BackendOptions {
         threads,
         spin: false,
         edge_tpu: None,
+        gpu: None,
     }
 }
 

@@ -7,8 +7,10 @@ use serde::Deserialize;
 use crate::Problems;
 use crate::config::BackendKind;
 
+mod gpu;
 mod power;
 
+pub use gpu::{GpuProvider, GpuSpec};
 pub use power::{
     DEFAULT_THERMAL_ZONES, Governors, ManagerKind, PowerMode, PowerSpec, Rail, thermal_zones,
 };
@@ -28,6 +30,10 @@ pub struct HardwareProfile {
     pub detector_input_sizes: Vec<u32>,
     #[serde(default)]
     pub power: Option<PowerSpec>,
+    /// `[gpu]`: ONNX Runtime's GPU execution providers to try before the CPU (accelerator
+    /// `cuda` only). None: the CPU provider alone.
+    #[serde(default)]
+    pub gpu: Option<GpuSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -82,6 +88,9 @@ impl HardwareProfile {
         if let Some(power) = &profile.power {
             power.validate(&at, &mut p);
         }
+        if let Some(gpu) = &profile.gpu {
+            gpu.validate(&at, profile.accelerator == Accelerator::Cuda, &mut p);
+        }
         p.into_result(profile)
     }
 }
@@ -106,7 +115,7 @@ impl Accelerator {
     /// The backend that drives this accelerator in this build, or why there is none.
     pub fn backend(self) -> Result<BackendKind, String> {
         match self {
-            // ONNX Runtime's CPU provider; its CUDA/TensorRT providers come with the Jetson work.
+            // ONNX Runtime; on `cuda`, with the GPU providers the profile's `[gpu]` names.
             Self::Cpu | Self::Cuda => Ok(BackendKind::Onnxruntime),
             // LiteRT with the libedgetpu delegate.
             Self::EdgeTpu => Ok(BackendKind::Litert),

@@ -110,6 +110,7 @@ mod tests {
             detector_threads: 2,
             detector_input_sizes: vec![640],
             power: None,
+            gpu: None,
         }
     }
 

@@ -130,6 +130,8 @@ impl HailoBackend {
             input_quant: None,
             dynamic_batch: false,
             outputs: vec![shapes.output_name.clone()],
+            provider: super::ProviderKind::Cpu,
+            fallbacks: Vec::new(),
         };
         tracing::debug!(model = %model.display(), library = %runtime.path.display(), ?shapes, "HEF configured");
         Ok(Self { h, shapes, info })

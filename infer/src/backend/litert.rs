@@ -377,6 +377,8 @@ fn describe(
         input_quant: input.quant,
         dynamic_batch: false,
         outputs: outputs.iter().map(|o| o.name.clone()).collect(),
+        provider: super::ProviderKind::Cpu,
+        fallbacks: Vec::new(),
     })
 }
 

@@ -16,12 +16,17 @@ pub mod litert_runtime;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 #[cfg(feature = "onnx")]
+mod onnx_providers;
+#[cfg(feature = "onnx")]
 pub mod onnx_runtime;
+pub mod providers;
 
 use std::path::{Path, PathBuf};
 
 use cascade_shared::config::BackendKind;
 use cascade_shared::config::edge::EdgeTpuDevice;
+
+pub use providers::{Fallback, GpuOptions, Provider, ProviderKind};
 
 /// The element type a model's input takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,11 @@ pub struct BackendInfo {
     pub dynamic_batch: bool,
     /// Output names, in the model's order.
     pub outputs: Vec<String>,
+    /// ONNX Runtime's execution provider the model runs on; `cpu` for the other backends (LiteRT,
+    /// HailoRT), whose `name` says where they run (XNNPACK, an Edge TPU, a Hailo chip).
+    pub provider: ProviderKind,
+    /// Providers of the chain that were skipped, in order, and why (each also logged as a warning).
+    pub fallbacks: Vec<Fallback>,
 }
 
 /// The input of one run: `shape` is `[n, 3, h, w]` (NCHW) or `[n, h, w, 3]` (NHWC).
@@ -107,6 +117,9 @@ pub struct BackendOptions {
     pub spin: bool,
     /// Run LiteRT models' Edge TPU ops on an Edge TPU (`None`: the CPU only).
     pub edge_tpu: Option<EdgeTpuOptions>,
+    /// ONNX Runtime's GPU execution providers to try before the CPU (the hardware profile's
+    /// `[gpu]` and the engine cache folder); None: the CPU alone. Other backends ignore it.
+    pub gpu: Option<GpuOptions>,
 }
 
 /// Which Edge TPU, through which runtime library.
@@ -131,6 +144,7 @@ pub fn open(model: &Path, opts: &BackendOptions) -> Result<Box<dyn Backend>, Bac
             opts.library.as_deref(),
             opts.threads,
             opts.spin,
+            opts.gpu.as_ref(),
         )?)),
         #[cfg(not(feature = "onnx"))]
         BackendKind::Onnxruntime => Err(not_built("onnxruntime", "onnx")),

@@ -1,14 +1,16 @@
 //! The ONNX Runtime backend (`ort`, load-dynamic). INT8 (static QDQ or dynamic-quantised) and FP32
-//! models run on the CPU execution provider.
+//! models run on the first execution provider of the chain that works (`onnx_providers`):
+//! TensorRT and CUDA where the hardware profile's `[gpu]` names them, else the CPU.
 
 use std::path::Path;
 
 use ort::session::Session;
 use ort::session::SessionInputValue;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorElementType;
 use ort::value::TensorRef;
 
+use super::onnx_providers::{self, Opened, Settings};
+use super::providers::{self, GpuOptions};
 use super::{
     Backend, BackendError, BackendInfo, DType, InputData, InputTensor, OutputTensor, spatial_size,
 };
@@ -29,20 +31,22 @@ pub struct OnnxBackend {
 }
 
 impl OnnxBackend {
-    /// Loads the model at `model` with `threads` intra-op threads, spinning or not while idle.
+    /// Loads the model at `model` with `threads` intra-op threads, spinning or not while idle, on
+    /// the first provider of the chain `gpu` makes that works (the CPU without `gpu`).
     pub fn load(
         model: &Path,
         library: Option<&Path>,
         threads: usize,
         spin: bool,
+        gpu: Option<&GpuOptions>,
     ) -> Result<Self, BackendError> {
         let env = super::onnx_runtime::environment(library).map_err(err)?;
-        let session = Session::builder(&env)
-            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
-            .and_then(|b| Ok(b.with_intra_threads(threads)?))
-            .and_then(|b| Ok(b.with_intra_op_spinning(spin)?))
-            .and_then(|mut b| b.commit_from_file(model))
-            .map_err(|e| err(format!("{}: {e}", model.display())))?;
+        let chain = providers::chain(gpu);
+        let Opened {
+            session,
+            provider,
+            fallbacks,
+        } = onnx_providers::open(&env, model, &Settings { threads, spin }, &chain).map_err(err)?;
         let input = session
             .inputs()
             .first()
@@ -75,7 +79,9 @@ impl OnnxBackend {
             session,
             input_name,
             info: BackendInfo {
-                name: format!("{NAME} (cpu, {threads} threads)"),
+                name: format!("{NAME} ({provider}, {threads} threads)"),
+                provider,
+                fallbacks,
                 dtype,
                 input_size,
                 input_quant: None,

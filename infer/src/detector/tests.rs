@@ -59,6 +59,8 @@ impl Fake {
             input_quant: None,
             dynamic_batch,
             outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            provider: crate::backend::ProviderKind::Cpu,
+            fallbacks: Vec::new(),
         };
         (
             Box::new(Self {
@@ -195,6 +197,8 @@ fn nms_on_chip_boxes_map_back_through_the_letterbox() {
         input_quant: None,
         dynamic_batch: false,
         outputs: vec!["yolov8n/yolov8_nms_postprocess".into()],
+        provider: crate::backend::ProviderKind::Cpu,
+        fallbacks: Vec::new(),
     };
     let b = Box::new(HailoFake(info, seen.clone()));
     let m = manifest("layout = \"nhwc\"\ndtype = \"uint8\"", "hailo_nms");

@@ -326,6 +326,13 @@ pub struct DetectorConfig {
     /// `libonnxruntime.so`. Default: `$ORT_DYLIB_PATH`, then `.cache/onnxruntime/libonnxruntime.so`.
     #[serde(default)]
     pub onnxruntime: Option<PathBuf>,
+    /// TensorRT's engine (and timing) cache folder, used when the hardware profile's `[gpu]` names
+    /// `tensorrt`: the first start with a model builds its engine (minutes on a Jetson) and keeps
+    /// it here for the next starts; created when missing, must be writable, and must not be
+    /// `buffer.dir` or inside it. Default: `trt-cache` beside `buffer.dir`
+    /// (`/var/lib/cascade/trt-cache` for `/var/lib/cascade/buffer`).
+    #[serde(default)]
+    pub engine_cache: Option<PathBuf>,
     /// Detector input sides the agent may step between to keep up, largest first (multiples of
     /// 32). Default: the hardware profile's `detector_input_sizes`, else the model's input.
     #[serde(default)]
@@ -390,6 +397,29 @@ fn default_min_box() -> f32 {
 }
 
 impl DetectorConfig {
+    /// The TensorRT engine cache folder in force: `engine_cache`, else `trt-cache` beside
+    /// `buffer_dir`.
+    pub fn engine_cache_dir(&self, buffer_dir: &Path) -> PathBuf {
+        self.engine_cache
+            .clone()
+            .unwrap_or_else(|| buffer_dir.parent().unwrap_or(buffer_dir).join("trt-cache"))
+    }
+
+    /// `engine_cache` must not be the buffer's folder or inside it (the crops' store).
+    fn validate_engine_cache(&self, buffer_dir: &Path, p: &mut Problems) {
+        if let Some(cache) = &self.engine_cache {
+            p.check(
+                !cache.starts_with(buffer_dir),
+                "detector.engine_cache",
+                format!(
+                    "{}: must not be buffer.dir ({}) or inside it",
+                    cache.display(),
+                    buffer_dir.display()
+                ),
+            );
+        }
+    }
+
     fn validate(&self, p: &mut Problems) {
         p.check(
             self.max_rate_hz > 0.0 && self.max_rate_hz <= 120.0,
@@ -858,6 +888,34 @@ mod tests {
         assert_eq!(u.validated().expect_err("invalid").len(), 2);
         let t = raw::TrackerConfig::default().validated().expect("defaults");
         assert_eq!(t.confirm_hits.get(), 2);
+    }
+
+    #[test]
+    fn the_engine_cache_defaults_beside_the_buffer_and_stays_out_of_it() {
+        let mut cfg = file(MINIMAL);
+        cfg.resolve_paths(Path::new("/var/lib/cascade"));
+        let d = &cfg.detector;
+        assert_eq!(
+            d.engine_cache_dir(&cfg.buffer.dir),
+            Path::new("/var/lib/cascade/trt-cache")
+        );
+        let mut cfg = file(&MINIMAL.replace("[detector]", "[detector]\nengine_cache = \"trt\""));
+        cfg.resolve_paths(Path::new("/etc/cascade"));
+        assert_eq!(
+            cfg.detector.engine_cache_dir(&cfg.buffer.dir),
+            Path::new("/etc/cascade/trt")
+        );
+        assert!(cfg.validate().is_empty());
+        let mut cfg =
+            file(&MINIMAL.replace("[detector]", "[detector]\nengine_cache = \"buffer/trt\""));
+        cfg.resolve_paths(Path::new("/etc/cascade"));
+        let p = cfg.validate();
+        assert_eq!(p.len(), 1, "{p}");
+        assert!(
+            p.iter()
+                .all(|l| l.starts_with("detector.engine_cache: /etc/cascade/buffer/trt")),
+            "{p}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use super::BackendKind;
 use super::edge::DetectorConfig;
 use crate::Problems;
-use crate::profile::{Accelerator, HardwareProfile};
+use crate::profile::{Accelerator, GpuSpec, HardwareProfile};
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,9 @@ pub struct Effective {
     /// The Edge TPU runs the model (LiteRT with the `libedgetpu` delegate): the profile's
     /// accelerator is `edge_tpu` and the backend in force is LiteRT.
     pub edge_tpu: bool,
+    /// ONNX Runtime's GPU execution providers and TensorRT flags (the profile's `[gpu]`); None:
+    /// the CPU provider alone.
+    pub gpu: Setting<Option<GpuSpec>>,
 }
 
 impl Effective {
@@ -106,6 +109,11 @@ impl Effective {
                 }),
                 Vec::new(),
             ),
+            gpu: pick(
+                None,
+                profile.and_then(|p| Some((p.name.as_str(), Some(p.gpu.clone()?)))),
+                None,
+            ),
         };
         problems.into_result(effective)
     }
@@ -125,13 +133,18 @@ impl Effective {
             ""
         };
         format!(
-            "detector.backend = {}{delegate} ({})\ndetector.threads = {} ({})\ndetector.input_sizes = {} ({})\npower modes = {} ({})\n",
+            "detector.backend = {}{delegate} ({})\ndetector.threads = {} ({})\ndetector.input_sizes = {} ({})\ndetector.gpu = {} ({})\npower modes = {} ({})\n",
             self.backend.value.label(),
             self.backend.from,
             self.threads.value,
             self.threads.from,
             sizes(&self.input_sizes.value),
             self.input_sizes.from,
+            self.gpu
+                .value
+                .as_ref()
+                .map_or_else(|| "none (the CPU)".to_string(), GpuSpec::describe),
+            self.gpu.from,
             if self.power_modes.value.is_empty() {
                 "none".to_string()
             } else {
@@ -170,6 +183,9 @@ mod tests {
             detector_threads: 4,
             detector_input_sizes: vec![640, 416, 320],
             power: Some(power()),
+            gpu: Some(
+                toml::from_str("providers = [\"tensorrt\", \"cuda\"]\nfp16 = true").expect("gpu"),
+            ),
         }
     }
 
@@ -183,6 +199,13 @@ mod tests {
         assert_eq!(e.backend.value, BackendKind::Onnxruntime);
         assert_eq!(e.backend.from, from_profile);
         assert_eq!(e.power_modes.value, vec![0, 1]);
+        assert_eq!(e.gpu.from, from_profile);
+        assert!(
+            e.report()
+                .contains("detector.gpu = tensorrt, cuda (fp16) (profile jetson)"),
+            "{}",
+            e.report()
+        );
         assert!(
             e.report().contains("detector.threads = 4 (profile jetson)"),
             "{}",
@@ -202,9 +225,12 @@ mod tests {
     #[test]
     fn without_a_profile_the_defaults_apply() {
         let e = Effective::resolve(&config(""), None).expect("ok");
+        let report = e.report();
         assert_eq!((e.threads.value, e.threads.from), (1, Origin::Default));
         assert!(e.input_sizes.value.is_empty());
         assert!(e.power_modes.value.is_empty());
+        assert!(report.contains("detector.gpu = none (the CPU) (default)"));
+        assert_eq!((e.gpu.value, e.gpu.from), (None, Origin::Default));
     }
 
     #[test]

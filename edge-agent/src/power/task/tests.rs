@@ -82,7 +82,7 @@ impl Rig {
     }
 
     async fn wait_calls(&self, n: usize) {
-        for _ in 0..200 {
+        for _ in 0..1500 {
             if self.calls().len() >= n {
                 return;
             }
@@ -145,7 +145,7 @@ async fn a_dry_run_only_queries() {
         let m = rig.telemetry.render();
         metric_value(&m, "cascade_edge_power_mode_changes_total", &labels)
     };
-    for _ in 0..200 {
+    for _ in 0..1500 {
         if changes() >= 1.0 {
             break;
         }
@@ -171,7 +171,7 @@ async fn thermal_throttling_lowers_the_input_size() {
     );
     let stop = Shutdown::new();
     let task = tokio::spawn(rig.task(false).run(stop.clone()));
-    for _ in 0..200 {
+    for _ in 0..1500 {
         if rig.throttled.load(Ordering::Relaxed) {
             break;
         }

@@ -391,6 +391,8 @@ impl EdgeConfig {
         let tracker = self.tracker.convert(&mut p);
         self.crops.validate(&mut p);
         self.buffer.validate(&mut p);
+        self.detector
+            .validate_engine_cache(&self.buffer.dir, &mut p);
         let uplink = self.uplink.convert(&mut p);
 
         // Each `None` above recorded its problem, so no problem means every section is there.
@@ -429,6 +431,7 @@ impl ConfigFile for EdgeConfig {
         for p in [
             &mut self.detector.onnxruntime,
             &mut self.detector.edgetpu.library,
+            &mut self.detector.engine_cache,
         ]
         .into_iter()
         .flatten()
