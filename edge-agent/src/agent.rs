@@ -197,6 +197,11 @@ pub async fn run(
         shutdown.clone(),
     ));
     let activity = Arc::new(Activity::default());
+    let progress = tokio::spawn(crate::progress::run(
+        telemetry.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
 
     let stages = Stages {
         throttled: throttled.clone(),
@@ -229,6 +234,7 @@ pub async fn run(
     let _ = uplink_task.await;
     let _ = maintenance.await;
     let _ = power.await;
+    let _ = progress.await;
     let _ = server.await;
     let _ = tokio::task::spawn_blocking(move || {
         for t in threads {

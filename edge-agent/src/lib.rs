@@ -14,6 +14,7 @@ pub mod decode;
 pub mod detect;
 pub mod motion;
 pub mod power;
+pub mod progress;
 pub mod record;
 pub mod source;
 pub mod telemetry;

@@ -19,6 +19,7 @@ mod cameras;
 mod delivery;
 mod detector;
 mod power;
+mod progress;
 
 use crate::buffer::{Eviction, Stats};
 use crate::camera::CameraState;
@@ -40,6 +41,7 @@ pub struct Telemetry {
     delivery: delivery::DeliveryMetrics,
     detector: detector::DetectorMetrics,
     power: power::PowerMetrics,
+    progress: progress::ProgressMetrics,
     evicted: IntCounterVec,
     buffer_bytes: IntGauge,
     buffer_records: IntGauge,
@@ -144,6 +146,7 @@ impl Telemetry {
             delivery: delivery::DeliveryMetrics::new(r),
             detector: detector::DetectorMetrics::new(r),
             power: power::PowerMetrics::new(r),
+            progress: progress::ProgressMetrics::new(r),
             evicted: counter(
                 r,
                 "crops_evicted_total",

@@ -47,6 +47,9 @@ pub fn run_once(
         }
         match packet {
             None => {
+                if src.progress().is_some() {
+                    cam.telemetry.input_progress(&cam.id, 1.0);
+                }
                 decoder.flush(&mut frames)?;
                 dispatch.frames(&mut frames, beat, stop);
                 // Nobody is watched any more: once the last result is consumed, the post stage
@@ -60,6 +63,9 @@ pub fn run_once(
             Some(Packet::Raw(frame)) => frames.push(frame),
             Some(Packet::Coded(au)) => {
                 cam.telemetry.unit_read(&cam.id, au.data.len());
+                if let Some(p) = src.progress() {
+                    cam.telemetry.input_progress(&cam.id, p);
+                }
                 match decoder.decode(&au, &mut frames) {
                     Ok(()) => corrupt = 0,
                     Err(e) if e.is_recoverable() => {

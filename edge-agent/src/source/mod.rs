@@ -137,6 +137,10 @@ pub trait Source: Send {
     fn waits_for_detector(&self) -> bool {
         !self.is_live()
     }
+    /// The share of the input read, 0 to 1, for inputs that end (a file not looped).
+    fn progress(&self) -> Option<f64> {
+        None
+    }
     /// What maps this source's stream time to UTC, when the source itself knows (RTSP cameras
     /// with RTCP sender reports); otherwise the wall clock is used.
     fn time_base(&self) -> Option<Arc<TimeBase>> {

@@ -66,6 +66,8 @@ pub struct FileSource {
     pass_units: u64,
     /// Monotonic time at which stream time 0 is due (real-time playback).
     origin_us: Option<i64>,
+    /// The file's size, for the share read.
+    len: u64,
 }
 
 impl FileSource {
@@ -79,6 +81,7 @@ impl FileSource {
             end_us: 0,
             pass_units: 0,
             origin_us: None,
+            len: std::fs::metadata(path).map_or(0, |m| m.len()),
         })
     }
 
@@ -140,6 +143,11 @@ impl Source for FileSource {
 
     fn waits_for_detector(&self) -> bool {
         !self.playback.realtime && !self.playback.skim
+    }
+
+    fn progress(&self) -> Option<f64> {
+        (!self.playback.looped && self.len > 0)
+            .then(|| self.container.bytes_read() as f64 / self.len as f64)
     }
 }
 

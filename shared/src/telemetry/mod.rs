@@ -1,12 +1,14 @@
 //! Cross-cutting telemetry helpers: logging set-up for the binaries, and reading a metric back.
 
+pub mod status_line;
+
 /// Logs to stderr, level from `RUST_LOG` (default `info`), colours only on a terminal.
 pub fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(status_line::log_writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
