@@ -195,16 +195,21 @@ pub fn check(path: &Path) -> Result<Checked, Problems> {
         }
     }
     let u = &file.uplink;
+    let mut pem = Problems::new();
     checks::pem_files(
         &[
             ("uplink.ca_file", u.ca_file.as_deref()),
             ("uplink.client_cert_file", u.client_cert_file.as_deref()),
             ("uplink.client_key_file", u.client_key_file.as_deref()),
         ],
-        &mut p,
+        &mut pem,
     );
+    // A file already reported missing or unreadable is not reported again by the TLS set-up.
+    let files_ok = pem.is_empty();
+    p.extend(pem);
     let client = (u.client_cert_file.as_deref()).zip(u.client_key_file.as_deref());
     if u.tls
+        && files_ok
         && let Err(e) = crate::uplink::tls::client_config(u.ca_file.as_deref(), client)
     {
         p.push("uplink", e);

@@ -397,9 +397,17 @@ impl Telemetry {
         &self,
         kind: &'static str,
         err: &dyn std::fmt::Display,
+        hint: Option<&str>,
         retry_in_s: f64,
     ) {
-        tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered");
+        match hint {
+            Some(hint) => {
+                tracing::warn!(kind, error = %err, hint, retry_in_s, "broker connection lost; crops stay buffered")
+            }
+            None => {
+                tracing::warn!(kind, error = %err, retry_in_s, "broker connection lost; crops stay buffered")
+            }
+        }
         self.mqtt_down(kind);
     }
 

@@ -354,8 +354,14 @@ impl ModelManifest {
     /// Checks that the model file exists and matches its pinned sha256.
     pub fn verify_file(&self, model_path: &Path) -> Result<(), String> {
         use sha2_lite::sha256_file;
-        let actual = sha256_file(model_path)
-            .map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+        let actual = sha256_file(model_path).map_err(|e| {
+            let fix = if e.kind() == std::io::ErrorKind::NotFound {
+                " (run scripts/fetch-models.sh: it fetches the models of models/*.toml)"
+            } else {
+                ""
+            };
+            format!("{}: cannot read: {e}{fix}", model_path.display())
+        })?;
         if actual != self.sha256.to_ascii_lowercase() {
             return Err(format!(
                 "{}: sha256 is {actual}, the manifest pins {} (re-fetch with scripts/fetch-models.sh)",

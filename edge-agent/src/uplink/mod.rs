@@ -10,6 +10,7 @@
 
 pub mod acks;
 pub mod deliveries;
+pub mod hint;
 pub mod stored;
 pub mod tls;
 
@@ -56,6 +57,8 @@ pub struct Uplink {
     /// Where the analyzer's verdicts go (each camera's post stage reads its tracks there).
     confirmed: Arc<CloudConfirmed>,
     host: String,
+    /// What the connection hints name (`hint`).
+    endpoint: hint::Endpoint,
     buffer: Arc<Buffer>,
     telemetry: Arc<Telemetry>,
     clock: SharedClock,
@@ -91,6 +94,7 @@ impl Uplink {
             verdicts_topic: topics::verdicts(device_id),
             confirmed: Arc::default(),
             host: format!("{}:{}", cfg.host, cfg.port),
+            endpoint: hint::Endpoint::of(cfg),
             buffer,
             telemetry,
             clock,
@@ -216,7 +220,7 @@ impl Uplink {
         self.forget_session();
         let timeout = format!("no PUBACK for {} s", self.ack_timeout.as_secs_f64());
         self.telemetry
-            .mqtt_disconnected("ack_timeout", &timeout, 0.0);
+            .mqtt_disconnected("ack_timeout", &timeout, None, 0.0);
     }
 
     async fn on_event(&mut self, ev: Event) {
@@ -296,8 +300,9 @@ impl Uplink {
         self.connected = false;
         self.forget_session();
         let delay = self.backoff.next_delay();
+        let hint = hint::hint(&format!("{e} {e:?}"), &self.endpoint);
         self.telemetry
-            .mqtt_disconnected(kind, e, delay.as_secs_f64());
+            .mqtt_disconnected(kind, e, hint.as_deref(), delay.as_secs_f64());
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(delay) => {}

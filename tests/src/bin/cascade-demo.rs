@@ -3,7 +3,7 @@
 //! Uses the real models and clip when present (models/downloads/, ../shared/samples/), else the
 //! generated test models and clip, and says which.
 //!
-//! Usage: cascade-demo [--clip FILE] [--realtime | --skim] [--edge-manifest FILE]
+//! Usage: cascade-demo [--clip FILE] [--realtime | --skim] [--edge-manifest FILE] [--test-models]
 //!
 //! `--skim` plays the clip as fast as possible without waiting for a busy detector (the file
 //! source's `skim = true`).
@@ -35,9 +35,11 @@ fn setup(repo: &Path) -> Setup {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let real_clip = repo.join("../shared/samples/one-by-one-person-detection.mp4");
-    let real = repo
-        .join("models/downloads/yolov8n_int8static_qdq_640.onnx")
-        .is_file()
+    // `--test-models`: the generated models and clip even where the real ones are (tests).
+    let real = !args.iter().any(|a| a == "--test-models")
+        && repo
+            .join("models/downloads/yolov8n_int8static_qdq_640.onnx")
+            .is_file()
         && repo
             .join("models/downloads/yolov8n_fp32_dequant.onnx")
             .is_file();
@@ -260,7 +262,6 @@ fn print_alerts(alerts: &Received) -> (Vec<f64>, Vec<f64>) {
     (capture_lat, upload_lat)
 }
 
-/// Alerts against the clip's visits (`tests/fixtures/<clip>.visits`), when it has them.
 /// Which of the clip's visits were alerted; their latencies when played in real time.
 fn print_visits(repo: &Path, clip: &Path, alerts: &Received, edge_log: &str, timed: bool) {
     let Some(path) = visits::for_clip(&repo.join("tests/fixtures"), clip) else {
