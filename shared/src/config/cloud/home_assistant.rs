@@ -63,6 +63,16 @@ mod tests {
         p.len()
     }
 
+    /// The starter config shows the defaults.
+    #[test]
+    fn the_starter_config_is_the_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/cloud-analyzer.toml");
+        let text = std::fs::read_to_string(path).expect("starter");
+        let starter: super::super::raw::CloudConfig = toml::from_str(&text).expect("parses");
+        assert_eq!(starter.home_assistant, HomeAssistantConfig::default());
+        assert!(text.contains("[home_assistant]"), "shown in the starter");
+    }
+
     #[test]
     fn the_prefix_is_plain_topic_levels() {
         for ok in ["homeassistant", "ha/discovery", "my-ha_2"] {
