@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up for a fresh Debian/Ubuntu machine (also called by demo.sh and test.sh).
 #  - system packages: nasm (openh264 SIMD), libclang-dev (bindgen for v4l), mosquitto (test suite),
-#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests;
+#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests,
+#    chromium (the gallery's browser test);
 #  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
 #    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git);
 #  - LiteRT: libLiteRt.so from the PyPI wheel ai-edge-litert==2.1.4 (the C API cascade-infer's
@@ -29,6 +30,8 @@ python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 ||
   need_pkgs+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# The alert gallery's browser test (tests/tests/gallery.rs): Debian's headless-capable Chromium.
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 # Python >= 3.11 for .venv-quant (numpy 2.4 and onnxruntime 1.31 need it), with venv/ensurepip.
 QUANT_PY=""
 for c in python3.11 python3.12 python3.13 python3; do

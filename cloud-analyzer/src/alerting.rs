@@ -71,11 +71,16 @@ async fn publish_event(ctx: &Ctx, seq: i64, topic: String, payload: String) -> b
 /// Publishes committed alert events and camera states (retained).
 async fn publish(ctx: &Ctx, events: Vec<(i64, String, String)>, changes: &Changes) {
     for ((seq, topic, payload), e) in events.into_iter().zip(&changes.events) {
+        // No browser following is no error.
+        let _ = ctx.live.send(payload.clone());
         if publish_event(ctx, seq, topic, payload).await {
             ctx.telemetry
                 .alert(e.kind.label(), &e.alert_id, &e.device_id, &e.camera_id);
         }
     }
+    let first_seen = changes.states.iter().filter(|s| s.2);
+    let cameras = first_seen.map(|(d, c, _)| (d.clone(), c.clone())).collect();
+    crate::discovery::announce(ctx, cameras).await;
     for (device, camera, on) in &changes.states {
         let state = if *on { "ON" } else { "OFF" };
         let _ = ctx

@@ -62,6 +62,10 @@ pub(crate) struct Ctx {
     pub(crate) public_url: String,
     /// Crops now held, for the receipts task.
     pub(crate) receipts: mpsc::UnboundedSender<Receipted>,
+    /// Home Assistant discovery; none when `[home_assistant] discovery` is off.
+    pub(crate) discovery: Option<Arc<crate::discovery::Discovery>>,
+    /// Each committed alert event (JSON), for the browsers following `/api/events`.
+    pub(crate) live: tokio::sync::broadcast::Sender<String>,
 }
 
 /// Loads the confirm model its manifest describes.
@@ -165,11 +169,14 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
         .store(true, std::sync::atomic::Ordering::SeqCst);
 
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (live, _) = tokio::sync::broadcast::channel(LIVE_CAPACITY);
     let api_state = ApiState {
         store: store.clone(),
         telemetry: telemetry.clone(),
         tokens: Arc::new(cfg.api.tokens.clone()),
         metrics_public: cfg.api.metrics_public,
+        live: live.clone(),
+        shutdown: shutdown.clone(),
     };
     let server = tokio::spawn(api::serve(
         api_state,
@@ -207,6 +214,8 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             .clone()
             .unwrap_or_else(|| format!("http://{api_addr}")),
         receipts: receipts_tx,
+        discovery: crate::discovery::Discovery::new(&cfg.home_assistant).map(Arc::new),
+        live,
     };
 
     let (intake_tx, intake_rx) = mpsc::channel::<(Publish, Held)>(256);
@@ -261,6 +270,9 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     Ok(())
 }
 
+/// Alert events a slow browser may fall behind by before it is told to reload (`lagged`).
+const LIVE_CAPACITY: usize = 256;
+
 /// Bytes of crops the analyzer holds in memory between the broker and a decision, at most. When
 /// they are all taken the MQTT loop stops reading (and acknowledging): the broker keeps the rest.
 pub const INFLIGHT_BUDGET_BYTES: usize = 64 << 20;
@@ -311,6 +323,7 @@ async fn mqtt_loop(
                     let _ = ctx.client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
                     let _ = ctx.client.try_subscribe(format!("{}/+/status", topics::PREFIX), QoS::AtLeastOnce);
                     tokio::spawn(alerting::republish(ctx.clone()));
+                    tokio::spawn(crate::discovery::announce_known(ctx.clone()));
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     if let Some(device) = topics::device_of_crops_topic(&p.topic)

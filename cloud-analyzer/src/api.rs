@@ -1,7 +1,10 @@
 //! The HTTP API: health, metrics, alerts, crops and devices. JSON errors with proper status codes.
 //! With `[[api.token]]`s configured, `/api/` needs `Authorization: Bearer <token>` (read scope for
 //! reading, admin for erasing), and `/metrics` too unless `metrics_public`; `/livez` and `/readyz`
-//! stay open. Tokens are compared by their SHA-256, never kept in the clear.
+//! stay open. Tokens are compared by their SHA-256, never kept in the clear. The gallery page and
+//! the live alert stream are in [`gallery`].
+
+mod gallery;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +29,10 @@ pub struct ApiState {
     /// Accepted tokens; none: the API is open (loopback only, enforced by the config).
     pub tokens: Arc<Vec<ApiToken>>,
     pub metrics_public: bool,
+    /// Committed alert events (JSON), for `/api/events`.
+    pub live: tokio::sync::broadcast::Sender<String>,
+    /// Ends the live streams, so a graceful shutdown does not wait on them.
+    pub shutdown: Shutdown,
 }
 
 /// The hex SHA-256 of a token, as `[[api.token]] sha256` holds it.
@@ -223,6 +230,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alerts/{id}", get(get_alert))
         .route("/api/crops/{file}", get(get_crop).merge(delete(erase_crop)))
         .route("/api/devices", get(devices))
+        .merge(gallery::routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state)
 }

@@ -116,6 +116,11 @@ pub(crate) async fn intake(
             }
             Ok(Outcome::Status(device, status)) => {
                 ctx.telemetry.device_status(&device, &status);
+                let cameras = status
+                    .cameras
+                    .iter()
+                    .map(|c| (device.clone(), c.id.clone()));
+                crate::discovery::announce(&ctx, cameras.collect()).await;
                 true
             }
             Ok(Outcome::Word(w)) => {

@@ -502,6 +502,23 @@ impl Store {
             .optional()?)
     }
 
+    /// The events of an alert (JSON, oldest first): each `new` and `update` names one of its crops.
+    pub fn alert_events(&self, alert_id: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT payload FROM alert_events WHERE alert_id = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([alert_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every (device, camera) that has had an alert.
+    pub fn alert_cameras(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT DISTINCT device_id, camera_id FROM alerts")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn crop_jpeg(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.lock();
         Ok(conn

@@ -30,6 +30,8 @@ pub struct Telemetry {
     receipted: IntCounterVec,
     over_budget: IntCounterVec,
     over_budget_bytes: IntCounterVec,
+    discovery: IntCounterVec,
+    live_clients: IntGauge,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
     pub broker_up: AtomicBool,
@@ -71,6 +73,13 @@ impl Telemetry {
         let mqtt =
             IntGauge::new("mqtt_connected", "1 while connected to the broker").expect("gauge");
         r.register(Box::new(mqtt.clone()))
+            .expect("unique metric name");
+        let live = IntGauge::new(
+            "live_clients",
+            "Browsers following alerts on /api/events (the gallery)",
+        )
+        .expect("gauge");
+        r.register(Box::new(live.clone()))
             .expect("unique metric name");
         let secs = vec![
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -171,6 +180,13 @@ impl Telemetry {
                 "Bytes of the crops over their device's budget",
                 &["device"],
             ),
+            discovery: counter(
+                r,
+                "ha_discovery_published_total",
+                "Home Assistant discovery configs handed to the broker (retained)",
+                &[],
+            ),
+            live_clients: live,
             registry,
             logged: Mutex::new(HashMap::new()),
             broker_up: AtomicBool::new(false),
@@ -300,6 +316,33 @@ impl Telemetry {
     pub fn alert(&self, kind: &str, alert_id: &str, device: &str, camera: &str) {
         tracing::info!(kind, alert_id, device, camera, "alert published");
         self.alerts.with_label_values(&[kind]).inc();
+    }
+
+    /// A camera's Home Assistant discovery configs were published (`published` of them).
+    pub fn discovery(&self, device: &str, camera: &str, published: usize) {
+        tracing::info!(
+            device,
+            camera,
+            published,
+            "Home Assistant discovery published"
+        );
+        self.discovery
+            .with_label_values::<&str>(&[])
+            .inc_by(u64::try_from(published).unwrap_or(0));
+    }
+
+    /// A browser started (true) or stopped (false) following the alerts.
+    pub fn live_client(&self, connected: bool) {
+        if connected {
+            self.live_clients.inc();
+        } else {
+            self.live_clients.dec();
+        }
+        tracing::debug!(
+            connected,
+            clients = self.live_clients.get(),
+            "live alert stream"
+        );
     }
 
     pub fn set_pending(&self, n: usize) {

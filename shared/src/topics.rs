@@ -9,6 +9,8 @@
 //!   the device's tracks the cloud confirmed (the device then slows its uploads of them).
 //! - `cascade/v1/alerts/{device_id}/{camera_id}`        alert events (JSON), QoS 1.
 //! - `cascade/v1/alerts/{device_id}/{camera_id}/state`  retained `ON` / `OFF`.
+//! - `{prefix}/binary_sensor|image/cascade_{device_id}/{camera_id}_person|_crop/config`  retained
+//!   Home Assistant discovery (prefix `homeassistant`; `cloud-analyzer/src/discovery.rs`).
 
 pub const PREFIX: &str = "cascade/v1";
 /// Longest id accepted for devices and cameras.

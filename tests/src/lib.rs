@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cdp;
 pub mod pki;
 pub mod procfs;
 pub mod tmpfs;

@@ -9,9 +9,10 @@
 //!   convert or check again where the values are used.
 //!
 //! Sections that need no conversion ([`BrokerConfig`], [`ConfirmConfig`], [`AlertConfig`],
-//! [`StoreConfig`], [`ApiConfig`]) are the same type in both layers.
+//! [`StoreConfig`], [`ApiConfig`], [`HomeAssistantConfig`]) are the same type in both layers.
 
 mod confirm;
+mod home_assistant;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use crate::Problems;
 
 pub use confirm::ConfirmConfig;
+pub use home_assistant::HomeAssistantConfig;
 
 /// The analyzer's config, validated. Made by [`raw::CloudConfig::validated`].
 #[derive(Debug, Clone)]
@@ -36,6 +38,7 @@ pub struct CloudConfig {
     pub alerts: AlertConfig,
     pub store: StoreConfig,
     pub api: ApiConfig,
+    pub home_assistant: HomeAssistantConfig,
 }
 
 impl CloudConfig {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{AlertConfig, ApiConfig, BrokerConfig, ConfirmConfig, StoreConfig};
+use super::{
+    AlertConfig, ApiConfig, BrokerConfig, ConfirmConfig, HomeAssistantConfig, StoreConfig,
+};
 use crate::Problems;
 use crate::config::ConfigFile;
 use crate::topics::valid_id;
@@ -32,6 +34,8 @@ pub struct CloudConfig {
     pub store: StoreConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub home_assistant: HomeAssistantConfig,
 }
 
 /// `[ingest]` as written.
@@ -182,6 +186,7 @@ impl CloudConfig {
             "must be positive",
         );
         self.api.validate(&mut p);
+        self.home_assistant.validate(&mut p);
 
         // Each `None` above recorded its problem, so no problem means every value is there.
         match (max_inflight, max_packet_bytes, threads, max_batch) {
@@ -211,6 +216,7 @@ impl CloudConfig {
                     alerts: self.alerts.clone(),
                     store: self.store.clone(),
                     api: self.api.clone(),
+                    home_assistant: self.home_assistant.clone(),
                 })
             }
             _ => Err(p),
