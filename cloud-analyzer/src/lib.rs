@@ -10,6 +10,7 @@ pub mod broker;
 pub mod budget;
 pub mod cli;
 pub mod confirm;
+mod fold;
 pub mod ingest;
 mod intake;
 pub mod pki;

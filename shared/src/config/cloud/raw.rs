@@ -176,11 +176,7 @@ impl CloudConfig {
             "alerts.cooldown_s",
             "must be positive",
         );
-        p.check(
-            !self.store.retention.is_zero(),
-            "store.retention_days",
-            "must be positive",
-        );
+        self.store.validate(&mut p);
         self.api.validate(&mut p);
 
         // Each `None` above recorded its problem, so no problem means every value is there.
@@ -226,7 +222,9 @@ impl ConfigFile for CloudConfig {
         if let Some(p) = &mut self.model.onnxruntime {
             *p = resolve(base, p);
         }
-        self.store.dir = resolve(base, &self.store.dir);
+        if let Some(dir) = &mut self.store.dir {
+            *dir = resolve(base, dir);
+        }
     }
 
     /// The problems [`CloudConfig::validated`] reports.
