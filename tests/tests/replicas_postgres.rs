@@ -224,4 +224,38 @@ fn three_replicas_on_postgres_raise_one_alert_per_track_and_survive_a_sigkill() 
             .contains("took over what a silent replica left")
     });
     assert!(took_over, "a survivor took over replica 0's crops");
+    check_reports_the_server(dir, &url);
+}
+
+/// `cloud-analyzer check` connects to the server: fine with this one, a problem naming
+/// `store.url` (without the password) with a server that is not there.
+fn check_reports_the_server(dir: &std::path::Path, url: &str) {
+    let config = dir.join("replica-1/analyzer.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let check = |path: &std::path::Path| {
+        std::process::Command::new(binary("cloud-analyzer"))
+            .args(["check", "--config"])
+            .arg(path)
+            .output()
+            .expect("runs")
+    };
+    let out = check(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.join("bad.toml");
+    let gone = format!(
+        "host=127.0.0.1 port={} user=postgres password=hunter2",
+        free_port()
+    );
+    std::fs::write(&bad, text.replace(url, &gone)).expect("write");
+    let out = check(&bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("store.url"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the password is never shown: {err}"
+    );
 }
