@@ -86,8 +86,11 @@ fn client(port: u16, certs: &Certs) -> rumqttc::Client {
     client
 }
 
+/// Payloads with their arrival time (µs since the epoch).
+type Arrivals = Arc<Mutex<Vec<(i64, Vec<u8>)>>>;
+
 /// Alert events as they arrive, each with its arrival time.
-fn timed(received: Received) -> Arc<Mutex<Vec<(i64, Vec<u8>)>>> {
+fn timed(received: Received) -> Arrivals {
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = out.clone();
     std::thread::spawn(move || {
