@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up for a fresh Debian/Ubuntu machine (also called by demo.sh and test.sh).
 #  - system packages: nasm (openh264 SIMD), libclang-dev (bindgen for v4l), mosquitto (test suite),
-#    pkg-config, python3-pip (to fetch the ONNX Runtime wheel), GStreamer's RTSP server for the tests,
-#    chromium (the gallery's browser test);
+#    pkg-config, postgresql (the replica tests' server), python3-pip (to fetch the ONNX Runtime wheel),
+#    GStreamer's RTSP server for the tests, chromium (the gallery's browser test);
 #  - ONNX Runtime: libonnxruntime.so from the PyPI wheel onnxruntime==1.31.1 (matched to ort 2.0.0-rc.15),
 #    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git);
 #  - LiteRT: libLiteRt.so from the PyPI wheel ai-edge-litert==2.1.4 (the C API cascade-infer's
@@ -23,6 +23,8 @@ need_pkgs=()
 command -v nasm >/dev/null || need_pkgs+=(nasm)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+# PostgreSQL's server programs for the replica tests (the harness runs initdb/pg_ctl in a temp dir).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 # libclang.so itself: libclang-cpp.so (installed with other LLVM tools) does not serve bindgen.
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_pkgs+=(libclang-dev)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)

@@ -91,10 +91,46 @@ pub struct Active {
     pub best: AlertEvent,
 }
 
-type Key = (String, String, u64);
+/// A track: (device, camera, track id).
+pub type Key = (String, String, u64);
+
+/// One step of the alert engine (see [`AlertEngine::apply`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A crop the cloud confirmed, with the URL of its JPEG.
+    Confirm(Confirmed, String),
+    /// The edge's `seen` word: the track is still in view.
+    Seen(Key),
+    /// The edge's `ended` word: the track left.
+    Left(Key),
+    /// Only end alerts silent for longer than the cooldown.
+    Expire,
+    /// Nothing (a rejected crop).
+    Nothing,
+}
+
+impl Step {
+    /// The (device, camera) the step is about; `None` for [`Step::Expire`] and [`Step::Nothing`].
+    pub fn camera(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Confirm(c, _) => Some((&c.device_id, &c.camera_id)),
+            Self::Seen((d, c, _)) | Self::Left((d, c, _)) => Some((d, c)),
+            Self::Expire | Self::Nothing => None,
+        }
+    }
+
+    /// The track the step is about.
+    pub fn track(&self) -> Option<Key> {
+        match self {
+            Self::Confirm(c, _) => Some((c.device_id.clone(), c.camera_id.clone(), c.track_id)),
+            Self::Seen(k) | Self::Left(k) => Some(k.clone()),
+            Self::Expire | Self::Nothing => None,
+        }
+    }
+}
 
 /// How long an ended track is remembered (late crops of it fold into nothing), at least.
-const ENDED_MEMORY_US: i64 = 10 * 60 * 1_000_000;
+pub const ENDED_MEMORY_US: i64 = 10 * 60 * 1_000_000;
 /// Most ended tracks remembered.
 const ENDED_MAX: usize = 10_000;
 
@@ -136,6 +172,28 @@ impl AlertEngine {
             e.active.insert(key, a);
         }
         e
+    }
+
+    /// Runs one step at cloud time `now_us`.
+    pub fn apply(&mut self, step: &Step, now_us: i64) -> Changes {
+        match step {
+            Step::Confirm(c, url) => self.confirm(c, now_us, url.clone()),
+            Step::Seen((d, c, t)) => self.seen(d, c, *t, now_us),
+            Step::Left((d, c, t)) => self.left(d, c, *t, now_us),
+            Step::Expire => self.expire(now_us),
+            Step::Nothing => Changes::default(),
+        }
+    }
+
+    /// Remembers that the edge said `key` ended at `at_us` (and whether it had its alert), as a
+    /// store that keeps the engine's state between steps restores it.
+    pub fn remember_ended(&mut self, key: Key, at_us: i64, alerted: bool) {
+        self.ended.insert(key, (at_us, alerted));
+    }
+
+    /// When the edge said `key` ended, and whether it had its alert.
+    pub fn ended(&self, key: &Key) -> Option<(i64, bool)> {
+        self.ended.get(key).copied()
     }
 
     pub fn active(&self) -> impl Iterator<Item = &Active> {

@@ -11,8 +11,9 @@ use cascade_shared::verdict::{TrackRef, Verdicts};
 use cascade_shared::wire::TrackEvent;
 use rumqttc::QoS;
 
-use crate::alert::Changes;
+use crate::alert::{AlertEngine, Changes, Step};
 use crate::analyzer::Ctx;
+use crate::fold;
 use crate::ingest::Word;
 use crate::store::{Pending, Verdict};
 
@@ -21,20 +22,16 @@ use crate::store::{Pending, Verdict};
 pub(crate) async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
     let mut engine = ctx.engine.lock().await;
     let now = ctx.clock.now_utc_us();
-    let changes = if verdict.confirmed {
+    let step = if verdict.confirmed {
         let c = p.confirmed(verdict.cloud_score);
         let url = format!("{}/api/crops/{}.jpg", ctx.public_url, p.message_id);
-        engine.confirm(&c, now, url)
+        Step::Confirm(c, url)
     } else {
-        Changes::default()
+        Step::Nothing
     };
-    let (store, id, ch) = (ctx.store.clone(), p.message_id.clone(), changes);
-    let recorded = tokio::task::spawn_blocking(move || {
-        store.decide(&id, verdict, now, &ch).map(|ev| (ev, ch))
-    })
-    .await;
-    match recorded {
-        Ok(Ok((events, ch))) => {
+    let decided = Some((p.message_id.clone(), verdict));
+    match fold::step(ctx, &mut engine, step, decided, now).await {
+        Ok((events, ch)) => {
             ctx.telemetry.decided(
                 &p.message_id,
                 verdict.confirmed,
@@ -46,15 +43,14 @@ pub(crate) async fn decide(ctx: &Ctx, p: Pending, verdict: Verdict) {
                 tell_device(ctx, &p).await;
             }
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, message_id = %p.message_id, "verdict not recorded")
         }
-        Err(e) => tracing::error!(error = %e, "store task failed"),
     }
 }
 
 /// Hands one committed event to the broker (QoS 1) and marks it published.
-async fn publish_event(ctx: &Ctx, seq: i64, topic: String, payload: String) -> bool {
+pub(crate) async fn publish_event(ctx: &Ctx, seq: i64, topic: String, payload: String) -> bool {
     if ctx
         .client
         .publish(topic, QoS::AtLeastOnce, false, payload)
@@ -103,11 +99,12 @@ pub(crate) async fn republish(ctx: Ctx) {
             publish_event(&ctx, seq, topic, payload).await;
         }
     }
-    let engine = ctx.engine.lock().await;
-    let cameras: Vec<(String, String)> = engine
-        .active()
-        .map(|a| (a.best.device_id.clone(), a.best.camera_id.clone()))
-        .collect();
+    // From the store, which holds every replica's open alerts (the engine only this one's).
+    let _engine = ctx.engine.lock().await;
+    let store = ctx.store.clone();
+    let Ok(Ok(cameras)) = tokio::task::spawn_blocking(move || store.cameras_on()).await else {
+        return;
+    };
     for (d, c) in cameras {
         let _ = ctx
             .client
@@ -126,8 +123,7 @@ pub(crate) async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
         }
         let mut engine = ctx.engine.lock().await;
         let now = ctx.clock.now_utc_us();
-        let changes = engine.expire(now);
-        commit(&ctx, changes).await;
+        commit(&ctx, &mut engine, Step::Expire, now).await;
         drop(engine);
         ticks += 1;
         if ticks % 3600 == 1 {
@@ -142,34 +138,25 @@ pub(crate) async fn sweeper(ctx: Ctx, retention: Duration, shutdown: Shutdown) {
 /// committed, published. False when the store failed (the word stays unacknowledged).
 pub(crate) async fn word(ctx: &Ctx, w: Word, now: i64) -> bool {
     let mut engine = ctx.engine.lock().await;
-    let changes = match w.event {
-        TrackEvent::Ended => engine.left(&w.device_id, &w.camera_id, w.track_id, now),
-        _ => engine.seen(&w.device_id, &w.camera_id, w.track_id, now),
+    let key = (w.device_id.clone(), w.camera_id.clone(), w.track_id);
+    let step = match w.event {
+        TrackEvent::Ended => Step::Left(key),
+        _ => Step::Seen(key),
     };
     ctx.telemetry.track_word(&w.camera_id, w.event);
-    commit(ctx, changes).await
+    commit(ctx, &mut engine, step, now).await
 }
 
-/// Records `changes` and publishes them; true when there was nothing to record or it was
-/// recorded.
-async fn commit(ctx: &Ctx, changes: Changes) -> bool {
-    if changes.events.is_empty() && changes.states.is_empty() {
-        return true;
-    }
-    let store = ctx.store.clone();
-    let recorded =
-        tokio::task::spawn_blocking(move || store.record(&changes).map(|ev| (ev, changes))).await;
-    match recorded {
-        Ok(Ok((events, changes))) => {
+/// Runs `step` through the alerts, records what changed and publishes it; true when it was
+/// recorded (or changed nothing).
+async fn commit(ctx: &Ctx, engine: &mut AlertEngine, step: Step, now: i64) -> bool {
+    match fold::step(ctx, engine, step, None, now).await {
+        Ok((events, changes)) => {
             publish(ctx, events, &changes).await;
             true
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "alert changes not recorded");
-            false
-        }
         Err(e) => {
-            tracing::error!(error = %e, "store task failed");
+            tracing::error!(error = %e, "alert changes not recorded");
             false
         }
     }

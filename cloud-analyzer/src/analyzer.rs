@@ -159,7 +159,9 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     let telemetry = Telemetry::new();
     let clock: SharedClock = Arc::new(SystemClock);
     let options = tokio::task::block_in_place(|| mqtt_options(&cfg))?;
-    let store = Arc::new(tokio::task::block_in_place(|| Store::open(&cfg.store.dir))?);
+    let store = Arc::new(tokio::task::block_in_place(|| {
+        Store::connect(&cfg.store, &cfg.ingest.client_id, cfg.alerts.cooldown)
+    })?);
     let confirmer: Arc<Mutex<dyn Confirmer>> =
         Arc::new(Mutex::new(tokio::task::block_in_place(|| {
             load_confirmer(&cfg)
@@ -198,7 +200,12 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
 
     let (client, eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
     let (receipts_tx, receipts_rx) = mpsc::unbounded_channel();
-    let restored = tokio::task::block_in_place(|| store.active_alerts())?;
+    // A store that folds alerts itself (PostgreSQL) holds them: this engine stays empty.
+    let restored = if store.folds_alerts() {
+        Vec::new()
+    } else {
+        tokio::task::block_in_place(|| store.active_alerts())?
+    };
     let ctx = Ctx {
         store: store.clone(),
         telemetry: telemetry.clone(),
@@ -225,7 +232,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     }
     let filter = cfg.crops_filter();
     let budgets = Budgets::new(cfg.ingest.device_crops_per_s, cfg.ingest.device_bytes_per_s);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(mqtt_loop(
             ctx.clone(),
             eventloop,
@@ -233,7 +240,11 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             intake_tx,
             shutdown.clone(),
         )),
-        tokio::spawn(crate::intake::intake(ctx.clone(), intake_rx, batch_tx)),
+        tokio::spawn(crate::intake::intake(
+            ctx.clone(),
+            intake_rx,
+            batch_tx.clone(),
+        )),
         tokio::spawn(batcher(
             ctx.clone(),
             confirmer,
@@ -253,6 +264,14 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
             shutdown.clone(),
         )),
     ];
+    if store.folds_alerts() {
+        tasks.push(tokio::spawn(crate::fold::adopt_orphans(
+            ctx.clone(),
+            batch_tx,
+            cfg.store.lease,
+            shutdown.clone(),
+        )));
+    }
     shutdown.cancelled().await;
     let _ = client.disconnect().await;
     for t in tasks {

@@ -1,9 +1,10 @@
 //! The command line: `run`, `check`, `token`, `pki`, `--version`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cascade_infer::backend::BackendOptions;
-use cascade_shared::config::cloud::{BrokerConfig, CloudConfig, raw};
+use cascade_shared::config::cloud::{BrokerConfig, CloudConfig, StoreConfig, StoreKind, raw};
 use cascade_shared::config::{BackendKind, ConfigFile};
 use cascade_shared::manifest::ModelManifest;
 use cascade_shared::{Problems, checks};
@@ -266,9 +267,33 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
             p.push("broker", e);
         }
     }
-    checks::writable_dir("store.dir", &file.store.dir, &mut p);
+    check_store(&file.store, &mut p);
     match cfg {
         Some(cfg) if p.is_empty() => Ok(cfg),
         _ => Err(p),
+    }
+}
+
+/// The store: SQLite's folder is writable; PostgreSQL's server answers (and its schema is
+/// migrated, as the analyzer would at start). The connection string is never printed.
+fn check_store(store: &StoreConfig, p: &mut Problems) {
+    match store.kind {
+        StoreKind::Sqlite => {
+            if let Some(dir) = &store.dir {
+                checks::writable_dir("store.dir", dir, p);
+            }
+        }
+        StoreKind::Postgres => {
+            if store.postgres_url().is_none() {
+                return; // reported by validation
+            }
+            let replica = "cloud-analyzer-check";
+            if let Err(e) = crate::store::Store::connect(store, replica, Duration::from_secs(30)) {
+                p.push(
+                    "store.url",
+                    format!("the PostgreSQL server is not usable: {e}"),
+                );
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod cli;
 pub mod confirm;
 pub mod discovery;
+mod fold;
 pub mod ingest;
 mod intake;
 pub mod pki;

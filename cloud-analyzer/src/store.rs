@@ -1,87 +1,30 @@
-//! The analyzer's store: SQLite (embedded, WAL, `synchronous = FULL`). Messages seen (the unique
-//! message id is the de-duplication key, across restarts), their crops (JPEG in the row, so a crop
-//! and its message commit together), alerts and their events, dead letters and devices.
-//! Schema migrations are numbered and tracked in `PRAGMA user_version`.
+//! The analyzer's store, behind one type for both backends: SQLite (`sqlite.rs`, embedded, the
+//! default, one analyzer) and PostgreSQL (`postgres.rs`, shared by replicas). Call sites hold an
+//! `Arc<Store>` and call the same methods on either; only alert folding differs (see
+//! [`Store::folds_alerts`] and `crate::fold`). Both keep crops' JPEGs in the database, so a crop
+//! and its message commit together. Migrations are numbered per backend.
+
+mod postgres;
+mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use cascade_shared::clock::micros;
-
+use cascade_shared::config::cloud::{StoreConfig, StoreKind};
 use cascade_shared::status::{CameraStatus, DeviceStatus};
 use cascade_shared::wire::Crop;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::alert::{Active, AlertEvent, Changes, Confirmed};
+use crate::alert::{Active, Changes, Confirmed, Step};
+
+pub use self::postgres::PgStore;
+pub use self::sqlite::SqliteStore;
+
+/// A committed alert event to publish: (outbox sequence number, topic, payload).
+pub type Event = (i64, String, String);
 
 /// The most of a rejected payload a dead letter keeps.
 pub const DEAD_LETTER_PREFIX_BYTES: usize = 4096;
-
-/// Each entry moves the schema one version up; never edit a released one, append.
-const MIGRATIONS: &[&str] = &[
-    // 1: the first schema.
-    "CREATE TABLE messages (
-        message_id TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        sequence INTEGER NOT NULL,
-        track_id INTEGER NOT NULL,
-        capture_time_us INTEGER NOT NULL,
-        upload_time_us INTEGER NOT NULL,
-        received_us INTEGER NOT NULL,
-        edge_score REAL NOT NULL,
-        edge_model TEXT NOT NULL,
-        frame_width INTEGER NOT NULL,
-        frame_height INTEGER NOT NULL,
-        box TEXT NOT NULL,
-        region TEXT NOT NULL,
-        status TEXT NOT NULL,
-        cloud_score REAL,
-        decided_us INTEGER,
-        jpeg BLOB
-     );
-     CREATE INDEX messages_pending ON messages(status) WHERE status = 'pending';
-     CREATE INDEX messages_received ON messages(received_us);
-     CREATE TABLE alerts (
-        alert_id TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        track_id INTEGER NOT NULL,
-        started_us INTEGER NOT NULL,
-        last_seen_us INTEGER NOT NULL,
-        ended_us INTEGER,
-        crops INTEGER NOT NULL,
-        last_event TEXT NOT NULL
-     );
-     CREATE INDEX alerts_started ON alerts(started_us);
-     CREATE TABLE alert_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        alert_id TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        published INTEGER NOT NULL DEFAULT 0
-     );
-     CREATE TABLE dead_letters (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        received_us INTEGER NOT NULL,
-        topic TEXT NOT NULL,
-        device_id TEXT,
-        reason TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        payload BLOB NOT NULL
-     );
-     CREATE TABLE devices (
-        device_id TEXT PRIMARY KEY,
-        last_seen_us INTEGER NOT NULL,
-        last_status TEXT,
-        crops INTEGER NOT NULL DEFAULT 0,
-        alerts INTEGER NOT NULL DEFAULT 0
-     );",
-    // 2: each device's cameras and their states, from its status message (JSON).
-    "ALTER TABLE devices ADD COLUMN cameras TEXT;",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,6 +42,16 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The PostgreSQL server refused the connection (the message never holds the password).
+    #[error("store: cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] ::postgres::Error),
+    #[error("store: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("store: the PostgreSQL connection string: {0}")]
+    Url(String),
+    /// A step only a store that folds alerts itself can run (PostgreSQL).
+    #[error("store: {0} needs the PostgreSQL store")]
+    Unsupported(&'static str),
     #[error("store: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -182,237 +135,143 @@ pub struct DeviceRow {
     pub alerts: u64,
 }
 
-pub struct Store {
-    conn: Mutex<Connection>,
+/// The store: one of the two backends. An enum rather than a trait object keeps every call site
+/// as it was (`store.insert_crop(..)` on an `Arc<Store>`) and lets the alert path ask which it is.
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
-fn f4(b: Option<cascade_shared::wire::BoxPx>) -> [f32; 4] {
+/// Calls the same method on whichever backend this is.
+macro_rules! either {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+pub(crate) fn f4(b: Option<cascade_shared::wire::BoxPx>) -> [f32; 4] {
     b.map_or([0.0; 4], |b| [b.x1, b.y1, b.x2, b.y2])
 }
 
 impl Store {
+    /// The SQLite store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        // The store holds every crop's JPEG: private to the service (0700 directory, 0600 file).
-        cascade_shared::private::dir(dir).map_err(|source| StoreError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = dir.join("cascade.sqlite");
-        let mut conn = Connection::open(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        cascade_shared::private::file(&path).map_err(|source| StoreError::CreateDir {
-            path: path.clone(),
-            source,
-        })?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&mut conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        SqliteStore::open(dir).map(Self::Sqlite)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The store `[store]` names. `replica` (the MQTT client id) names this analyzer's claims on
+    /// crops and events in a shared store; `cooldown` is `alerts.cooldown_s`.
+    pub fn connect(
+        cfg: &StoreConfig,
+        replica: &str,
+        cooldown: Duration,
+    ) -> Result<Self, StoreError> {
+        match cfg.kind {
+            StoreKind::Sqlite => match &cfg.dir {
+                Some(dir) => Self::open(dir),
+                None => Err(StoreError::Unsupported("a store without store.dir")),
+            },
+            StoreKind::Postgres => {
+                let url = cfg
+                    .postgres_url()
+                    .ok_or_else(|| StoreError::Url("neither url nor url_env is set".into()))?;
+                PgStore::connect(&url, replica, cooldown, cfg.lease).map(Self::Postgres)
+            }
+        }
+    }
+
+    /// Whether alerts are folded in the store's own transactions ([`Store::fold`], PostgreSQL:
+    /// replicas agree) instead of in this process's engine (SQLite).
+    pub fn folds_alerts(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Runs an alert step in the store, with a crop's verdict when given, in one transaction;
+    /// returns the events to publish and what changed. A verdict found already recorded (another
+    /// replica decided the crop) changes nothing. PostgreSQL only.
+    pub fn fold(
+        &self,
+        step: &Step,
+        decided: Option<(&str, Verdict)>,
+        now_us: i64,
+    ) -> Result<(Vec<Event>, Changes), StoreError> {
+        match self {
+            Self::Sqlite(_) => Err(StoreError::Unsupported("folding alerts in the store")),
+            Self::Postgres(s) => s.fold(step, decided, now_us),
+        }
     }
 
     /// Whether a write transaction can start (for `/readyz`).
     pub fn writable(&self) -> bool {
-        let conn = self.lock();
-        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
+        either!(self, s => s.writable())
     }
 
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        Ok(self
-            .lock()
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
+        either!(self, s => s.schema_version())
     }
 
     /// Stores a valid crop once; a message id seen before is a duplicate.
     pub fn insert_crop(
         &self,
         crop: &Crop,
-        upload_time_us: i64,
+        upload_us: i64,
         received_us: i64,
     ) -> Result<Inserted, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO messages (message_id, device_id, camera_id, sequence, track_id, capture_time_us,
-                upload_time_us, received_us, edge_score, edge_model, frame_width, frame_height, box, region, status, jpeg)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'pending', ?15)",
-            params![
-                crop.message_id,
-                crop.device_id,
-                crop.camera_id,
-                crop.sequence as i64,
-                crop.track_id as i64,
-                crop.capture_time_us,
-                upload_time_us,
-                received_us,
-                f64::from(crop.score),
-                format!("{} {}", crop.model_name, crop.model_version),
-                crop.frame_width,
-                crop.frame_height,
-                serde_json::to_string(&f4(crop.r#box))?,
-                serde_json::to_string(&f4(crop.crop_region))?,
-                crop.jpeg,
-            ],
-        )?;
-        if n == 1 {
-            tx.execute(
-                "INSERT INTO devices (device_id, last_seen_us, crops) VALUES (?1, ?2, 1)
-                 ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), crops = crops + 1",
-                params![crop.device_id, received_us],
-            )?;
-        }
-        tx.commit()?;
-        Ok(if n == 1 {
-            Inserted::New
-        } else {
-            Inserted::Duplicate
-        })
+        either!(self, s => s.insert_crop(crop, upload_us, received_us))
     }
 
-    /// Crops stored but not yet decided (after a restart, these are inferred again).
+    /// Crops stored but not yet decided, to infer again (after a restart). PostgreSQL: those this
+    /// replica stored and those whose replica's lease ran out, claimed for this one.
     pub fn pending(&self) -> Result<Vec<Pending>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT message_id, device_id, camera_id, track_id, capture_time_us, upload_time_us, edge_score, box, region, jpeg
-             FROM messages WHERE status = 'pending' ORDER BY received_us",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, f64>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, Vec<u8>>(9)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                message_id,
-                device_id,
-                camera_id,
-                track,
-                capture,
-                upload,
-                score,
-                bbox,
-                region,
-                jpeg,
-            ) = row?;
-            out.push(Pending {
-                message_id,
-                device_id,
-                camera_id,
-                track_id: track as u64,
-                capture_time_us: capture,
-                upload_time_us: upload,
-                edge_score: score as f32,
-                bbox: serde_json::from_str(&bbox)?,
-                region: serde_json::from_str(&region)?,
-                jpeg,
-            });
-        }
-        Ok(out)
+        either!(self, s => s.pending())
     }
 
-    /// Records a verdict and the alert changes it caused, in one transaction. Returns the events
-    /// to publish as `(seq, topic, payload)`.
+    /// Records a verdict and the alert changes it caused (folded by this process), in one
+    /// transaction. Returns the events to publish.
     pub fn decide(
         &self,
         message_id: &str,
         verdict: Verdict,
         decided_us: i64,
         changes: &Changes,
-    ) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let status = if verdict.confirmed {
-            "confirmed"
-        } else {
-            "rejected"
-        };
-        tx.execute(
-            "UPDATE messages SET status = ?2, cloud_score = ?3, decided_us = ?4 WHERE message_id = ?1",
-            params![message_id, status, f64::from(verdict.cloud_score), decided_us],
-        )?;
-        let events = record_changes(&tx, changes)?;
-        tx.commit()?;
-        Ok(events)
+    ) -> Result<Vec<Event>, StoreError> {
+        either!(self, s => s.decide(message_id, verdict, decided_us, changes))
     }
 
     /// Records alert changes not tied to a crop (alerts ending).
-    pub fn record(&self, changes: &Changes) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let events = record_changes(&tx, changes)?;
-        tx.commit()?;
-        Ok(events)
+    pub fn record(&self, changes: &Changes) -> Result<Vec<Event>, StoreError> {
+        either!(self, s => s.record(changes))
     }
 
     pub fn mark_published(&self, seq: i64) -> Result<(), StoreError> {
-        self.lock().execute(
-            "UPDATE alert_events SET published = 1 WHERE seq = ?1",
-            [seq],
-        )?;
-        Ok(())
+        either!(self, s => s.mark_published(seq))
     }
 
-    /// Events committed but not yet handed to the broker (after a crash).
-    pub fn unpublished(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, topic, payload FROM alert_events WHERE published = 0 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// Events committed but not yet handed to the broker (after a crash). PostgreSQL: this
+    /// replica's and those of replicas whose lease ran out, claimed for this one.
+    pub fn unpublished(&self) -> Result<Vec<Event>, StoreError> {
+        either!(self, s => s.unpublished())
+    }
+
+    /// What replicas that went silent left behind (crops to decide, events to publish), claimed
+    /// for this one; nothing for SQLite (one analyzer).
+    pub fn orphans(&self) -> Result<(Vec<Pending>, Vec<Event>), StoreError> {
+        match self {
+            Self::Sqlite(_) => Ok((Vec::new(), Vec::new())),
+            Self::Postgres(s) => s.orphans(),
+        }
     }
 
     /// Alerts still running, to restore the alert engine after a restart.
     pub fn active_alerts(&self) -> Result<Vec<Active>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT alert_id, started_us, last_seen_us, crops, last_event FROM alerts WHERE ended_us IS NULL")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (alert_id, started_us, last_seen_us, crops, event) = row?;
-            let best: AlertEvent = serde_json::from_str(&event)?;
-            out.push(Active {
-                alert_id,
-                started_us,
-                last_seen_us,
-                crops: crops as u32,
-                best,
-            });
-        }
-        Ok(out)
+        either!(self, s => s.active_alerts())
     }
 
     /// Keeps a rejected message for inspection: its reason and at most the first
-    /// [`DEAD_LETTER_PREFIX_BYTES`] of its payload (a flood of large bad messages cannot fill the
-    /// disk).
+    /// [`DEAD_LETTER_PREFIX_BYTES`] of its payload.
     pub fn dead_letter(
         &self,
         received_us: i64,
@@ -422,29 +281,16 @@ impl Store {
         detail: &str,
         payload: &[u8],
     ) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT INTO dead_letters (received_us, topic, device_id, reason, detail, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                received_us,
-                topic,
-                device_id,
-                reason,
-                detail,
-                &payload[..payload.len().min(DEAD_LETTER_PREFIX_BYTES)]
-            ],
-        )?;
-        Ok(())
+        let payload = &payload[..payload.len().min(DEAD_LETTER_PREFIX_BYTES)];
+        either!(self, s => s.dead_letter(received_us, topic, device_id, reason, detail, payload))
     }
 
     pub fn dead_letters(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT reason, device_id FROM dead_letters ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        either!(self, s => s.dead_letters())
     }
 
     /// A device's status message: online or offline, and its cameras (an offline message keeps
-    /// the cameras last reported, so the API shows what was running when it went away).
+    /// the cameras last reported).
     pub fn device_status(
         &self,
         device_id: &str,
@@ -456,204 +302,69 @@ impl Store {
         } else {
             Some(serde_json::to_string(&status.cameras)?)
         };
-        self.lock().execute(
-            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), last_status = ?3,
-                cameras = COALESCE(?4, cameras)",
-            params![device_id, now_us, status.state.as_str(), cameras],
-        )?;
-        Ok(())
+        let state = status.state.as_str();
+        either!(self, s => s.device_status(device_id, state, cameras, now_us))
     }
 
     pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT alert_id, device_id, camera_id, track_id, started_us, last_seen_us, ended_us, crops, last_event FROM alerts
-             WHERE (?1 IS NULL OR device_id = ?1) AND (?2 IS NULL OR camera_id = ?2)
-               AND (?3 IS NULL OR started_us >= ?3) AND (?4 IS NULL OR started_us < ?4)
-             ORDER BY started_us DESC, alert_id LIMIT ?5 OFFSET ?6",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                q.device_id,
-                q.camera_id,
-                q.since_us,
-                q.until_us,
-                q.limit,
-                q.offset
-            ],
-            alert_row,
-        )?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r?);
-        }
-        Ok(out)
+        either!(self, s => s.alerts(q))
     }
 
     pub fn alert(&self, alert_id: &str) -> Result<Option<AlertRow>, StoreError> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                "SELECT alert_id, device_id, camera_id, track_id, started_us, last_seen_us, ended_us, crops, last_event FROM alerts WHERE alert_id = ?1",
-                [alert_id],
-                alert_row,
-            )
-            .optional()?)
+        either!(self, s => s.alert(alert_id))
+    }
+
+    /// The (device, camera) pairs with an alert running (their state is `ON`).
+    pub fn cameras_on(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut on: Vec<(String, String)> = self
+            .active_alerts()?
+            .into_iter()
+            .map(|a| (a.best.device_id, a.best.camera_id))
+            .collect();
+        on.sort();
+        on.dedup();
+        Ok(on)
     }
 
     /// The events of an alert (JSON, oldest first): each `new` and `update` names one of its crops.
     pub fn alert_events(&self, alert_id: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock();
-        let mut stmt =
-            conn.prepare("SELECT payload FROM alert_events WHERE alert_id = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([alert_id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        either!(self, s => s.alert_events(alert_id))
     }
 
     /// Every (device, camera) that has had an alert.
     pub fn alert_cameras(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT DISTINCT device_id, camera_id FROM alerts")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        either!(self, s => s.alert_cameras())
     }
 
     pub fn crop_jpeg(&self, message_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                "SELECT jpeg FROM messages WHERE message_id = ?1 AND jpeg IS NOT NULL",
-                [message_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        either!(self, s => s.crop_jpeg(message_id))
     }
 
     /// Drops a crop's JPEG; false when there was none.
     pub fn erase_crop(&self, message_id: &str) -> Result<bool, StoreError> {
-        let n = self.lock().execute(
-            "UPDATE messages SET jpeg = NULL WHERE message_id = ?1 AND jpeg IS NOT NULL",
-            [message_id],
-        )?;
-        Ok(n > 0)
+        either!(self, s => s.erase_crop(message_id))
     }
 
     pub fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts, cameras FROM devices ORDER BY device_id")?;
-        let rows = stmt.query_map([], |r| {
-            let cameras: Option<String> = r.get(5)?;
-            Ok(DeviceRow {
-                device_id: r.get(0)?,
-                last_seen_us: r.get(1)?,
-                last_status: r.get(2)?,
-                cameras: cameras
-                    .and_then(|c| serde_json::from_str(&c).ok())
-                    .unwrap_or_default(),
-                crops: r.get::<_, i64>(3)? as u64,
-                alerts: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        either!(self, s => s.devices())
     }
 
     /// Counts of messages by status (for tests and the summary).
     pub fn message_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt =
-            conn.prepare("SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        either!(self, s => s.message_counts())
     }
 
     /// Drops crops (JPEG) and dead letters older than `retention`; message ids stay for
     /// de-duplication until twice the retention.
     pub fn apply_retention(&self, now_us: i64, retention: Duration) -> Result<usize, StoreError> {
-        let retention_us = micros(retention);
-        let conn = self.lock();
-        let cutoff = now_us.saturating_sub(retention_us);
-        let mut n = conn.execute(
-            "UPDATE messages SET jpeg = NULL WHERE received_us < ?1 AND jpeg IS NOT NULL",
-            [cutoff],
-        )?;
-        n += conn.execute(
-            "DELETE FROM messages WHERE received_us < ?1",
-            [now_us.saturating_sub(retention_us.saturating_mul(2))],
-        )?;
-        n += conn.execute("DELETE FROM dead_letters WHERE received_us < ?1", [cutoff])?;
-        Ok(n)
+        either!(self, s => s.apply_retention(now_us, retention))
     }
 }
 
-fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
-    let event: String = r.get(8)?;
-    Ok(AlertRow {
-        alert_id: r.get(0)?,
-        device_id: r.get(1)?,
-        camera_id: r.get(2)?,
-        track_id: r.get::<_, i64>(3)? as u64,
-        started_us: r.get(4)?,
-        last_seen_us: r.get(5)?,
-        ended_us: r.get(6)?,
-        crops: r.get::<_, i64>(7)? as u32,
-        last_event: serde_json::from_str(&event).unwrap_or(serde_json::Value::Null),
-    })
-}
-
-fn record_changes(
-    tx: &rusqlite::Transaction<'_>,
-    changes: &Changes,
-) -> Result<Vec<(i64, String, String)>, StoreError> {
-    use crate::alert::EventType;
-    let mut out = Vec::new();
-    for e in &changes.events {
-        let payload = serde_json::to_string(e)?;
-        match e.kind {
-            EventType::New => {
-                tx.execute(
-                    "INSERT INTO alerts (alert_id, device_id, camera_id, track_id, started_us, last_seen_us, crops, last_event)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![e.alert_id, e.device_id, e.camera_id, e.track_id as i64, e.started_us, e.cloud_decision_time_us, e.crops, payload],
-                )?;
-                tx.execute(
-                    "UPDATE devices SET alerts = alerts + 1 WHERE device_id = ?1",
-                    [&e.device_id],
-                )?;
-            }
-            EventType::Update => {
-                tx.execute(
-                    "UPDATE alerts SET last_seen_us = ?2, crops = ?3, last_event = ?4 WHERE alert_id = ?1",
-                    params![e.alert_id, e.cloud_decision_time_us, e.crops, payload],
-                )?;
-            }
-            EventType::End => {
-                tx.execute(
-                    "UPDATE alerts SET ended_us = ?2 WHERE alert_id = ?1",
-                    params![e.alert_id, e.cloud_decision_time_us],
-                )?;
-            }
-        }
-        let topic = cascade_shared::topics::alerts(&e.device_id, &e.camera_id);
-        tx.execute(
-            "INSERT INTO alert_events (alert_id, topic, payload) VALUES (?1, ?2, ?3)",
-            params![e.alert_id, topic, payload],
-        )?;
-        out.push((tx.last_insert_rowid(), topic, payload));
-    }
-    Ok(out)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, "store schema migrated");
-    }
-    Ok(())
+/// The cameras' JSON as stored, back into cameras (an unreadable value reads as none).
+pub(crate) fn cameras_from(json: Option<String>) -> Vec<CameraStatus> {
+    json.and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

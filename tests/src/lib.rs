@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub mod cdp;
 pub mod pki;
+pub mod postgres;
 pub mod procfs;
 pub mod tmpfs;
 pub mod visits;

@@ -37,7 +37,10 @@ fn message_ids_deduplicate_across_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let s = Store::open(dir.path()).expect("open");
-        assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
+        assert_eq!(
+            s.schema_version().expect("version"),
+            sqlite::MIGRATIONS.len()
+        );
         assert_eq!(
             s.insert_crop(&crop("a"), 1, 2).expect("insert"),
             Inserted::New
@@ -174,6 +177,9 @@ fn dead_letters_keep_a_bounded_prefix_of_the_payload() {
     let big = vec![7u8; 3 << 20];
     s.dead_letter(1, "cascade/v1/d/crops", Some("d"), "bad_jpeg", "x", &big)
         .expect("kept");
+    let Store::Sqlite(s) = &s else {
+        panic!("Store::open is SQLite")
+    };
     let conn = s.lock();
     let len: i64 = conn
         .query_row("SELECT length(payload) FROM dead_letters", [], |r| r.get(0))

@@ -14,6 +14,7 @@
 mod confirm;
 mod home_assistant;
 pub mod raw;
+mod store;
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU16, NonZeroUsize};
@@ -26,6 +27,7 @@ use crate::Problems;
 
 pub use confirm::ConfirmConfig;
 pub use home_assistant::HomeAssistantConfig;
+pub use store::{StoreConfig, StoreKind};
 
 /// The analyzer's config, validated. Made by [`raw::CloudConfig::validated`].
 #[derive(Debug, Clone)]
@@ -239,26 +241,6 @@ impl Default for AlertConfig {
     }
 }
 
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// The store's folder (SQLite). No default: `dir` must be set.
-    pub dir: PathBuf,
-    /// `retention_days`, in days (fractions allowed): crops and dead letters older than this are
-    /// dropped; message ids are kept twice as long for de-duplication. Positive. Default: 30 days.
-    #[serde(
-        rename = "retention_days",
-        default = "default_retention",
-        with = "days"
-    )]
-    pub retention: Duration,
-}
-
-fn default_retention() -> Duration {
-    Duration::from_secs(30 * 86_400)
-}
-
 /// `[api]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -348,7 +330,7 @@ mod millis {
 /// Durations written in days (`retention_days = 30`, fractions allowed), read straight into a
 /// [`Duration`] like [`crate::config::seconds`]; negative, NaN and absurdly large values are
 /// refused with the field named by the TOML error.
-mod days {
+pub(crate) mod days {
     use std::time::Duration;
 
     use serde::Deserializer;

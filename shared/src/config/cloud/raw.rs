@@ -180,11 +180,7 @@ impl CloudConfig {
             "alerts.cooldown_s",
             "must be positive",
         );
-        p.check(
-            !self.store.retention.is_zero(),
-            "store.retention_days",
-            "must be positive",
-        );
+        self.store.validate(&mut p);
         self.api.validate(&mut p);
         self.home_assistant.validate(&mut p);
 
@@ -232,7 +228,9 @@ impl ConfigFile for CloudConfig {
         if let Some(p) = &mut self.model.onnxruntime {
             *p = resolve(base, p);
         }
-        self.store.dir = resolve(base, &self.store.dir);
+        if let Some(dir) = &mut self.store.dir {
+            *dir = resolve(base, dir);
+        }
     }
 
     /// The problems [`CloudConfig::validated`] reports.
