@@ -215,6 +215,7 @@ pub async fn run(
     };
     let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, &opts))?;
     let (mut supervisors, threads, slots) = started;
+    let systemd = tokio::spawn(systemd::run(telemetry.clone(), shutdown.clone()));
     let power = tokio::spawn(
         power_task(&cfg, &opts, activity, throttled, &telemetry, &clock).run(shutdown.clone()),
     );
@@ -235,6 +236,7 @@ pub async fn run(
     let _ = maintenance.await;
     let _ = power.await;
     let _ = progress.await;
+    let _ = systemd.await;
     let _ = server.await;
     let _ = tokio::task::spawn_blocking(move || {
         for t in threads {
@@ -485,5 +487,6 @@ async fn wait_cameras(
 }
 
 mod housekeeping;
+pub mod systemd;
 
 use housekeeping::{log_summary, maintain, power_task};

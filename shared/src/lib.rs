@@ -12,6 +12,7 @@ pub mod problems;
 pub mod profile;
 pub mod receipt;
 pub mod retry;
+pub mod sd_notify;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;

@@ -35,6 +35,25 @@ impl Telemetry {
             .set(ratio.clamp(0.0, 1.0));
     }
 
+    /// Each camera's state now.
+    pub fn camera_states(&self) -> Vec<(String, crate::camera::CameraState)> {
+        self.cameras.all()
+    }
+
+    /// Frames decoded so far, per camera.
+    pub fn frames_by_camera(&self) -> std::collections::HashMap<String, u64> {
+        let family = self.registry.gather();
+        family
+            .iter()
+            .filter(|f| f.name() == "cascade_edge_frames_decoded_total")
+            .flat_map(|f| f.get_metric().iter())
+            .filter_map(|m| {
+                let cam = m.get_label().iter().find(|l| l.name() == "camera")?;
+                Some((cam.value().to_string(), m.get_counter().get_value() as u64))
+            })
+            .collect()
+    }
+
     /// The run's figures now, at `at_us` on the monotonic clock.
     pub fn snapshot(&self, at_us: i64) -> Snapshot {
         let count = |name| self.total(name).max(0.0).round() as u64;
