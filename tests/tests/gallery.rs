@@ -74,8 +74,18 @@ const PAGE_STATE: &str = r#"(() => {
 fn wait_for(browser: &mut Browser, what: &str, mut ok: impl FnMut(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     let waited = eventually(Duration::from_secs(30), || {
-        last = browser.eval(PAGE_STATE).expect("page state");
-        ok(&last)
+        // Before the page's document is in (a loaded machine), its elements are not there yet:
+        // that is "not yet", not a failure.
+        match browser.eval(PAGE_STATE) {
+            Ok(v) => {
+                last = v;
+                ok(&last)
+            }
+            Err(e) => {
+                last = Value::String(format!("not evaluable yet: {e}"));
+                false
+            }
+        }
     });
     assert!(waited.is_ok(), "{what}; the page shows {last}");
     last
