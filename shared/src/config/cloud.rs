@@ -370,8 +370,8 @@ mod tests {
         assert_eq!(cfg.ingest.max_inflight.get(), 32);
         assert_eq!(cfg.ingest.max_packet_bytes, 16 * 1024 * 1024);
         assert_eq!(cfg.model.threads.get(), 2);
-        assert_eq!(cfg.batch.max_batch.get(), 8);
-        assert_eq!(cfg.batch.max_wait, Duration::from_millis(50));
+        assert_eq!(cfg.batch.max_batch.get(), 1);
+        assert_eq!(cfg.batch.max_wait, Duration::ZERO);
         assert_eq!(
             (cfg.confirm.min_score, cfg.confirm.min_box_area),
             (0.5, 0.0)

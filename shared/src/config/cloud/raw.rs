@@ -99,10 +99,12 @@ fn two() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
-    /// Crops confirmed in one model run, 1 to 256. Default: 8.
+    /// Crops confirmed in one model run, 1 to 256. Default: 1 (on a CPU batching costs
+    /// throughput and latency, measured in design/cloud-analyzer.md; raise it with a
+    /// dynamic-batch model on a GPU).
     pub max_batch: usize,
     /// `max_wait_ms`, in whole milliseconds: the longest a crop waits for its batch to fill, at
-    /// most 10000. Default: 50 ms.
+    /// most 10000. Default: 0 (a crop never waits for others).
     #[serde(rename = "max_wait_ms", with = "super::millis")]
     pub max_wait: Duration,
 }
@@ -110,8 +112,8 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            max_batch: 8,
-            max_wait: Duration::from_millis(50),
+            max_batch: 1,
+            max_wait: Duration::ZERO,
         }
     }
 }
