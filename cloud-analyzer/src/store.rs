@@ -368,4 +368,4 @@ pub(crate) fn cameras_from(json: Option<String>) -> Vec<CameraStatus> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,6 +4,11 @@ use super::*;
 use crate::alert::{AlertEngine, Confirmed};
 
 fn crop(id: &str) -> Crop {
+    crop_of_track(id, 4)
+}
+
+/// A stored crop of `track` (also for the PostgreSQL store's tests).
+pub(super) fn crop_of_track(id: &str, track: u64) -> Crop {
     Crop {
         message_id: id.into(),
         device_id: "dev".into(),
@@ -25,7 +30,7 @@ fn crop(id: &str) -> Crop {
             y2: 70.0,
         }),
         score: 0.7,
-        track_id: 4,
+        track_id: track,
         jpeg: vec![0xFF, 0xD8, 1],
         event: 0,
         ..Crop::default()

@@ -54,30 +54,27 @@ impl Telemetry {
             .collect()
     }
 
-    /// The run's figures now, at `at_us` on the monotonic clock.
+    /// The run's figures now, at `at_us` on the monotonic clock (one gather of the registry).
     pub fn snapshot(&self, at_us: i64) -> Snapshot {
-        let count = |name| self.total(name).max(0.0).round() as u64;
-        let inputs: Vec<f64> = self
-            .registry
-            .gather()
+        let families = self.registry.gather();
+        let total = |name: &str| {
+            cascade_shared::telemetry::family_total(&families, &format!("cascade_edge_{name}"))
+        };
+        let count = |name: &str| total(name).max(0.0).round() as u64;
+        let input = families
             .iter()
             .filter(|f| f.name() == "cascade_edge_input_progress_ratio")
-            .flat_map(|f| {
-                f.get_metric()
-                    .iter()
-                    .map(|m| m.get_gauge().get_value())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+            .flat_map(|f| f.get_metric().iter().map(|m| m.get_gauge().get_value()))
+            // The slowest file sets the end of the run.
+            .reduce(f64::min);
         Snapshot {
             at_us,
             frames: count("frames_decoded_total"),
             motion_frames: count("motion_frames_total"),
             crops_uploaded: count("crops_uploaded_total"),
             buffered: count("buffer_records"),
-            connected: self.total("mqtt_connected") > 0.0,
-            // The slowest file sets the end of the run.
-            input: inputs.into_iter().reduce(f64::min),
+            connected: total("mqtt_connected") > 0.0,
+            input,
         }
     }
 }

@@ -15,8 +15,12 @@ pub fn init_logging() {
 
 /// The sum of a metric family's counters and gauges across its labels (summaries and tests).
 pub fn metric_total(registry: &prometheus::Registry, full_name: &str) -> f64 {
-    registry
-        .gather()
+    family_total(&registry.gather(), full_name)
+}
+
+/// [`metric_total`] over families already gathered (several figures from one gather).
+pub fn family_total(families: &[prometheus::proto::MetricFamily], full_name: &str) -> f64 {
+    families
         .iter()
         .filter(|f| f.name() == full_name)
         .flat_map(|f| {

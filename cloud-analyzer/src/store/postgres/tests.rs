@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cascade_shared::wire::{BoxPx, Crop};
 use cascade_tests::postgres::Postgres;
 
 use super::PgStore;
@@ -13,33 +12,7 @@ use crate::store::{AlertQuery, Inserted, Store, Verdict};
 
 const COOLDOWN: Duration = Duration::from_secs(30);
 
-fn crop(id: &str, track: u64) -> Crop {
-    Crop {
-        message_id: id.into(),
-        device_id: "dev".into(),
-        camera_id: "cam".into(),
-        sequence: 1,
-        capture_time_us: 10,
-        frame_width: 100,
-        frame_height: 100,
-        r#box: Some(BoxPx {
-            x1: 1.0,
-            y1: 2.0,
-            x2: 30.0,
-            y2: 60.0,
-        }),
-        crop_region: Some(BoxPx {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 40.0,
-            y2: 70.0,
-        }),
-        score: 0.7,
-        track_id: track,
-        jpeg: vec![0xFF, 0xD8, 1],
-        ..Crop::default()
-    }
-}
+use crate::store::tests::crop_of_track as crop;
 
 fn confirmed(id: &str, track: u64) -> Step {
     Step::Confirm(
