@@ -7,6 +7,8 @@
 #    checked against a pinned sha256 and unpacked into .cache/onnxruntime/ (ignored by git);
 #  - LiteRT: libLiteRt.so from the PyPI wheel ai-edge-litert==2.1.4 (the C API cascade-infer's
 #    `litert` backend binds; 2.3.0 is ABI-incompatible), sha256-pinned, into .cache/litert/;
+#  - cascade/debian:bookworm, when a Docker engine answers: the local base image of the container and
+#    package tests (scripts/base-image.sh: debootstrap from Debian's packages, no registry needed);
 #  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
 #    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
 # Nothing else is downloaded, and nothing is downloaded at build time.
@@ -116,4 +118,11 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/n
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   echo "$want" >"$VENV/.requirements.sha256"
   log "$VENV ready"
+fi
+
+# The containers' and package tests' base image (they skip, saying so, without a Docker engine).
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  scripts/base-image.sh
+else
+  log "no Docker engine here: the container and package tests will skip"
 fi
