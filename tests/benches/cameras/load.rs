@@ -1,5 +1,5 @@
 //! Load at real time: what one camera costs (CPU, RSS), and how many cameras one agent runs within
-//! one core without losing frames, motion only and with the detector at 5 Hz.
+//! a CPU budget (`--cores`) without losing frames, motion only and with the detector at 5 Hz.
 
 use crate::clips::Stream;
 use crate::rig::{self, AgentSettings, Mode, Rig, Window};
@@ -44,8 +44,8 @@ pub fn realtime(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resu
     Ok(t)
 }
 
-/// N = 1, 2, 4, ... cameras in one agent until one condition fails: the agent within one core
-/// (100 %), every camera at its stream's frame rate, and (with detection) 5 runs/s per camera;
+/// N = 1, 2, 4, ... cameras in one agent until one condition fails: the agent within `o.cores`
+/// cores (100 % each), every camera at its stream's frame rate, and (with detection) 5 runs/s per camera;
 /// then `o.refine` halvings between the last N that held and the first that did not.
 pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Result<Table> {
     let mut t = Table::new(&[
@@ -78,7 +78,8 @@ pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resul
     }
     t.note(CPU_NOTE.into());
     t.note(format!(
-        "largest N within one core without losing frames (N doubled up to {}, then {} halving steps): {}",
+        "largest N within {} core(s) without losing frames (N doubled up to {}, then {} halving steps): {}",
+        o.cores,
         o.max_cameras,
         o.refine,
         best.join("; ")
@@ -100,7 +101,7 @@ fn search(
         let agent = rig.agent(n, mode, s)?;
         let w = rig::measure(rig, &agent, o.warmup, o.window)?;
         drop(agent);
-        let ok = sustained(&w, stream, mode);
+        let ok = sustained(&w, stream, mode, o.cores);
         t.row(density_row(stream, mode, n, &w, ok));
         if ok {
             per_cam = Some(w.cpu_percent / n as f64);
@@ -133,11 +134,11 @@ fn counts(max: usize) -> impl Iterator<Item = usize> {
     std::iter::successors(Some(1usize), |n| n.checked_mul(2)).take_while(move |n| *n <= max)
 }
 
-fn sustained(w: &Window, stream: &Stream, mode: Mode) -> bool {
+fn sustained(w: &Window, stream: &Stream, mode: Mode, cores: f64) -> bool {
     let frames = w.min_fps() >= KEEPS_UP * stream.fps;
     let detects =
         mode == Mode::MotionOnly || w.rates.iter().all(|r| r.detector_runs >= DETECTS * 5.0);
-    w.cpu_percent <= 100.0 && frames && detects
+    w.cpu_percent <= 100.0 * cores && frames && detects
 }
 
 fn density_row(stream: &Stream, mode: Mode, n: usize, w: &Window, ok: bool) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! Camera benchmarks: `cargo bench -p cascade-tests --bench cameras -- [realtime] [density]
-//! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--refine N] [--restarts N]
+//! [reconnect] [soak] [--quick] [--warmup S] [--window S] [--max-cameras N] [--cores N] [--small-only] [--refine N] [--restarts N]
 //! [--cycles N] [--pause S] [--settle S] [--detector-threads N] [--backoff MIN,MAX]
 //! [--manifest PATH] [--nice N] [--mode motion|detect|both]` prints one table per
 //! sub-benchmark (all four when none is named), each with the command line that made it.
@@ -9,8 +9,8 @@
 //! Mosquitto over TLS when installed. Figures are of the agent process alone, from `/proc`:
 //! 1. `realtime`: one camera, 768x432 at 10 fps and 1920x1080 at 25 fps, motion only and with
 //!    the detector at 5 Hz: CPU %, RSS, peak RSS, frames and detector runs per second;
-//! 2. `density`: N = 1, 2, 4, ... such cameras in one agent until it needs more than one core or
-//!    loses frames;
+//! 2. `density`: N = 1, 2, 4, ... such cameras in one agent until it needs more than `--cores`
+//!    cores (default: all of this machine's) or loses frames;
 //! 3. `reconnect`: the RTSP server killed and restarted `--restarts` times: time to the next frame;
 //! 4. `soak`: `--cycles` such restarts with the detector on; fds, threads, RSS after each.
 //!
@@ -39,6 +39,10 @@ pub struct Opts {
     pub warmup: Duration,
     pub window: Duration,
     pub max_cameras: usize,
+    /// Density: the agent's CPU budget in cores (`--cores`; default all of this machine's).
+    pub cores: f64,
+    /// `realtime` and `density`: leave out the 1920x1080 stream (`--small-only`).
+    pub small_only: bool,
     /// Density: halving steps after doubling.
     pub refine: usize,
     pub restarts: usize,
@@ -70,6 +74,8 @@ impl Opts {
             warmup: Duration::from_secs_f64(warmup),
             window: Duration::from_secs_f64(window),
             max_cameras,
+            cores: cores() as f64,
+            small_only: false,
             refine,
             restarts,
             cycles,
@@ -85,7 +91,10 @@ impl Opts {
     /// The arguments after `--` (cargo adds `--bench`, ignored).
     fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut o = Self::defaults(args.iter().any(|a| a == "--quick"));
-        let mut it = args.iter().filter(|a| *a != "--bench" && *a != "--quick");
+        let mut it = args
+            .iter()
+            .filter(|a| *a != "--bench" && *a != "--quick" && *a != "--small-only");
+        o.small_only = args.iter().any(|a| a == "--small-only");
         while let Some(a) = it.next() {
             let mut value = || {
                 it.next()
@@ -98,6 +107,7 @@ impl Opts {
                 "--settle" => o.settle = seconds(value()?)?,
                 "--max-cameras" => o.max_cameras = value()?.parse()?,
                 "--refine" => o.refine = value()?.parse()?,
+                "--cores" => o.cores = value()?.parse()?,
                 "--backoff" => o.backoff = backoff(value()?)?,
                 "--manifest" => o.manifest = Some(value()?.into()),
                 "--nice" => o.nice = value()?.parse()?,
@@ -114,6 +124,10 @@ impl Opts {
         if o.benches.is_empty() {
             o.benches = BENCHES.iter().map(|b| b.to_string()).collect();
         }
+        anyhow::ensure!(
+            o.cores.is_finite() && o.cores > 0.0,
+            "--cores must be a positive number of cores"
+        );
         anyhow::ensure!(
             o.restarts > 0 && o.cycles > 0,
             "--restarts and --cycles must be positive"
@@ -245,7 +259,7 @@ fn run(o: &Opts, cmd: &str) -> anyhow::Result<()> {
     );
     let small = clips::small()?;
     let mut streams = vec![small.clone()];
-    if o.benches.iter().any(|b| b == "realtime" || b == "density") {
+    if !o.small_only && o.benches.iter().any(|b| b == "realtime" || b == "density") {
         streams.push(clips::full_hd()?);
     }
     for st in &streams {
