@@ -67,7 +67,10 @@ pub fn density(streams: &[Stream], o: &Opts, s: &AgentSettings) -> anyhow::Resul
         for &mode in &o.modes {
             let (largest, per_cam) = search(&mut rig, stream, mode, o, s, &mut t)?;
             let by_cpu = per_cam.map_or(String::new(), |c| {
-                format!(" (by CPU alone {:.0})", (100.0 / c.max(0.1)).floor())
+                format!(
+                    " (by CPU alone {:.0})",
+                    (100.0 * o.cores / c.max(0.1)).floor()
+                )
             });
             best.push(format!(
                 "{} {}: {largest}{by_cpu}",
