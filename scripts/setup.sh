@@ -11,6 +11,9 @@
 #    package tests (scripts/base-image.sh: debootstrap from Debian's packages, no registry needed);
 #  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
 #    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
+#  - .venv-mlserver/ (ignored by git): MLServer with ONNX Runtime from scripts/requirements-mlserver.txt
+#    (pinned, PyPI), the real KServe v2 inference server of tests/tests/kserve.rs; made again only
+#    when that file changes.
 # Nothing else is downloaded, and nothing is downloaded at build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +116,20 @@ want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $VENV (scripts/quantize.py); install python3.11"; exit 1; }
   log "creating $VENV with $QUANT_PY from $REQ (about 30 s)"
+  rm -rf "$VENV"
+  "$QUANT_PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$want" >"$VENV/.requirements.sha256"
+  log "$VENV ready"
+fi
+
+# The KServe v2 inference server of tests/tests/kserve.rs and the cloud benchmark (MLServer).
+VENV=.venv-mlserver
+REQ=scripts/requirements-mlserver.txt
+want=$(sha256sum "$REQ" | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/mlserver" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $VENV (MLServer); install python3.11"; exit 1; }
+  log "creating $VENV with $QUANT_PY from $REQ (about a minute)"
   rm -rf "$VENV"
   "$QUANT_PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"

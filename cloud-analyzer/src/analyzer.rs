@@ -9,6 +9,7 @@ use cascade_shared::clock::{SharedClock, SystemClock};
 use cascade_shared::config::cloud::{BatchConfig, BrokerConfig, CloudConfig, ModelConfig};
 
 use cascade_infer::backend::BackendOptions;
+use cascade_infer::backend::kserve::ServerStatus;
 use cascade_infer::{Classes, InferError, LoadOptions};
 use cascade_shared::config::BackendKind;
 use cascade_shared::retry::Backoff;
@@ -68,8 +69,12 @@ pub(crate) struct Ctx {
     pub(crate) live: tokio::sync::broadcast::Sender<String>,
 }
 
-/// Loads the confirm model its manifest describes.
-pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError> {
+/// Loads the confirm model its manifest describes: in-process, or on the inference server
+/// `[model.server]` names (reporting to `telemetry`, which keeps its status for `/readyz`).
+pub fn load_confirmer(
+    cfg: &CloudConfig,
+    telemetry: &Arc<Telemetry>,
+) -> Result<OnnxConfirmer, AnalyzerError> {
     // Keep weak candidates: the confirm rule decides; NMS still needs a floor.
     let opts = LoadOptions {
         manifest: cfg.model.manifest.clone(),
@@ -80,8 +85,17 @@ pub fn load_confirmer(cfg: &CloudConfig) -> Result<OnnxConfirmer, AnalyzerError>
         min_box_area: 0.0,
         classes: Classes::Person,
     };
-    let det = cascade_infer::load_detector(&opts)?;
-    Ok(OnnxConfirmer::new(det, &cfg.confirm))
+    let Some(server) = &cfg.model.server else {
+        let det = cascade_infer::load_detector(&opts)?;
+        return Ok(OnnxConfirmer::new(det, &cfg.confirm));
+    };
+    let status = Arc::new(ServerStatus::new(
+        server.base_url(),
+        telemetry.server_observer(),
+    ));
+    let _ = telemetry.server.set(status.clone());
+    let det = cascade_infer::model::load_server_detector(&opts, server, status.clone())?;
+    Ok(OnnxConfirmer::new(det, &cfg.confirm).on_server(status, server.retry_backoff))
 }
 
 /// The backend the `[model]` section asks for.
@@ -164,7 +178,7 @@ pub async fn run(cfg: CloudConfig, shutdown: Shutdown) -> Result<(), AnalyzerErr
     })?);
     let confirmer: Arc<Mutex<dyn Confirmer>> =
         Arc::new(Mutex::new(tokio::task::block_in_place(|| {
-            load_confirmer(&cfg)
+            load_confirmer(&cfg, &telemetry)
         })?));
     telemetry
         .model_up
@@ -403,7 +417,7 @@ async fn batcher(
         };
         if let Some(batch) = ready {
             let ids: Vec<String> = batch.iter().map(|p| p.message_id.clone()).collect();
-            process(&ctx, &confirmer, batch).await;
+            process(&ctx, &confirmer, batch, &shutdown).await;
             for id in ids {
                 held.remove(&id);
             }
@@ -412,29 +426,64 @@ async fn batcher(
 }
 
 /// Confirms a batch on a blocking thread, then records verdicts and alerts and publishes them.
-async fn process(ctx: &Ctx, confirmer: &Arc<Mutex<dyn Confirmer>>, batch: Vec<Pending>) {
-    let c = confirmer.clone();
-    let started = Instant::now();
-    let judged = tokio::task::spawn_blocking(move || {
-        let mut confirmer = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let crops = batch
-            .iter()
-            .map(|p| (p.jpeg.as_slice(), Place::from_arrays(p.bbox, p.region)));
-        let verdicts = confirm_jpegs(&mut *confirmer, crops);
-        (batch, verdicts)
-    })
-    .await;
-    let (batch, verdicts) = match judged {
-        Ok((batch, Ok(v))) => (batch, v),
-        Ok((batch, Err(e))) => {
-            return tracing::error!(error = %e, size = batch.len(), "confirm model failed; the crops stay pending");
+/// While the model is unavailable (an inference server down or overloaded) the batch waits and
+/// is tried again (until shutdown: its crops stay pending in the store, and the next start
+/// queues them again); nothing behind it is read meanwhile beyond the in-flight budget.
+async fn process(
+    ctx: &Ctx,
+    confirmer: &Arc<Mutex<dyn Confirmer>>,
+    mut batch: Vec<Pending>,
+    shutdown: &Shutdown,
+) {
+    let first_try = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        let c = confirmer.clone();
+        let started = Instant::now();
+        let judged = tokio::task::spawn_blocking(move || {
+            let mut confirmer = c.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let crops = batch
+                .iter()
+                .map(|p| (p.jpeg.as_slice(), Place::from_arrays(p.bbox, p.region)));
+            let verdicts = confirm_jpegs(&mut *confirmer, crops);
+            let retry = verdicts.as_ref().err().and_then(|_| confirmer.retry_in());
+            (batch, verdicts, retry)
+        })
+        .await;
+        tries += 1;
+        let verdicts = match judged {
+            Ok((b, Ok(v), _)) => {
+                batch = b;
+                v
+            }
+            Ok((b, Err(e), Some(wait))) => {
+                // The server's status logs each change once; each wait is only a debug line.
+                tracing::debug!(error = %e, size = b.len(), wait_s = wait.as_secs_f64(), "confirm model unavailable; the batch waits");
+                batch = b;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
+            Ok((b, Err(e), None)) => {
+                return tracing::error!(error = %e, size = b.len(), "confirm model failed; the crops stay pending");
+            }
+            Err(e) => return tracing::error!(error = %e, "confirm task failed"),
+        };
+        if tries > 1 {
+            tracing::debug!(
+                size = batch.len(),
+                tries,
+                waited_s = first_try.elapsed().as_secs_f64(),
+                "crops confirmed after waiting for the model"
+            );
         }
-        Err(e) => return tracing::error!(error = %e, "confirm task failed"),
-    };
-    ctx.telemetry
-        .batch(batch.len(), started.elapsed().as_secs_f64());
-    for (p, verdict) in batch.into_iter().zip(verdicts) {
-        alerting::decide(ctx, p, verdict).await;
+        ctx.telemetry
+            .batch(batch.len(), started.elapsed().as_secs_f64());
+        for (p, verdict) in batch.into_iter().zip(verdicts) {
+            alerting::decide(ctx, p, verdict).await;
+        }
+        return;
     }
 }
 

@@ -205,8 +205,21 @@ async fn readyz(State(s): State<ApiState>) -> Response {
         .unwrap_or(false);
     let broker = s.telemetry.broker_up.load(Ordering::SeqCst);
     let model = s.telemetry.model_up.load(Ordering::SeqCst);
-    let body = serde_json::json!({ "broker_connected": broker, "store_writable": writable, "model_loaded": model });
-    let code = if broker && writable && model {
+    let mut body = serde_json::json!({ "broker_connected": broker, "store_writable": writable, "model_loaded": model });
+    // The inference server the model runs on, when it does: not ready says why.
+    let mut server_ok = true;
+    if let Some(status) = s.telemetry.server.get() {
+        let h = status.health();
+        let reason = h.reason(std::time::Instant::now());
+        server_ok = reason.is_none();
+        body["inference_server"] = serde_json::json!({
+            "url": h.url,
+            "ready": server_ok,
+            "circuit": h.state.label(),
+            "reason": reason,
+        });
+    }
+    let code = if broker && writable && model && server_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

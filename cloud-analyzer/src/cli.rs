@@ -233,25 +233,14 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         Ok(cfg) => (Some(cfg), Problems::new()),
         Err(p) => (None, p),
     };
-    match ModelManifest::load(&file.model.manifest) {
-        Ok((m, model)) => {
-            if let Err(e) = m.verify_file(&model) {
-                p.push("model.manifest", e);
+    match &file.model.server {
+        None => check_local_model(&file.model, &mut p),
+        // The server is asked in `check` only (`server_answers`): `run` starts without it.
+        Some(_) => {
+            if let Err(e) = ModelManifest::load(&file.model.manifest) {
+                p.extend(e);
             }
         }
-        Err(e) => p.extend(e),
-    }
-    // Only the library is looked for: `threads` plays no part (and is checked above).
-    let runtime = BackendOptions {
-        kind: BackendKind::Onnxruntime,
-        library: file.model.onnxruntime.clone(),
-        threads: 1,
-        spin: false,
-        edge_tpu: None,
-        gpu: None,
-    };
-    if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
-        p.push("model.onnxruntime", e.reason);
     }
     checks::pem_files(&file.broker.files(), &mut p);
     if let BrokerConfig::External {
@@ -272,6 +261,46 @@ pub fn check(path: &Path) -> Result<CloudConfig, Problems> {
         Some(cfg) if p.is_empty() => Ok(cfg),
         _ => Err(p),
     }
+}
+
+/// The in-process model: its file matches the manifest, and ONNX Runtime's library is found.
+fn check_local_model(model: &raw::ModelConfig, p: &mut Problems) {
+    match ModelManifest::load(&model.manifest) {
+        Ok((m, file)) => {
+            if let Err(e) = m.verify_file(&file) {
+                p.push("model.manifest", e);
+            }
+        }
+        Err(e) => p.extend(e),
+    }
+    // Only the library is looked for: `threads` plays no part (and is checked above).
+    let runtime = BackendOptions {
+        kind: BackendKind::Onnxruntime,
+        library: model.onnxruntime.clone(),
+        threads: 1,
+        spin: false,
+        edge_tpu: None,
+        gpu: None,
+    };
+    if let Err(e) = cascade_infer::backend::locate_runtime(&runtime) {
+        p.push("model.onnxruntime", e.reason);
+    }
+}
+
+/// For `check` (not `run`, which starts without the server and waits for it): the inference
+/// server of `[model.server]` and its model answer ready. A line describing the model, none
+/// without a server, or the problem.
+pub fn server_answers(cfg: &CloudConfig) -> Result<Option<String>, Problems> {
+    let Some(server) = &cfg.model.server else {
+        return Ok(None);
+    };
+    cascade_infer::backend::kserve::probe(server)
+        .map(Some)
+        .map_err(|e| {
+            let mut p = Problems::new();
+            p.push("model.server.url", format!("not usable now: {e}"));
+            p
+        })
 }
 
 /// The store: SQLite's folder is writable; PostgreSQL's server answers (and its schema is

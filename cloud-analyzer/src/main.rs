@@ -6,16 +6,21 @@ use cloud_analyzer::cli::{self, Cli, Command};
 fn main() -> ExitCode {
     cascade_shared::telemetry::init_logging();
     match Cli::parse().command {
-        Command::Check { config } => match cli::check(&config) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                ExitCode::SUCCESS
+        Command::Check { config } => {
+            match cli::check(&config).and_then(|cfg| cli::server_answers(&cfg)) {
+                Ok(server) => {
+                    if let Some(line) = server {
+                        println!("inference server: {line}");
+                    }
+                    println!("{}: ok", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(problems) => {
+                    eprintln!("{}", problems.report(&config));
+                    ExitCode::FAILURE
+                }
             }
-            Err(problems) => {
-                eprintln!("{}", problems.report(&config));
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Token { name, scope } => match cli::new_token(&name, &scope) {
             Some((token, lines)) => {
                 eprintln!("token for {name} (shown once; keep it secret):");

@@ -2,7 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use cascade_infer::backend::kserve::{
+    CircuitState, Outcome, ServerHealth, ServerObserver, ServerStatus,
+};
 
 use cascade_shared::status::DeviceStatus;
 use prometheus::{
@@ -32,6 +36,11 @@ pub struct Telemetry {
     over_budget_bytes: IntCounterVec,
     discovery: IntCounterVec,
     live_clients: IntGauge,
+    server_requests: IntCounterVec,
+    server_latency: Histogram,
+    circuit_state: IntGauge,
+    /// The inference server the confirm model runs on (`[model.server]`), for `/readyz`.
+    pub server: OnceLock<Arc<ServerStatus>>,
     /// Rejections already logged, per (device, reason): the first is logged, then every 100th.
     logged: Mutex<HashMap<(String, &'static str), u64>>,
     pub broker_up: AtomicBool,
@@ -80,6 +89,13 @@ impl Telemetry {
         )
         .expect("gauge");
         r.register(Box::new(live.clone()))
+            .expect("unique metric name");
+        let circuit = IntGauge::new(
+            "inference_server_circuit_state",
+            "The inference server's circuit breaker: 0 closed, 1 half-open (probing), 2 open",
+        )
+        .expect("gauge");
+        r.register(Box::new(circuit.clone()))
             .expect("unique metric name");
         let secs = vec![
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -187,6 +203,23 @@ impl Telemetry {
                 &[],
             ),
             live_clients: live,
+            server_requests: counter(
+                r,
+                "inference_server_requests_total",
+                "Requests to the inference server, by outcome (ok; failed: no answer, timeout or \
+                 5xx after the retries; refused: 4xx or a bad answer; circuit_open: not sent)",
+                &["outcome"],
+            ),
+            server_latency: histogram(
+                r,
+                "inference_server_request_seconds",
+                "Inference server request time, retries included",
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            ),
+            circuit_state: circuit,
+            server: OnceLock::new(),
             registry,
             logged: Mutex::new(HashMap::new()),
             broker_up: AtomicBool::new(false),
@@ -359,6 +392,12 @@ impl Telemetry {
         self.broker_up.store(up, Ordering::SeqCst);
     }
 
+    /// The observer an inference server's status reports to (held weakly: the status is kept
+    /// in [`Telemetry::server`]).
+    pub fn server_observer(self: &Arc<Self>) -> Box<dyn ServerObserver> {
+        Box::new(ServerEvents(Arc::downgrade(self)))
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
@@ -368,5 +407,41 @@ impl Telemetry {
     /// Sum of a metric across labels (counters and gauges), for summaries and tests.
     pub fn total(&self, name: &str) -> f64 {
         cascade_shared::telemetry::metric_total(&self.registry, &format!("cascade_cloud_{name}"))
+    }
+}
+
+/// Inference server events as metrics, and a log line per change of its health.
+struct ServerEvents(Weak<Telemetry>);
+
+impl ServerObserver for ServerEvents {
+    fn request(&self, outcome: Outcome, seconds: f64) {
+        let Some(t) = self.0.upgrade() else { return };
+        t.server_requests
+            .with_label_values(&[outcome.label()])
+            .inc();
+        if outcome != Outcome::CircuitOpen {
+            t.server_latency.observe(seconds);
+        }
+    }
+
+    fn circuit(&self, state: CircuitState) {
+        if let Some(t) = self.0.upgrade() {
+            t.circuit_state.set(state.gauge());
+        }
+    }
+
+    fn changed(&self, health: &ServerHealth) {
+        match health.reason(std::time::Instant::now()) {
+            None => tracing::info!(
+                url = %health.url,
+                circuit = health.state.label(),
+                "inference server ready"
+            ),
+            Some(reason) => tracing::warn!(
+                circuit = health.state.label(),
+                %reason,
+                "inference server unavailable; crops wait and are tried again"
+            ),
+        }
     }
 }

@@ -124,12 +124,44 @@ pub fn backend_for(manifest: &ModelManifest, configured: &BackendOptions) -> Bac
     }
 }
 
-fn open_detector(
-    manifest: ModelManifest,
-    model: &Path,
+/// A detector whose model runs on the KServe v2 inference server `server` names: the manifest
+/// (read, its model file not needed) gives the pre- and post-processing, `opts` the thresholds
+/// (its backend and model file are unused). Does not fail when the server is down (see
+/// [`backend::kserve`]); `status` reports on it.
+#[cfg(feature = "kserve")]
+pub fn load_server_detector(
     opts: &LoadOptions,
+    server: &cascade_shared::config::cloud::ServerConfig,
+    status: std::sync::Arc<backend::kserve::ServerStatus>,
 ) -> Result<Detector, LoadError> {
-    let params = DetectParams {
+    use crate::backend::Backend as _;
+    use cascade_shared::manifest::OutputFormat;
+    let (manifest, _) = ModelManifest::load(&opts.manifest).map_err(LoadError::Manifest)?;
+    let outputs = if manifest.output.format == OutputFormat::Ssd {
+        manifest.output.ssd_outputs.clone().map_or_else(
+            || vec!["boxes".into(), "classes".into(), "scores".into()],
+            |o| o.to_vec(),
+        )
+    } else {
+        Vec::new()
+    };
+    let size = (manifest.input.width, manifest.input.height);
+    let backend = backend::kserve::KserveBackend::connect(server, size, outputs, status)
+        .map_err(InferError::from)?;
+    tracing::info!(
+        model = %manifest.name,
+        version = %manifest.version,
+        input = manifest.input.width,
+        backend = %backend.info().name,
+        "model on an inference server"
+    );
+    let params = detect_params(&manifest, opts);
+    Ok(Detector::new(manifest, Box::new(backend), params)?)
+}
+
+/// The thresholds and class of `opts` for `manifest`'s model.
+fn detect_params(manifest: &ModelManifest, opts: &LoadOptions) -> DetectParams {
+    DetectParams {
         score_threshold: opts.score_threshold,
         nms_iou: opts.nms_iou,
         min_box_area: opts.min_box_area,
@@ -139,7 +171,15 @@ fn open_detector(
             Classes::All => None,
         },
         scaling: crate::preprocess::Scaling::Fit,
-    };
+    }
+}
+
+fn open_detector(
+    manifest: ModelManifest,
+    model: &Path,
+    opts: &LoadOptions,
+) -> Result<Detector, LoadError> {
+    let params = detect_params(&manifest, opts);
     let backend =
         backend::open(model, &backend_for(&manifest, &opts.backend)).map_err(InferError::from)?;
     tracing::info!(

@@ -5,6 +5,10 @@
 //! 2. end-to-end latency capture -> alert through the real binary and its embedded broker on
 //!    loopback at 10 crops/s, with `[batch] max_wait_ms` 0, 20 and 100 (what waiting for a fuller
 //!    batch costs), and the analyzer's peak RSS.
+//! 3. the confirm model on a KServe v2 inference server (MLServer + ONNX Runtime, the harness's
+//!    `.venv-mlserver`) against in-process ONNX Runtime: crops/s and p50/p99 latency per batch at
+//!    max_batch 1 and 8 (skipped, saying so, without the venv). `CASCADE_BENCH_ONLY=server` runs
+//!    only this one.
 //!    Uses ../shared (real clip and models) when present, else the generated ones.
 
 use std::path::{Path, PathBuf};
@@ -162,6 +166,12 @@ fn main() {
     let mut edge = detector(&edge_manifest, edge_model, 0.5);
     let payloads = crops(&clip, &mut edge, 48);
     println!("{} crops from {}", payloads.len(), clip.display());
+    let onnx = cloud_model
+        .clone()
+        .unwrap_or_else(|| repo().join("models/test/blob-yolov8-fp32.onnx"));
+    if std::env::var("CASCADE_BENCH_ONLY").is_ok_and(|v| v == "server") {
+        return server::compare(&payloads, &cloud_manifest, &onnx);
+    }
     for batch in [1, 4, 8, 16] {
         let (rate, confirmed, missed) =
             throughput(&payloads, &cloud_manifest, cloud_model.clone(), batch);
@@ -185,6 +195,94 @@ fn main() {
     if std::env::var("CASCADE_BENCH_CROP").is_err() {
         for max_wait_ms in [0, 20, 100] {
             loopback(&payloads, &cloud_manifest, max_wait_ms);
+        }
+    }
+    server::compare(&payloads, &cloud_manifest, &onnx);
+}
+
+/// The confirm model on an inference server against in-process ONNX Runtime.
+mod server {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use cascade_infer::backend::kserve::{
+        CircuitState, Outcome, ServerHealth, ServerObserver, ServerStatus,
+    };
+    use cascade_shared::config::cloud::{ConfirmConfig, ServerConfig};
+    use cascade_tests::mlserver::{MlServer, ModelSettings, mlserver_binary};
+    use cloud_analyzer::confirm::{Confirmer, CropInput, OnnxConfirmer, Place};
+    use cloud_analyzer::ingest;
+
+    struct Quiet;
+
+    impl ServerObserver for Quiet {
+        fn request(&self, _: Outcome, _: f64) {}
+        fn circuit(&self, _: CircuitState) {}
+        fn changed(&self, _: &ServerHealth) {}
+    }
+
+    fn options(manifest: &Path) -> cascade_infer::LoadOptions {
+        let mut o = cascade_infer::LoadOptions::onnx_cpu(manifest);
+        o.score_threshold = 0.1;
+        o.min_box_area = 0.0;
+        o.backend.threads = 2;
+        o
+    }
+
+    /// crops/s, and p50 and p99 of the per-batch confirm time in ms.
+    fn run(confirmer: &mut dyn Confirmer, inputs: &[CropInput], batch: usize) -> (f64, f64, f64) {
+        let _ = confirmer.confirm(&inputs[..1]).expect("warm-up");
+        let start = Instant::now();
+        let mut lat = Vec::new();
+        for chunk in inputs.chunks(batch) {
+            let t = Instant::now();
+            confirmer.confirm(chunk).expect("confirm");
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let rate = inputs.len() as f64 / start.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let p = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+        (rate, p(0.5), p(0.99))
+    }
+
+    pub fn compare(payloads: &[Vec<u8>], manifest: &Path, onnx: &Path) {
+        if let Err(why) = mlserver_binary() {
+            return println!("inference server: skipped: {why}");
+        }
+        let inputs: Vec<CropInput> = payloads
+            .iter()
+            .map(|p| {
+                let v = ingest::validate("cascade/v1/bench/crops", p).expect("valid");
+                let p = v.into_pending();
+                CropInput {
+                    image: ingest::decode_jpeg(&p.jpeg).expect("jpeg"),
+                    place: Place::from_arrays(p.bbox, p.region),
+                }
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tmp");
+        let server = MlServer::start(dir.path(), &ModelSettings::new("confirm", onnx))
+            .expect("MLServer starts");
+        let cfg: ServerConfig =
+            toml::from_str(&format!("url = \"{}\"\nmodel = \"confirm\"", server.url()))
+                .expect("server config");
+        let status = Arc::new(ServerStatus::new(&server.url(), Box::new(Quiet)));
+        let det = cascade_infer::model::load_server_detector(&options(manifest), &cfg, status)
+            .expect("server detector");
+        let mut remote = OnnxConfirmer::new(det, &ConfirmConfig::default());
+        let local = cascade_infer::load_detector(&options(manifest)).expect("local detector");
+        let mut local = OnnxConfirmer::new(local, &ConfirmConfig::default());
+        for batch in [1, 8] {
+            for (name, c) in [
+                ("in-process ONNX Runtime", &mut local as &mut dyn Confirmer),
+                ("MLServer (KServe v2 REST, JSON tensors)", &mut remote),
+            ] {
+                let (rate, p50, p99) = run(c, &inputs, batch);
+                println!(
+                    "confirm on {name}, max_batch {batch}: {rate:.1} crops/s, per batch p50 {p50:.1} ms, p99 {p99:.1} ms"
+                );
+            }
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod edgetpu;
 pub mod hailo;
 #[cfg(feature = "hailo")]
 pub mod hailo_runtime;
+#[cfg(feature = "kserve")]
+pub mod kserve;
 #[cfg(any(feature = "onnx", feature = "litert"))]
 mod library;
 #[cfg(feature = "litert")]

@@ -14,6 +14,7 @@
 mod confirm;
 mod home_assistant;
 pub mod raw;
+mod server;
 mod store;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use crate::Problems;
 
 pub use confirm::ConfirmConfig;
 pub use home_assistant::HomeAssistantConfig;
+pub use server::ServerConfig;
 pub use store::{StoreConfig, StoreKind};
 
 /// The analyzer's config, validated. Made by [`raw::CloudConfig::validated`].
@@ -212,6 +214,8 @@ pub struct ModelConfig {
     pub onnxruntime: Option<PathBuf>,
     /// 1 to 64.
     pub threads: NonZeroUsize,
+    /// `[model.server]`: the model runs on a KServe v2 inference server instead of in-process.
+    pub server: Option<ServerConfig>,
 }
 
 /// `[batch]`, validated (the file's form is [`raw::BatchConfig`], which documents the defaults).

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    AlertConfig, ApiConfig, BrokerConfig, ConfirmConfig, HomeAssistantConfig, StoreConfig,
+    AlertConfig, ApiConfig, BrokerConfig, ConfirmConfig, HomeAssistantConfig, ServerConfig,
+    StoreConfig,
 };
 use crate::Problems;
 use crate::config::ConfigFile;
@@ -89,6 +90,11 @@ pub struct ModelConfig {
     /// Threads one inference may use, 1 to 64. Default: 2.
     #[serde(default = "two")]
     pub threads: u32,
+    /// `[model.server]`: run the model on a KServe v2 inference server (Triton, OpenVINO Model
+    /// Server, MLServer, KServe) instead of in-process; `onnxruntime` and `threads` are then
+    /// unused. Default: none (ONNX Runtime in-process).
+    #[serde(default)]
+    pub server: Option<ServerConfig>,
 }
 
 fn two() -> u32 {
@@ -157,6 +163,9 @@ impl CloudConfig {
             .filter(|n| *n <= 64)
             .and_then(NonZeroUsize::new);
         p.check(threads.is_some(), "model.threads", "must be 1..=64");
+        if let Some(server) = &self.model.server {
+            server.validate(&mut p);
+        }
 
         let max_batch = NonZeroUsize::new(self.batch.max_batch).filter(|n| n.get() <= 256);
         p.check(max_batch.is_some(), "batch.max_batch", "must be 1..=256");
@@ -205,6 +214,7 @@ impl CloudConfig {
                         manifest: self.model.manifest.clone(),
                         onnxruntime: self.model.onnxruntime.clone(),
                         threads,
+                        server: self.model.server.clone(),
                     },
                     batch: super::BatchConfig {
                         max_batch,
@@ -228,6 +238,9 @@ impl ConfigFile for CloudConfig {
         self.broker.resolve_paths(base);
         self.model.manifest = resolve(base, &self.model.manifest);
         if let Some(p) = &mut self.model.onnxruntime {
+            *p = resolve(base, p);
+        }
+        if let Some(p) = self.model.server.as_mut().and_then(|s| s.ca_file.as_mut()) {
             *p = resolve(base, p);
         }
         if let Some(dir) = &mut self.store.dir {
