@@ -9,6 +9,8 @@
 #    `litert` backend binds; 2.3.0 is ABI-incompatible), sha256-pinned, into .cache/litert/;
 #  - cascade/debian:bookworm, when a Docker engine answers: the local base image of the container and
 #    package tests (scripts/base-image.sh: debootstrap from Debian's packages, no registry needed);
+#  - promtool (Debian `prometheus`), and docker-compose where a Docker engine answers without compose;
+#  - .venv-k8s/ (ignored by git): scripts/requirements-k8s.txt (pinned, from PyPI) for the manifests' test;
 #  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
 #    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
 # Nothing else is downloaded, and nothing is downloaded at build time.
@@ -36,6 +38,14 @@ python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 # The alert gallery's browser test (tests/tests/gallery.rs): Debian's headless-capable Chromium.
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+# promtool (Debian's prometheus package) for the alerting rules' checks (tests/tests/dashboards.rs).
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+# Compose v1 (Debian's docker-compose) for the compose test, where a Docker engine answers and
+# neither `docker compose` nor `docker-compose` works yet.
+if command -v docker >/dev/null && docker info >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 &&
+  ! command -v docker-compose >/dev/null; then
+  need_pkgs+=(docker-compose)
+fi
 # Python >= 3.11 for .venv-quant (numpy 2.4 and onnxruntime 1.31 need it), with venv/ensurepip.
 QUANT_PY=""
 for c in python3.11 python3.12 python3.13 python3; do
@@ -118,6 +128,19 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/n
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   echo "$want" >"$VENV/.requirements.sha256"
   log "$VENV ready"
+fi
+
+# .venv-k8s: kubernetes-validate (Kubernetes' schemas, offline) for tests/tests/k8s.rs; made again
+# only when its requirements change.
+K8S_VENV=.venv-k8s
+K8S_REQ=scripts/requirements-k8s.txt
+want=$(sha256sum "$K8S_REQ" | cut -d' ' -f1)
+if [ ! -x "$K8S_VENV/bin/kubernetes-validate" ] || [ "$(cat "$K8S_VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  log "creating $K8S_VENV from $K8S_REQ"
+  rm -rf "$K8S_VENV"
+  python3 -m venv "$K8S_VENV"
+  "$K8S_VENV/bin/pip" install -q --disable-pip-version-check -r "$K8S_REQ"
+  echo "$want" >"$K8S_VENV/.requirements.sha256"
 fi
 
 # The containers' and package tests' base image (they skip, saying so, without a Docker engine).
