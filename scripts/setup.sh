@@ -9,6 +9,8 @@
 #    `litert` backend binds; 2.3.0 is ABI-incompatible), sha256-pinned, into .cache/litert/;
 #  - cascade/debian:bookworm, when a Docker engine answers: the local base image of the container and
 #    package tests (scripts/base-image.sh: debootstrap from Debian's packages, no registry needed);
+#  - promtool (Debian `prometheus`), and docker-compose where a Docker engine answers without compose;
+#  - .venv-k8s/ (ignored by git): scripts/requirements-k8s.txt (pinned, from PyPI) for the manifests' test;
 #  - .venv-quant/ (ignored by git): Python >= 3.11 venv with scripts/requirements-quantize.txt (pinned,
 #    from PyPI) for scripts/quantize.py and its test; made again only when that file changes.
 #  - .venv-mlserver/ (ignored by git): MLServer with ONNX Runtime from scripts/requirements-mlserver.txt
@@ -39,6 +41,14 @@ python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 # The alert gallery's browser test (tests/tests/gallery.rs): Debian's headless-capable Chromium.
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+# promtool (Debian's prometheus package) for the alerting rules' checks (tests/tests/dashboards.rs).
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+# Compose v1 (Debian's docker-compose) for the compose test, where a Docker engine answers and
+# neither `docker compose` nor `docker-compose` works yet.
+if command -v docker >/dev/null && docker info >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 &&
+  ! command -v docker-compose >/dev/null; then
+  need_pkgs+=(docker-compose)
+fi
 # Python >= 3.11 for .venv-quant (numpy 2.4 and onnxruntime 1.31 need it), with venv/ensurepip.
 QUANT_PY=""
 for c in python3.11 python3.12 python3.13 python3; do
@@ -109,33 +119,28 @@ if [ ! -f "$LITERT_LIB" ]; then
   fi
 fi
 
-# scripts/quantize.py's venv (tests/tests/quantize.rs runs the script with it).
-VENV=.venv-quant
-REQ=scripts/requirements-quantize.txt
-want=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $VENV (scripts/quantize.py); install python3.11"; exit 1; }
-  log "creating $VENV with $QUANT_PY from $REQ (about 30 s)"
-  rm -rf "$VENV"
-  "$QUANT_PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  echo "$want" >"$VENV/.requirements.sha256"
-  log "$VENV ready"
-fi
-
+# python_venv DIR REQUIREMENTS BIN WHAT: a venv at DIR with the pinned REQUIREMENTS (from PyPI),
+# made with Python >= 3.11 and made again only when that file changes (its sha256 is kept in DIR).
+python_venv() {
+  local venv=$1 req=$2 bin=$3 what=$4
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -x "$venv/bin/$bin" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $venv ($what); install python3.11"; exit 1; }
+  log "creating $venv with $QUANT_PY from $req ($what)"
+  rm -rf "$venv"
+  "$QUANT_PY" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" >"$venv/.requirements.sha256"
+  log "$venv ready"
+}
+# scripts/quantize.py (tests/tests/quantize.rs runs the script with it).
+python_venv .venv-quant scripts/requirements-quantize.txt python "scripts/quantize.py"
 # The KServe v2 inference server of tests/tests/kserve.rs and the cloud benchmark (MLServer).
-VENV=.venv-mlserver
-REQ=scripts/requirements-mlserver.txt
-want=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [ ! -x "$VENV/bin/mlserver" ] || [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  [ -n "$QUANT_PY" ] || { log "no Python >= 3.11 for $VENV (MLServer); install python3.11"; exit 1; }
-  log "creating $VENV with $QUANT_PY from $REQ (about a minute)"
-  rm -rf "$VENV"
-  "$QUANT_PY" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
-  echo "$want" >"$VENV/.requirements.sha256"
-  log "$VENV ready"
-fi
+python_venv .venv-mlserver scripts/requirements-mlserver.txt mlserver "MLServer"
+# kubernetes-validate (Kubernetes' schemas, offline) for tests/tests/k8s.rs.
+python_venv .venv-k8s scripts/requirements-k8s.txt kubernetes-validate "kubernetes-validate"
 
 # The containers' and package tests' base image (they skip, saying so, without a Docker engine).
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

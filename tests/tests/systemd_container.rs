@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use cascade_tests::docker::{self, BASE_IMAGE, Container};
+use cascade_tests::docker::{self, BASE, Container};
 use cascade_tests::{binary, eventually, repo_root};
 
 const IMAGE: &str = "cascade/systemd-test:bookworm";
@@ -50,16 +50,17 @@ const DROP_IN: &str = "[Service]\nWatchdogSec=4s\nRestartSec=1s\nTimeoutAbortSec
 
 fn image() -> String {
     format!(
-        "FROM {BASE_IMAGE}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        "FROM {BASE}\nRUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
          --no-install-recommends systemd systemd-sysv dbus >/dev/null && rm -rf /var/lib/apt/lists/*\n\
          CMD [\"/sbin/init\"]\n"
     )
 }
 
-/// A container booted with systemd, or why there cannot be one here.
+/// A container booted with systemd, or why there cannot be one here (no engine or base image:
+/// already said by [`docker::available`]).
 fn boot() -> Result<Container, String> {
-    if let Some(why) = docker::unavailable() {
-        return Err(why);
+    if docker::available().is_none() {
+        return Err("see above".into());
     }
     docker::build_once(IMAGE, &image()).map_err(|e| format!("building {IMAGE}: {e:#}"))?;
     let args = [
@@ -73,8 +74,9 @@ fn boot() -> Result<Container, String> {
         "/run/lock",
         "-v",
         "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+        IMAGE,
     ];
-    let c = Container::run("systemd", &args, IMAGE)
+    let c = Container::run(&docker::unique("systemd"), &args)
         .map_err(|e| format!("this engine cannot boot systemd in a container: {e:#}"))?;
     let booted = eventually(Duration::from_secs(60), || {
         c.sh("systemctl is-system-running")

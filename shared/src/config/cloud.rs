@@ -475,6 +475,24 @@ mod tests {
     }
 
     #[test]
+    fn the_client_id_can_come_from_the_environment() {
+        let unset = MINIMAL.replace(
+            "[store]",
+            "[ingest]\nclient_id_env = \"CASCADE_TEST_SURELY_UNSET_VAR\"\n[store]",
+        );
+        let p = validated(&unset).expect_err("unset variable");
+        assert_eq!(p.len(), 1, "{p}");
+        assert!(p.iter().any(|l| l.contains("ingest.client_id_env")), "{p}");
+        // PATH is set, and its value (with slashes) is no client id.
+        let invalid = unset.replace("CASCADE_TEST_SURELY_UNSET_VAR", "PATH");
+        let p = validated(&invalid).expect_err("invalid value");
+        assert!(
+            p.iter().any(|l| l.starts_with("ingest.client_id_env")),
+            "{p}"
+        );
+    }
+
+    #[test]
     fn broker_consistency_is_checked() {
         let text = MINIMAL.replace(
             r#"{ mode = "embedded", listen = "127.0.0.1:1883" }"#,

@@ -46,6 +46,9 @@ pub struct IngestConfig {
     /// MQTT client id; the broker keeps this session (and its queued crops) while the analyzer is
     /// down. Default: `"cascade-cloud-analyzer"`.
     pub client_id: String,
+    /// The environment variable holding the client id instead (`HOSTNAME`: a Kubernetes pod's or
+    /// a container's name), so replicas started from one config differ. Default: none.
+    pub client_id_env: Option<String>,
     /// Shared subscription group: replicas with the same group split the crops
     /// (`$share/GROUP/...`). Default: none (this analyzer gets every crop).
     pub share_group: Option<String>,
@@ -64,10 +67,28 @@ pub struct IngestConfig {
     pub device_bytes_per_s: f64,
 }
 
+impl IngestConfig {
+    /// The client id: `client_id`, or the value of the variable `client_id_env` names (`None`,
+    /// with its problem recorded, when that variable is not set).
+    fn resolved_client_id(&self, p: &mut Problems) -> Option<String> {
+        let Some(var) = &self.client_id_env else {
+            return Some(self.client_id.clone());
+        };
+        let value = std::env::var(var).ok();
+        p.check(
+            value.is_some(),
+            "ingest.client_id_env",
+            format!("the environment variable {var} is not set"),
+        );
+        value
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             client_id: "cascade-cloud-analyzer".into(),
+            client_id_env: None,
             share_group: None,
             max_inflight: 32,
             max_packet_bytes: 16 * 1024 * 1024,
@@ -131,9 +152,14 @@ impl CloudConfig {
         self.broker.check(&mut p);
 
         let i = &self.ingest;
+        let client_id = i.resolved_client_id(&mut p);
         p.check(
-            valid_id(&i.client_id),
-            "ingest.client_id",
+            client_id.as_deref().is_none_or(valid_id),
+            if i.client_id_env.is_some() {
+                "ingest.client_id_env"
+            } else {
+                "ingest.client_id"
+            },
             "must be 1-64 characters of A-Z a-z 0-9 - _ .",
         );
         if let Some(g) = &i.share_group {
@@ -203,7 +229,7 @@ impl CloudConfig {
                 Ok(super::CloudConfig {
                     broker: self.broker.clone(),
                     ingest: super::IngestConfig {
-                        client_id: i.client_id.clone(),
+                        client_id: client_id.unwrap_or_default(),
                         share_group: i.share_group.clone(),
                         max_inflight,
                         max_packet_bytes,
