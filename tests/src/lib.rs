@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod cdp;
+pub mod debian;
 pub mod pki;
 pub mod postgres;
 pub mod procfs;
