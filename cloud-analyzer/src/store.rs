@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cascade_shared::config::cloud::{StoreConfig, StoreKind};
-use cascade_shared::status::{CameraStatus, DeviceStatus};
+use cascade_shared::status::{AgentInfo, CameraStatus, DeviceStatus};
 use cascade_shared::wire::Crop;
 use serde::Serialize;
 
@@ -131,6 +131,9 @@ pub struct DeviceRow {
     pub last_status: Option<String>,
     /// Each camera's state as the device last reported it.
     pub cameras: Vec<CameraStatus>,
+    /// What the device last said it runs (agent version, profile, models); None from agents
+    /// that do not say.
+    pub agent: Option<AgentInfo>,
     pub crops: u64,
     pub alerts: u64,
 }
@@ -289,8 +292,8 @@ impl Store {
         either!(self, s => s.dead_letters())
     }
 
-    /// A device's status message: online or offline, and its cameras (an offline message keeps
-    /// the cameras last reported).
+    /// A device's status message: online or offline, its cameras and what it runs (an offline
+    /// message keeps the cameras and versions last reported).
     pub fn device_status(
         &self,
         device_id: &str,
@@ -302,8 +305,13 @@ impl Store {
         } else {
             Some(serde_json::to_string(&status.cameras)?)
         };
+        let agent = status
+            .agent
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let state = status.state.as_str();
-        either!(self, s => s.device_status(device_id, state, cameras, now_us))
+        either!(self, s => s.device_status(device_id, state, cameras, agent, now_us))
     }
 
     pub fn alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRow>, StoreError> {
@@ -365,6 +373,10 @@ impl Store {
 pub(crate) fn cameras_from(json: Option<String>) -> Vec<CameraStatus> {
     json.and_then(|c| serde_json::from_str(&c).ok())
         .unwrap_or_default()
+}
+
+pub(crate) fn agent_from(json: Option<String>) -> Option<AgentInfo> {
+    json.and_then(|a| serde_json::from_str(&a).ok())
 }
 
 #[cfg(test)]

@@ -29,6 +29,10 @@ pub struct Telemetry {
     confirm_ratio: prometheus::Gauge,
     mqtt_connected: IntGauge,
     cameras_down: IntGaugeVec,
+    /// 1 per device, labelled with the agent version and profile it last reported.
+    agent_info: IntGaugeVec,
+    /// The labels each device's `agent_info` series carries now (the old one is removed on change).
+    agent_labels: Mutex<HashMap<String, [String; 2]>>,
     backpressure: IntCounterVec,
     receipts: IntCounterVec,
     receipted: IntCounterVec,
@@ -165,6 +169,20 @@ impl Telemetry {
                 r.register(Box::new(g.clone())).expect("unique metric name");
                 g
             },
+            agent_info: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "device_agent_info",
+                        "1 per device, labelled with the agent version and hardware profile it \
+                         last reported (a rollout's progress: count by version)",
+                    ),
+                    &["device", "version", "profile"],
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(g.clone())).expect("unique metric name");
+                g
+            },
+            agent_labels: Mutex::new(HashMap::new()),
             backpressure: counter(
                 r,
                 "intake_backpressure_total",
@@ -258,13 +276,23 @@ impl Telemetry {
     /// A device reported its status: each camera that is down is logged with its reason.
     pub fn device_status(&self, device: &str, status: &DeviceStatus) {
         let down = status.cameras_down();
+        let agent = status.agent.as_ref();
         tracing::info!(
             device,
             state = status.state.as_str(),
             cameras = status.cameras.len(),
             down,
+            version = agent.map_or("", |a| a.version.as_str()),
+            profile = agent.and_then(|a| a.profile.as_deref()).unwrap_or(""),
+            models = agent.map_or(0, |a| a.models.len()),
             "device status"
         );
+        if let Some(a) = agent {
+            self.agent_info(
+                device,
+                [a.version.clone(), a.profile.clone().unwrap_or_default()],
+            );
+        }
         for c in status.cameras.iter().filter(|c| c.state.is_down()) {
             tracing::warn!(
                 device,
@@ -276,6 +304,22 @@ impl Telemetry {
         self.cameras_down
             .with_label_values(&[device])
             .set(i64::try_from(down).unwrap_or(i64::MAX));
+    }
+
+    /// `device_agent_info`: the device's series with its new labels, the old one removed.
+    fn agent_info(&self, device: &str, labels: [String; 2]) {
+        let mut known = self.agent_labels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = known.get(device)
+            && *old != labels
+        {
+            let _ =
+                self.agent_info
+                    .remove_label_values(&[device, old[0].as_str(), old[1].as_str()]);
+        }
+        self.agent_info
+            .with_label_values(&[device, labels[0].as_str(), labels[1].as_str()])
+            .set(1);
+        known.insert(device.to_string(), labels);
     }
 
     /// The in-flight budget is spent: reading from the broker waits (logged at debug: a burst
@@ -443,5 +487,39 @@ impl ServerObserver for ServerEvents {
                 "inference server unavailable; crops wait and are tried again"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cascade_shared::status::{AgentInfo, Presence};
+
+    use super::*;
+
+    fn status(version: &str) -> DeviceStatus {
+        DeviceStatus {
+            state: Presence::Online,
+            agent: Some(AgentInfo {
+                version: version.into(),
+                profile: Some("raspberry-pi-5".into()),
+                models: vec![],
+            }),
+            cameras: vec![],
+        }
+    }
+
+    #[test]
+    fn a_device_shows_only_the_version_it_last_reported() {
+        let t = Telemetry::new();
+        t.device_status("dev", &status("0.1.0"));
+        t.device_status("dev", &status("0.2.0"));
+        let text = t.render();
+        assert!(
+            text.contains(
+                r#"cascade_cloud_device_agent_info{device="dev",profile="raspberry-pi-5",version="0.2.0"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(!text.contains(r#"version="0.1.0""#), "{text}");
     }
 }

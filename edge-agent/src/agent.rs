@@ -60,6 +60,8 @@ pub struct RunOptions {
     pub power: Option<PowerSpec>,
     /// Power mode changes are only logged (`--power-dry-run`, or `power.dry_run`).
     pub power_dry_run: bool,
+    /// The hardware profile's name, reported in the status message.
+    pub profile: Option<String>,
 }
 
 /// ONNX Runtime's GPU providers in force: the profile's `[gpu]` and the engine cache folder
@@ -212,6 +214,7 @@ pub async fn run(
         wake,
         confirmed,
         shutdown: shutdown.clone(),
+        profile: opts.profile.clone(),
     };
     let started = start_cameras(&cfg, &eff, &stages, policy(&cfg, &opts))?;
     let (mut supervisors, threads, slots) = started;
@@ -313,6 +316,8 @@ struct Stages {
     /// Tracks the cloud confirmed: the uplink writes, the post stages read.
     confirmed: Arc<CloudConfirmed>,
     shutdown: Shutdown,
+    /// The hardware profile's name, for the status message.
+    profile: Option<String>,
 }
 
 type Supervisors = JoinSet<(String, Outcome)>;
@@ -360,6 +365,7 @@ fn start_cameras(
         return Err(AgentError::NoDetector);
     };
     let model = first.manifest().clone();
+    version::publish(&s.telemetry, s.profile.clone(), &ladder);
     s.telemetry.model_loaded(
         &model.name,
         first.backend_name(),
@@ -490,3 +496,4 @@ mod housekeeping;
 pub mod systemd;
 
 use housekeeping::{log_summary, maintain, power_task};
+mod version;

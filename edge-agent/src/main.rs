@@ -79,6 +79,7 @@ fn run(config: &std::path::Path, exit_when_done: bool, power_dry_run: bool) -> a
         tokio::spawn(cascade_shared::shutdown::on_signals(shutdown.clone()));
         let opts = RunOptions {
             exit_when_done,
+            profile: checked.profile.as_ref().map(|p| p.name.clone()),
             power: checked.profile.and_then(|p| p.power),
             power_dry_run,
         };

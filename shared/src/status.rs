@@ -3,10 +3,16 @@
 //! cameras of a device are down and why. JSON:
 //!
 //! ```json
-//! {"state":"online","cameras":[{"id":"front","state":"streaming"},
-//!                              {"id":"yard","state":"backoff","reason":"rtsp://cam/1: ..."}]}
+//! {"state":"online",
+//!  "agent":{"version":"0.1.0","profile":"x86_64-cpu",
+//!           "models":[{"name":"yolov8n-int8-static","version":"8.0-int8-qdq","input":640,"sha256":"d639..."}]},
+//!  "cameras":[{"id":"front","state":"streaming"},
+//!             {"id":"yard","state":"backoff","reason":"rtsp://cam/1: ..."}]}
 //! ```
 //!
+//! `agent` (what runs: the agent's version, its hardware profile, each model file loaded with the
+//! sha256 it was checked against) lets a fleet rollout watch which devices run what
+//! (design/ota.md); it is absent from the messages of earlier agents and from the offline message.
 //! The last will (and a clean goodbye) is `{"state":"offline"}`. Decoding also takes the plain
 //! `online` / `offline` of earlier agents.
 
@@ -18,6 +24,10 @@ use crate::topics::valid_id;
 pub const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// Reasons are cut to this many characters on the wire.
 pub const MAX_REASON_CHARS: usize = 300;
+/// Most model entries read from a status message.
+pub const MAX_MODELS: usize = 16;
+/// Longest version, profile or model name read from a status message.
+pub const MAX_NAME_CHARS: usize = 128;
 
 /// Whether the agent is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,9 +78,58 @@ pub struct CameraStatus {
     pub reason: Option<String>,
 }
 
+/// One model file the agent loaded: its manifest's name and version, the input side of this
+/// file (a ladder loads one file per side), and the sha256 the file was checked against at load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<u32>,
+    pub sha256: String,
+}
+
+/// What runs on the device: the agent's version, its hardware profile's name, the models loaded.
+/// Unknown fields are ignored so a newer agent can say more to an older analyzer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelVersion>,
+}
+
+impl AgentInfo {
+    /// Within the bounds a reader accepts: names cut to [`MAX_NAME_CHARS`], at most
+    /// [`MAX_MODELS`] models.
+    fn bounded(mut self) -> Self {
+        cut(&mut self.version, MAX_NAME_CHARS);
+        if let Some(p) = &mut self.profile {
+            cut(p, MAX_NAME_CHARS);
+        }
+        self.models.truncate(MAX_MODELS);
+        for m in &mut self.models {
+            cut(&mut m.name, MAX_NAME_CHARS);
+            cut(&mut m.version, MAX_NAME_CHARS);
+            cut(&mut m.sha256, 64);
+        }
+        self
+    }
+}
+
+fn cut(s: &mut String, max: usize) {
+    if s.chars().count() > max {
+        *s = s.chars().take(max).collect();
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceStatus {
     pub state: Presence,
+    /// Absent in earlier agents' messages and in the offline message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cameras: Vec<CameraStatus>,
 }
@@ -89,6 +148,7 @@ impl DeviceStatus {
     pub fn offline() -> Self {
         Self {
             state: Presence::Offline,
+            agent: None,
             cameras: Vec::new(),
         }
     }
@@ -102,12 +162,11 @@ impl DeviceStatus {
     pub fn encode(&self) -> Vec<u8> {
         let mut s = self.clone();
         for c in &mut s.cameras {
-            if let Some(r) = &mut c.reason
-                && r.chars().count() > MAX_REASON_CHARS
-            {
-                *r = r.chars().take(MAX_REASON_CHARS).collect();
+            if let Some(r) = &mut c.reason {
+                cut(r, MAX_REASON_CHARS);
             }
         }
+        s.agent = s.agent.map(AgentInfo::bounded);
         serde_json::to_vec(&s).unwrap_or_default()
     }
 
@@ -120,14 +179,16 @@ impl DeviceStatus {
             b"online" => {
                 return Ok(Self {
                     state: Presence::Online,
+                    agent: None,
                     cameras: Vec::new(),
                 });
             }
             b"offline" => return Ok(Self::offline()),
             _ => {}
         }
-        let s: Self =
+        let mut s: Self =
             serde_json::from_slice(payload).map_err(|e| StatusError::Invalid(e.to_string()))?;
+        s.agent = s.agent.map(AgentInfo::bounded);
         if let Some(bad) = s.cameras.iter().find(|c| !valid_id(&c.id)) {
             return Err(StatusError::BadCameraId(bad.id.chars().take(80).collect()));
         }
@@ -144,8 +205,58 @@ mod tests {
     fn online(cameras: Vec<CameraStatus>) -> DeviceStatus {
         DeviceStatus {
             state: Presence::Online,
+            agent: None,
             cameras,
         }
+    }
+
+    fn agent() -> AgentInfo {
+        AgentInfo {
+            version: "0.2.0".into(),
+            profile: Some("x86_64-cpu".into()),
+            models: vec![ModelVersion {
+                name: "blob-yolov8-int8".into(),
+                version: "1".into(),
+                input: Some(128),
+                sha256: "b51e4efb6d2111f7007142848d80ff906910980a110ef753976e5d9b2b9aa783".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_agent_says_what_it_runs_and_earlier_messages_still_read() {
+        let s = DeviceStatus {
+            agent: Some(agent()),
+            ..online(vec![])
+        };
+        let json = String::from_utf8(s.encode()).expect("utf-8");
+        assert_eq!(
+            json,
+            r#"{"state":"online","agent":{"version":"0.2.0","profile":"x86_64-cpu","models":[{"name":"blob-yolov8-int8","version":"1","input":128,"sha256":"b51e4efb6d2111f7007142848d80ff906910980a110ef753976e5d9b2b9aa783"}]}}"#
+        );
+        assert_eq!(DeviceStatus::decode(json.as_bytes()), Ok(s));
+        // An earlier agent's message: no `agent`.
+        let old = br#"{"state":"online","cameras":[{"id":"front","state":"streaming"}]}"#;
+        assert_eq!(DeviceStatus::decode(old).map(|s| s.agent), Ok(None));
+        // A newer agent's extra fields are ignored.
+        let newer = br#"{"state":"online","agent":{"version":"9","arch":"arm64","models":[]},"uptime_s":5}"#;
+        let read = DeviceStatus::decode(newer).expect("reads");
+        assert_eq!(read.agent.map(|a| a.version), Some("9".to_string()));
+    }
+
+    #[test]
+    fn agent_fields_are_bounded() {
+        let mut a = agent();
+        a.version = "v".repeat(1000);
+        a.models = vec![a.models[0].clone(); 40];
+        let json = format!(
+            r#"{{"state":"online","agent":{}}}"#,
+            serde_json::to_string(&a).expect("json")
+        );
+        let back = DeviceStatus::decode(json.as_bytes()).expect("decodes");
+        let got = back.agent.expect("agent");
+        assert_eq!(got.version.chars().count(), MAX_NAME_CHARS);
+        assert_eq!(got.models.len(), MAX_MODELS);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::{binary, repo_root};
 
@@ -150,16 +150,34 @@ impl Container {
             .unwrap_or_default()
     }
 
-    /// `sh -c SCRIPT` inside the container, whatever its exit status.
-    pub fn sh(&self, script: &str) -> anyhow::Result<Output> {
-        Ok(Command::new("docker")
-            .args(["exec", &self.name, "sh", "-c", script])
-            .output()?)
+    /// A container of the base image that sleeps until dropped: a throwaway root to install in.
+    pub fn throwaway(what: &str) -> anyhow::Result<Self> {
+        Self::run(&unique(what), &[BASE, "sleep", "infinity"])
     }
 
-    /// `sh -c SCRIPT` inside the container, which must succeed: its stdout (trimmed).
-    pub fn ok(&self, script: &str) -> anyhow::Result<String> {
-        docker(&["exec", &self.name, "sh", "-c", script])
+    /// Runs `script` with bash in the container: its stdout, or an error with all it printed.
+    pub fn sh(&self, script: &str) -> anyhow::Result<String> {
+        let (ok, out) = self.try_sh(script);
+        anyhow::ensure!(ok, "in {}: `{script}` failed:\n{out}", self.name);
+        Ok(out)
+    }
+
+    /// Runs `script` with bash in the container: whether it succeeded, and its stdout + stderr.
+    pub fn try_sh(&self, script: &str) -> (bool, String) {
+        match Command::new("docker")
+            .args(["exec", &self.name, "bash", "-c", script])
+            .output()
+        {
+            Ok(o) => (
+                o.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+            ),
+            Err(e) => (false, format!("docker exec: {e}")),
+        }
     }
 
     /// Copies a host file to `dest` inside the container (its mode and owner as on the host).

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod cdp;
+pub mod debian;
 pub mod docker;
 pub mod mlserver;
 pub mod pki;

@@ -182,6 +182,18 @@ fn walk_and_check_alerts(c: &Cascade) {
         devices["devices"][0]["crops"].as_u64().unwrap_or(0) >= 1,
         "{devices}"
     );
+    // What the device runs, from its status message (design/ota.md).
+    let agent = &devices["devices"][0]["agent"];
+    assert_eq!(
+        agent["version"].as_str(),
+        Some(env!("CARGO_PKG_VERSION")),
+        "{devices}"
+    );
+    let sha = agent["models"][0]["sha256"].as_str().unwrap_or("");
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{devices}"
+    );
     assert_eq!(
         http_json(c.api, "/api/alerts/no-such-alert")
             .expect("404")

@@ -79,12 +79,8 @@ fn boot() -> Result<Container, String> {
     let c = Container::run(&docker::unique("systemd"), &args)
         .map_err(|e| format!("this engine cannot boot systemd in a container: {e:#}"))?;
     let booted = eventually(Duration::from_secs(60), || {
-        c.sh("systemctl is-system-running")
-            .map(|o| {
-                let s = String::from_utf8_lossy(&o.stdout);
-                s.starts_with("running") || s.starts_with("degraded")
-            })
-            .unwrap_or(false)
+        let (_, state) = c.try_sh("systemctl is-system-running");
+        state.starts_with("running") || state.starts_with("degraded")
     });
     match booted {
         Ok(()) => Ok(c),
@@ -97,7 +93,7 @@ fn boot() -> Result<Container, String> {
 
 /// Installs the agent, its model, a clip, the config and the unit the way a package does.
 fn install(c: &Container, repo: &Path) -> anyhow::Result<()> {
-    c.ok(
+    c.sh(
         "mkdir -p /usr/lib/cascade /usr/share/cascade/models/test /usr/share/cascade/clips \
          /etc/cascade /etc/systemd/system/cascade-edge-agent.service.d \
          && groupadd -f plugdev && useradd --system --home-dir /var/lib/cascade \
@@ -130,7 +126,7 @@ fn install(c: &Container, repo: &Path) -> anyhow::Result<()> {
         DROP_IN,
     )?;
     // As a package leaves them: the config may hold secrets, readable by the service's group.
-    c.ok(
+    c.sh(
         "chown root:cascade /etc/cascade/edge-agent.toml && chmod 0640 /etc/cascade/edge-agent.toml \
          && chmod 0644 /etc/systemd/system/cascade-edge-agent.service.d/test.conf \
          && systemctl daemon-reload",
@@ -140,15 +136,15 @@ fn install(c: &Container, repo: &Path) -> anyhow::Result<()> {
 
 /// `systemctl show -p NAME --value` of the unit.
 fn prop(c: &Container, name: &str) -> String {
-    c.sh(&format!("systemctl show -p {name} --value {UNIT}"))
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    c.try_sh(&format!("systemctl show -p {name} --value {UNIT}"))
+        .1
+        .trim()
+        .to_string()
 }
 
 fn journal(c: &Container) -> String {
-    c.sh(&format!("journalctl -u {UNIT} --no-pager | tail -40"))
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+    c.try_sh(&format!("journalctl -u {UNIT} --no-pager | tail -40"))
+        .1
 }
 
 #[test]
@@ -163,13 +159,8 @@ fn systemd_starts_the_agent_when_ready_and_restarts_it_when_wedged() {
     install(&c, &repo_root()).expect("install the agent in the container");
 
     // Type=notify: `start` returns once READY=1 came, so the unit is active at once.
-    let start = c.sh(&format!("systemctl start {UNIT}")).expect("systemctl");
-    assert!(
-        start.status.success(),
-        "systemctl start failed: {}\n{}",
-        String::from_utf8_lossy(&start.stderr),
-        journal(&c)
-    );
+    let (started, said) = c.try_sh(&format!("systemctl start {UNIT}"));
+    assert!(started, "systemctl start failed: {said}\n{}", journal(&c));
     assert_eq!(prop(&c, "ActiveState"), "active", "{}", journal(&c));
     assert_eq!(prop(&c, "SubState"), "running");
     assert!(
@@ -183,7 +174,7 @@ fn systemd_starts_the_agent_when_ready_and_restarts_it_when_wedged() {
         prop(&c, "StatusText")
     );
     let mode = c
-        .ok("stat -c '%a %U' /var/lib/cascade")
+        .sh("stat -c '%a %U' /var/lib/cascade")
         .expect("state folder");
     assert_eq!(
         mode.trim(),
@@ -198,7 +189,7 @@ fn systemd_starts_the_agent_when_ready_and_restarts_it_when_wedged() {
     assert_eq!(prop(&c, "MainPID"), first, "restarted while healthy");
 
     // Wedged: the watchdog kills it, Restart=on-failure starts it again, and it is ready again.
-    c.ok(&format!("kill -STOP {first}")).expect("SIGSTOP");
+    c.sh(&format!("kill -STOP {first}")).expect("SIGSTOP");
     let restarted = eventually(Duration::from_secs(60), || {
         prop(&c, "NRestarts") != "0"
             && prop(&c, "ActiveState") == "active"

@@ -18,8 +18,8 @@ pub(super) use schema::MIGRATIONS;
 use schema::migrate;
 
 use super::{
-    AlertQuery, AlertRow, DeviceRow, Event, Inserted, Pending, StoreError, Verdict, cameras_from,
-    f4,
+    AlertQuery, AlertRow, DeviceRow, Event, Inserted, Pending, StoreError, Verdict, agent_from,
+    cameras_from, f4,
 };
 use crate::alert::{Active, AlertEvent, Changes};
 
@@ -277,19 +277,20 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A device's status message (`cameras` as JSON; `None` keeps the cameras stored).
+    /// A device's status message (`cameras` and `agent` as JSON; `None` keeps what is stored).
     pub fn device_status(
         &self,
         device_id: &str,
         state: &str,
         cameras: Option<String>,
+        agent: Option<String>,
         now_us: i64,
     ) -> Result<(), StoreError> {
         self.lock().execute(
-            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras, agent) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(device_id) DO UPDATE SET last_seen_us = MAX(last_seen_us, ?2), last_status = ?3,
-                cameras = COALESCE(?4, cameras)",
-            params![device_id, now_us, state, cameras],
+                cameras = COALESCE(?4, cameras), agent = COALESCE(?5, agent)",
+            params![device_id, now_us, state, cameras, agent],
         )?;
         Ok(())
     }
@@ -368,14 +369,16 @@ impl SqliteStore {
 
     pub fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts, cameras FROM devices ORDER BY device_id")?;
+        let mut stmt = conn.prepare("SELECT device_id, last_seen_us, last_status, crops, alerts, cameras, agent FROM devices ORDER BY device_id")?;
         let rows = stmt.query_map([], |r| {
             let cameras: Option<String> = r.get(5)?;
+            let agent: Option<String> = r.get(6)?;
             Ok(DeviceRow {
                 device_id: r.get(0)?,
                 last_seen_us: r.get(1)?,
                 last_status: r.get(2)?,
                 cameras: cameras_from(cameras),
+                agent: agent_from(agent),
                 crops: r.get::<_, i64>(3)? as u64,
                 alerts: r.get::<_, i64>(4)? as u64,
             })

@@ -148,11 +148,23 @@ fn retention_drops_old_crops() {
 
 #[test]
 fn a_device_status_keeps_its_cameras_and_offline_keeps_the_last_known() {
-    use cascade_shared::status::{CameraPhase, CameraStatus, DeviceStatus, Presence};
+    use cascade_shared::status::{
+        AgentInfo, CameraPhase, CameraStatus, DeviceStatus, ModelVersion, Presence,
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Store::open(dir.path()).expect("open");
     let online = DeviceStatus {
         state: Presence::Online,
+        agent: Some(AgentInfo {
+            version: "0.2.0".into(),
+            profile: Some("raspberry-pi-5".into()),
+            models: vec![ModelVersion {
+                name: "m".into(),
+                version: "1".into(),
+                input: Some(320),
+                sha256: "ab".repeat(32),
+            }],
+        }),
         cameras: vec![
             CameraStatus {
                 id: "front".into(),
@@ -172,6 +184,7 @@ fn a_device_status_keeps_its_cameras_and_offline_keeps_the_last_known() {
     let d = &s.devices().expect("devices")[0];
     assert_eq!(d.last_status.as_deref(), Some("offline"));
     assert_eq!(d.cameras, online.cameras, "the cameras last reported");
+    assert_eq!(d.agent, online.agent, "what it ran when last online");
     assert_eq!(d.last_seen_us, 20);
 }
 

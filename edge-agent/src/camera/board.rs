@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use cascade_shared::status::{CameraPhase, CameraStatus, DeviceStatus, Presence};
+use cascade_shared::status::{AgentInfo, CameraPhase, CameraStatus, DeviceStatus, Presence};
 use tokio::sync::Notify;
 
 use super::CameraState;
@@ -14,6 +14,8 @@ use super::CameraState;
 #[derive(Debug, Default)]
 struct Inner {
     states: BTreeMap<String, CameraState>,
+    /// What runs (version, profile, models), once the detector is loaded.
+    agent: Option<AgentInfo>,
     /// Bumped on every change worth publishing.
     version: u64,
 }
@@ -77,11 +79,20 @@ impl CameraBoard {
         self.lock().version
     }
 
-    /// The device's status message: online, with each camera's state.
+    /// Records what the agent runs (its version, profile and models), published with the cameras.
+    pub fn set_agent(&self, agent: AgentInfo) {
+        let mut inner = self.lock();
+        inner.agent = Some(agent);
+        inner.version += 1;
+        self.changed.notify_one();
+    }
+
+    /// The device's status message: online, with what runs and each camera's state.
     pub fn device_status(&self) -> DeviceStatus {
         let inner = self.lock();
         DeviceStatus {
             state: Presence::Online,
+            agent: inner.agent.clone(),
             cameras: inner
                 .states
                 .iter()
@@ -132,6 +143,24 @@ mod tests {
         assert_eq!(s.cameras[1].reason.as_deref(), Some("refused"));
         b.set("b", CameraState::Streaming);
         assert_eq!(b.device_status().cameras_down(), 0);
+    }
+
+    #[test]
+    fn what_runs_is_news_and_goes_out_with_the_cameras() {
+        let b = CameraBoard::default();
+        b.set("a", CameraState::Streaming);
+        assert_eq!(b.device_status().agent, None);
+        let v = b.version();
+        let info = AgentInfo {
+            version: "1.2.3".into(),
+            profile: None,
+            models: vec![],
+        };
+        b.set_agent(info.clone());
+        assert_eq!(b.version(), v + 1);
+        let s = b.device_status();
+        assert_eq!(s.agent, Some(info));
+        assert_eq!(s.cameras.len(), 1);
     }
 
     #[test]

@@ -10,7 +10,9 @@ use postgres::types::ToSql;
 
 use super::{PgStore, big, now_us};
 use crate::alert::{Active, AlertEvent};
-use crate::store::{AlertQuery, AlertRow, DeviceRow, Inserted, StoreError, cameras_from, f4};
+use crate::store::{
+    AlertQuery, AlertRow, DeviceRow, Inserted, StoreError, agent_from, cameras_from, f4,
+};
 
 const ALERT_COLUMNS: &str = "alert_id, device_id, camera_id, track_id, started_us, last_seen_us, \
                              ended_us, crops, last_event";
@@ -120,21 +122,24 @@ impl PgStore {
             .collect()
     }
 
-    /// A device's status message (`cameras` as JSON; `None` keeps the cameras stored).
+    /// A device's status message (`cameras` and `agent` as JSON; `None` keeps what is stored).
     pub fn device_status(
         &self,
         device_id: &str,
         state: &str,
         cameras: Option<String>,
+        agent: Option<String>,
         now_us: i64,
     ) -> Result<(), StoreError> {
         self.client()?.execute(
-            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras) VALUES ($1, $2, $3, $4)
+            "INSERT INTO devices (device_id, last_seen_us, last_status, cameras, agent)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (device_id) DO UPDATE SET
                 last_seen_us = GREATEST(devices.last_seen_us, EXCLUDED.last_seen_us),
                 last_status = EXCLUDED.last_status,
-                cameras = COALESCE(EXCLUDED.cameras, devices.cameras)",
-            &[&device_id, &now_us, &state, &cameras],
+                cameras = COALESCE(EXCLUDED.cameras, devices.cameras),
+                agent = COALESCE(EXCLUDED.agent, devices.agent)",
+            &[&device_id, &now_us, &state, &cameras, &agent],
         )?;
         Ok(())
     }
@@ -206,7 +211,7 @@ impl PgStore {
 
     pub fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let rows = self.client()?.query(
-            "SELECT device_id, last_seen_us, last_status, crops, alerts, cameras FROM devices
+            "SELECT device_id, last_seen_us, last_status, crops, alerts, cameras, agent FROM devices
              ORDER BY device_id",
             &[],
         )?;
@@ -219,6 +224,7 @@ impl PgStore {
                     crops: r.try_get::<_, i64>(3)?.max(0) as u64,
                     alerts: r.try_get::<_, i64>(4)?.max(0) as u64,
                     cameras: cameras_from(r.try_get(5)?),
+                    agent: agent_from(r.try_get(6)?),
                 })
             })
             .collect()

@@ -86,6 +86,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         alerts BIGINT NOT NULL DEFAULT 0,
         cameras TEXT
      );",
+    // 2: what the device runs (agent version, profile, models), from its status message (JSON).
+    "ALTER TABLE devices ADD COLUMN agent TEXT;",
 ];
 
 /// Brings the schema up to date, one transaction per migration.

@@ -227,7 +227,7 @@ fn a_silent_replicas_crops_and_events_are_taken_over(url: &str) {
 }
 
 fn queries_match_sqlite(url: &str) {
-    use cascade_shared::status::{CameraPhase, CameraStatus, DeviceStatus, Presence};
+    use cascade_shared::status::{AgentInfo, CameraPhase, CameraStatus, DeviceStatus, Presence};
     let s = Store::Postgres(replica(url, "a", COOLDOWN));
     s.insert_crop(&crop("old", 1), 0, 0).expect("insert");
     s.insert_crop(&crop("new", 1), 0, 1_000).expect("insert");
@@ -239,6 +239,11 @@ fn queries_match_sqlite(url: &str) {
     assert!(!s.erase_crop("new").expect("erase"));
     let online = DeviceStatus {
         state: Presence::Online,
+        agent: Some(AgentInfo {
+            version: "0.2.0".into(),
+            profile: None,
+            models: vec![],
+        }),
         cameras: vec![CameraStatus {
             id: "front".into(),
             state: CameraPhase::Streaming,
@@ -254,6 +259,7 @@ fn queries_match_sqlite(url: &str) {
         (Some("offline"), 1_000)
     );
     assert_eq!(d.cameras, online.cameras);
+    assert_eq!(d.agent, online.agent);
     s.dead_letter(1, "t", Some("d"), "jpeg", "x", &vec![7u8; 10_000])
         .expect("dead letter");
     assert_eq!(

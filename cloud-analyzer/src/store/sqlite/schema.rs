@@ -66,6 +66,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );",
     // 2: each device's cameras and their states, from its status message (JSON).
     "ALTER TABLE devices ADD COLUMN cameras TEXT;",
+    // 3: what the device runs (agent version, profile, models), from its status message (JSON).
+    "ALTER TABLE devices ADD COLUMN agent TEXT;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
