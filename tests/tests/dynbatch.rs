@@ -11,28 +11,8 @@ use std::process::Command;
 
 use cascade_infer::{Detection, Detector, Frame, LoadOptions, load_detector};
 use cascade_tests::{repo_root as repo, shared_dir};
-use edge_agent::decode::{H264Decoder, VideoDecoder};
-use edge_agent::source::{Container, Mp4File};
 
-/// Every `every`-th frame of `clip`, at most `n`.
-fn frames(clip: &Path, every: usize, n: usize) -> Vec<Frame> {
-    let mut src = Mp4File::open(clip).expect("clip opens");
-    let mut dec = H264Decoder::new().expect("decoder");
-    let (mut decoded, mut out, mut i) = (Vec::new(), Vec::new(), 0usize);
-    while let Some(au) = src.next_unit().expect("reads") {
-        dec.decode(&au, &mut decoded).expect("decodes");
-        for f in decoded.drain(..) {
-            if i.is_multiple_of(every) && out.len() < n {
-                out.push(f);
-            }
-            i += 1;
-        }
-        if out.len() == n {
-            break;
-        }
-    }
-    out
-}
+mod common;
 
 fn detector(manifest: &Path) -> Detector {
     let mut o = LoadOptions::onnx_cpu(manifest);
@@ -129,7 +109,7 @@ fn the_script_makes_a_batch_agnostic_model_whose_batched_detections_equal_single
     let fixed = detector(&repo().join("models/tiny-yolov8-fp32.toml"));
     assert!(!fixed.batches_natively(), "the export has a batch of 1");
     let mut det = detector(&path);
-    let walker = frames(&repo().join("tests/fixtures/walker.mp4"), 20, 6);
+    let walker = common::frames(&repo().join("tests/fixtures/walker.mp4"), 20, 6);
     let found = assert_batch_equals_singles(&mut det, &walker);
     assert!(
         found >= 3,
@@ -155,7 +135,7 @@ fn the_real_dynamic_batch_model_gives_each_frame_its_single_image_detections() {
     let clip = shared.join("samples/one-by-one-person-detection.mp4");
     let mut det = detector(&manifest);
     // Eight frames 12 s apart: people and empty corridor.
-    let sample = frames(&clip, 120, 8);
+    let sample = common::frames(&clip, 120, 8);
     let found = assert_batch_equals_singles(&mut det, &sample);
     assert!(
         found >= 4,

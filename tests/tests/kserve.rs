@@ -22,8 +22,6 @@ use cascade_infer::{Detection, Detector, Frame, LoadOptions, load_detector};
 use cascade_shared::config::cloud::ServerConfig;
 use cascade_tests::mlserver::{MlServer, ModelSettings, mlserver_binary};
 use cascade_tests::*;
-use edge_agent::decode::{H264Decoder, VideoDecoder};
-use edge_agent::source::{Container, Mp4File};
 
 mod common;
 
@@ -68,26 +66,6 @@ fn on_server(manifest: &Path, server: &MlServer, model: &str) -> (Detector, Arc<
     )
     .expect("server detector");
     (det, status)
-}
-
-/// Every `every`-th frame of `clip`, at most `n`.
-fn frames(clip: &Path, every: usize, n: usize) -> Vec<Frame> {
-    let mut src = Mp4File::open(clip).expect("clip opens");
-    let mut dec = H264Decoder::new().expect("decoder");
-    let (mut decoded, mut out, mut i) = (Vec::new(), Vec::new(), 0usize);
-    while let Some(au) = src.next_unit().expect("reads") {
-        dec.decode(&au, &mut decoded).expect("decodes");
-        for f in decoded.drain(..) {
-            if i.is_multiple_of(every) && out.len() < n {
-                out.push(f);
-            }
-            i += 1;
-        }
-        if out.len() == n {
-            break;
-        }
-    }
-    out
 }
 
 /// The same detections, frame by frame, within float tolerance; the number found.
@@ -136,7 +114,7 @@ fn the_server_backend_detects_what_local_onnx_runtime_detects() {
         return;
     }
     let repo = repo_root();
-    let walker = frames(&repo.join("tests/fixtures/walker.mp4"), 20, 6);
+    let walker = common::frames(&repo.join("tests/fixtures/walker.mp4"), 20, 6);
     let found = compare(
         &repo.join("models/blob-yolov8-fp32.toml"),
         &repo.join("models/test/blob-yolov8-fp32.onnx"),
@@ -172,7 +150,7 @@ fn the_real_yolov8n_on_the_server_detects_what_it_detects_locally() {
         return;
     }
     let clip = shared.join("samples/one-by-one-person-detection.mp4");
-    let sample = frames(&clip, 120, 4);
+    let sample = common::frames(&clip, 120, 4);
     let found = compare(
         &repo.join("models/yolov8n-fp32-dynbatch.toml"),
         &model,

@@ -87,3 +87,25 @@ pub fn noise(len: usize, seed: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Every `every`-th decoded frame of the H.264 `.mp4` at `clip`, at most `n`.
+pub fn frames(clip: &std::path::Path, every: usize, n: usize) -> Vec<cascade_infer::Frame> {
+    use edge_agent::decode::{H264Decoder, VideoDecoder};
+    use edge_agent::source::{Container, Mp4File};
+    let mut src = Mp4File::open(clip).expect("clip opens");
+    let mut dec = H264Decoder::new().expect("decoder");
+    let (mut decoded, mut out, mut i) = (Vec::new(), Vec::new(), 0usize);
+    while let Some(au) = src.next_unit().expect("reads") {
+        dec.decode(&au, &mut decoded).expect("decodes");
+        for f in decoded.drain(..) {
+            if i.is_multiple_of(every) && out.len() < n {
+                out.push(f);
+            }
+            i += 1;
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
