@@ -29,6 +29,7 @@ ORT_LIB=$ORT_DIR/libonnxruntime.so
 
 log() { printf '[cross-arm64] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+. scripts/wheel.sh
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -60,20 +61,8 @@ the script stops here; on a machine that reaches static.rust-lang.org run it aga
 fi
 
 if [ ! -f "$ORT_LIB" ]; then
-  mkdir -p "$ORT_DIR"
-  wheel="onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_aarch64.whl"
-  log "fetching $wheel from PyPI"
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
-    --platform manylinux_2_28_aarch64 "onnxruntime==${ORT_VERSION}" -d "$ORT_DIR"
-  echo "$ORT_SHA  $ORT_DIR/$wheel" | sha256sum -c --quiet - || { rm -f "$ORT_DIR/$wheel"; die "sha256 mismatch for $wheel"; }
-  python3 - "$ORT_DIR/$wheel" "onnxruntime/capi/libonnxruntime.so.${ORT_VERSION}" "$ORT_LIB" <<'PY'
-import sys, zipfile, shutil
-wheel, member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out + ".tmp", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  mv "$ORT_LIB.tmp" "$ORT_LIB"
-  rm -f "$ORT_DIR/$wheel"
+  lib_from_wheel onnxruntime "$ORT_VERSION" manylinux_2_28_aarch64 "$ORT_SHA" \
+    "onnxruntime/capi/libonnxruntime.so.${ORT_VERSION}" "$ORT_LIB"
   log "ONNX Runtime ${ORT_VERSION} (aarch64) at $ORT_LIB"
 fi
 
