@@ -30,29 +30,7 @@ fn assert_batch_equals_singles(det: &mut Detector, frames: &[Frame]) -> usize {
         .map(|f| det.detect(f).expect("single run"))
         .collect();
     assert_eq!(batched.len(), frames.len());
-    let mut found = 0;
-    for (i, (b, s)) in batched.iter().zip(&singles).enumerate() {
-        assert_eq!(b.len(), s.len(), "frame {i}: {b:?} vs {s:?}");
-        for (x, y) in b.iter().zip(s) {
-            let d = [
-                x.bbox.x1 - y.bbox.x1,
-                x.bbox.y1 - y.bbox.y1,
-                x.bbox.x2 - y.bbox.x2,
-                x.bbox.y2 - y.bbox.y2,
-            ];
-            assert!(
-                d.iter().all(|v| v.abs() < 1e-2),
-                "frame {i}: {x:?} vs {y:?}"
-            );
-            assert!(
-                (x.score - y.score).abs() < 1e-4,
-                "frame {i}: {x:?} vs {y:?}"
-            );
-            assert_eq!(x.class_id, y.class_id);
-        }
-        found += b.len();
-    }
-    found
+    common::assert_same(&batched, &singles)
 }
 
 fn venv_python() -> Option<PathBuf> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use cascade_infer::backend::kserve::{
     CircuitState, Outcome, ServerHealth, ServerObserver, ServerStatus,
 };
-use cascade_infer::{Detection, Detector, Frame, LoadOptions, load_detector};
+use cascade_infer::{Detector, Frame, LoadOptions, load_detector};
 use cascade_shared::config::cloud::ServerConfig;
 use cascade_tests::mlserver::{MlServer, ModelSettings, mlserver_binary};
 use cascade_tests::*;
@@ -68,32 +68,6 @@ fn on_server(manifest: &Path, server: &MlServer, model: &str) -> (Detector, Arc<
     (det, status)
 }
 
-/// The same detections, frame by frame, within float tolerance; the number found.
-fn assert_same(a: &[Vec<Detection>], b: &[Vec<Detection>]) -> usize {
-    assert_eq!(a.len(), b.len());
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert_eq!(x.len(), y.len(), "frame {i}: {x:?} vs {y:?}");
-        for (p, q) in x.iter().zip(y) {
-            let d = [
-                p.bbox.x1 - q.bbox.x1,
-                p.bbox.y1 - q.bbox.y1,
-                p.bbox.x2 - q.bbox.x2,
-                p.bbox.y2 - q.bbox.y2,
-            ];
-            assert!(
-                d.iter().all(|v| v.abs() < 1e-2),
-                "frame {i}: {p:?} vs {q:?}"
-            );
-            assert!(
-                (p.score - q.score).abs() < 1e-4,
-                "frame {i}: {p:?} vs {q:?}"
-            );
-            assert_eq!(p.class_id, q.class_id);
-        }
-    }
-    a.iter().map(Vec::len).sum()
-}
-
 /// Local ONNX Runtime against the server on the same frames, batched as the analyzer would.
 fn compare(manifest: &Path, onnx: &Path, frames: &[Frame], dynamic: bool) -> usize {
     let dir = tempfile::tempdir().expect("tmp");
@@ -105,7 +79,7 @@ fn compare(manifest: &Path, onnx: &Path, frames: &[Frame], dynamic: bool) -> usi
     assert_eq!(remote.batches_natively(), dynamic, "the server's batch dim");
     let here = local.detect_batch(frames).expect("local run");
     let there = remote.detect_batch(frames).expect("server run");
-    assert_same(&here, &there)
+    common::assert_same(&here, &there)
 }
 
 #[test]

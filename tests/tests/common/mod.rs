@@ -109,3 +109,32 @@ pub fn frames(clip: &std::path::Path, every: usize, n: usize) -> Vec<cascade_inf
     }
     out
 }
+
+/// The same detections, frame by frame, within float tolerance; the number found.
+pub fn assert_same(
+    a: &[Vec<cascade_infer::Detection>],
+    b: &[Vec<cascade_infer::Detection>],
+) -> usize {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.len(), y.len(), "frame {i}: {x:?} vs {y:?}");
+        for (p, q) in x.iter().zip(y) {
+            let d = [
+                p.bbox.x1 - q.bbox.x1,
+                p.bbox.y1 - q.bbox.y1,
+                p.bbox.x2 - q.bbox.x2,
+                p.bbox.y2 - q.bbox.y2,
+            ];
+            assert!(
+                d.iter().all(|v| v.abs() < 1e-2),
+                "frame {i}: {p:?} vs {q:?}"
+            );
+            assert!(
+                (p.score - q.score).abs() < 1e-4,
+                "frame {i}: {p:?} vs {q:?}"
+            );
+            assert_eq!(p.class_id, q.class_id);
+        }
+    }
+    a.iter().map(Vec::len).sum()
+}
