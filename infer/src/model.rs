@@ -148,14 +148,12 @@ pub fn load_server_detector(
     let size = (manifest.input.width, manifest.input.height);
     let backend = backend::kserve::KserveBackend::connect(server, size, outputs, status)
         .map_err(InferError::from)?;
-    tracing::info!(
-        model = %manifest.name,
-        version = %manifest.version,
-        input = manifest.input.width,
-        backend = %backend.info().name,
-        "model on an inference server"
-    );
     let params = detect_params(&manifest, opts);
+    loaded(
+        &manifest,
+        &backend.info().name,
+        "model on an inference server",
+    );
     Ok(Detector::new(manifest, Box::new(backend), params)?)
 }
 
@@ -182,14 +180,19 @@ fn open_detector(
     let params = detect_params(&manifest, opts);
     let backend =
         backend::open(model, &backend_for(&manifest, &opts.backend)).map_err(InferError::from)?;
+    loaded(&manifest, &backend.info().name, "model loaded");
+    Ok(Detector::new(manifest, backend, params)?)
+}
+
+/// The one log line of a model ready to run.
+fn loaded(manifest: &ModelManifest, backend: &str, what: &'static str) {
     tracing::info!(
         model = %manifest.name,
         version = %manifest.version,
         input = manifest.input.width,
-        backend = %backend.info().name,
-        "model loaded"
+        backend = %backend,
+        "{what}"
     );
-    Ok(Detector::new(manifest, backend, params)?)
 }
 
 #[cfg(test)]
